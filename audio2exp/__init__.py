@@ -1,0 +1,1 @@
+"""Speech to expression coefficients (LipNeRF-style audio-to-expression network)."""

@@ -1,0 +1,1 @@
+"""SyncNet lip-sync scoring (LSE-D / LSE-C) and training of an own SyncNet expert."""
