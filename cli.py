@@ -18,14 +18,11 @@ def minerf() -> None:
     """MI-NeRF: prepare talking-face videos, train one face NeRF for many people, render."""
 
 
-def _register() -> None:
-    from minerf.commands import MINERF_COMMANDS
+# Each package keeps its commands next to its code; they are registered here, one line each.
+from minerf.commands import inspect_clip, prepare  # noqa: E402
 
-    for command in MINERF_COMMANDS:
-        minerf.add_command(command)
-
-
-_register()
+minerf.add_command(prepare)
+minerf.add_command(inspect_clip)
 
 if __name__ == "__main__":  # pragma: no cover
     minerf()
