@@ -32,15 +32,11 @@ def verbosity_options(func: Callable) -> Callable:
 def progress_enabled() -> bool:
     """False under ``-q`` (progress bars go to stderr otherwise)."""
     ctx = click.get_current_context(silent=True)
-    return not (ctx and ctx.find_root().obj and ctx.find_root().obj.get("quiet")) and not _ctx_quiet(ctx)
-
-
-def _ctx_quiet(ctx: click.Context | None) -> bool:
     while ctx is not None:
         if isinstance(ctx.obj, dict) and ctx.obj.get("quiet"):
-            return True
+            return False
         ctx = ctx.parent
-    return False
+    return True
 
 
 def report_errors(func: Callable) -> Callable:

@@ -1,0 +1,48 @@
+"""Click commands of the preprocessing side: ``minerf prepare`` and ``minerf inspect``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from minerf.cli_support import emit, progress_enabled, report_errors, verbosity_options
+
+
+@click.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the prepared clip to (resumes unfinished work there).")
+@click.option("--resolution", default=512, show_default=True, type=click.IntRange(32, 2048), help="Side of the square head crop in pixels.")
+@click.option("--face", "face_index", default=None, type=click.IntRange(0, 9), help="Which face to follow when several are visible: 0 = largest in the first frame with faces.")
+@click.option("--expression-space", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="A custom expression-space .npz (default: the shipped mp468-pca-v1).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (for scripts).")
+@verbosity_options
+@report_errors
+def prepare(video: Path, out_dir: Path, resolution: int, face_index: int | None, expression_space: Path | None, as_json: bool) -> None:
+    """Turn a talking-face VIDEO into a prepared clip: 25 fps head crops, 16 kHz audio,
+    head pose + intrinsics, landmarks, expressions, head masks and clean backgrounds."""
+    from minerf.prepare.inspect import summary
+    from minerf.prepare.pipeline import PrepareOptions, prepare as run
+
+    options = PrepareOptions(resolution=resolution, face_index=face_index, expression_space=None if expression_space is None else str(expression_space))
+    clip = run(video, out_dir, options, progress=progress_enabled() and not as_json)
+    info = summary(clip)
+    emit(info, as_json, f"prepared {info['frames']} frames ({info['seconds']:.2f} s) of {video} -> {out_dir}" + ("" if info["has_audio"] else f" [no audio: {info['audio_status']}]"))
+
+
+@click.command("inspect")
+@click.argument("clip_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PNG to write (default: CLIP_DIR/inspect.png).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@verbosity_options
+@report_errors
+def inspect_clip(clip_dir: Path, output: Path | None, as_json: bool) -> None:
+    """Write a contact sheet + pose/expression plot of a prepared clip and print a summary."""
+    from minerf.clip import load_clip
+    from minerf.prepare.inspect import contact_sheet, summary
+
+    clip = load_clip(clip_dir)
+    png = contact_sheet(clip, output or clip_dir / "inspect.png")
+    info = summary(clip) | {"picture": str(png)}
+    lines = [f"{k}: {v}" for k, v in info.items()]
+    emit(info, as_json, "\n".join(lines))
