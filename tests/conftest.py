@@ -27,3 +27,41 @@ def shared_data(*parts: str) -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own empty MINERF_CACHE so no test sees a user's weights."""
     monkeypatch.setenv("MINERF_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def demo_video(tmp_path_factory) -> Path:
+    """The generated talking-face demo video (4 s, 25 fps, 384 px, synthetic speech)."""
+    from minerf.demo_media import make_demo_video
+
+    return make_demo_video(tmp_path_factory.mktemp("demo") / "demo.mp4")
+
+
+@pytest.fixture(scope="session")
+def demo_clip(tmp_path_factory, demo_video) -> Path:
+    """The demo video prepared at 128 px."""
+    from minerf.prepare.pipeline import PrepareOptions, prepare
+
+    out = tmp_path_factory.mktemp("demo_clip") / "demo"
+    prepare(demo_video, out, PrepareOptions(resolution=128), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def prepared_shared_clips(tmp_path_factory) -> dict[str, Path]:
+    """Every video of ../shared/data/videos prepared once per test run at 128 px.
+
+    Returns {video stem: clip folder}. Skips when the real media are absent.
+    """
+    from minerf.prepare.pipeline import PrepareOptions, prepare
+
+    folder = SHARED_DATA / "videos"
+    if not folder.is_dir():
+        pytest.skip(f"real test media not found at {folder} (../shared/data is absent on this machine)")
+    root = tmp_path_factory.mktemp("shared_clips")
+    clips = {}
+    for video in sorted(folder.iterdir()):
+        if video.suffix.lower() in {".mp4", ".mpg", ".avi", ".mov"}:
+            clips[video.stem] = root / video.stem
+            prepare(video, clips[video.stem], PrepareOptions(resolution=128), progress=False)
+    return clips

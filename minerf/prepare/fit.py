@@ -5,8 +5,10 @@
 2. The clip's identity shape is its median canonical shape with the expression subspace
    removed; expressions are the coordinates of each frame's canonical shape relative to it.
 3. The model points ``identity + B e`` are fitted to the detected 2D landmarks with a
-   perspective camera (``cv2.solvePnP``, initialised from the similarity), then the pose
-   track is smoothed lightly over time (Gaussian, sigma ~ 1 frame) to remove jitter.
+   perspective camera (``cv2.solvePnP``, initialised from the similarity); the rotation
+   track is smoothed over time (Gaussian, sigma 2 frames = 80 ms) to remove jitter, and each
+   frame's translation is then re-solved for that smoothed rotation, so the smoothing does
+   not pull the model away from the landmarks.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def intrinsics_for(size: int) -> np.ndarray:
     return np.array([[f, 0.0, size / 2.0], [0.0, f, size / 2.0], [0.0, 0.0, 1.0]], dtype=np.float64)
 
 
-def fit_clip(points: np.ndarray, space: ExpressionSpace, size: int, smooth_sigma: float = 1.0) -> ClipFit:
+def fit_clip(points: np.ndarray, space: ExpressionSpace, size: int, smooth_sigma: float = 2.0) -> ClipFit:
     """Fit pose + expression to face-mesh points (N, 468, 3) detected in S x S crops."""
     import cv2
 
@@ -65,9 +67,28 @@ def fit_clip(points: np.ndarray, space: ExpressionSpace, size: int, smooth_sigma
     pose = np.tile(np.eye(4), (len(points), 1, 1))
     for i in range(len(points)):
         pose[i, :3, :3] = cv2.Rodrigues(rvecs[i])[0]
-        pose[i, :3, 3] = tvecs[i]
+        pose[i, :3, 3] = _solve_translation(model[i], points[i, :, :2], pose[i, :3, :3], tvecs[i], K)
     err = np.array([np.median(np.linalg.norm(project(model[i], pose[i], K) - points[i, :, :2], axis=1)) for i in range(len(points))])
     return ClipFit(pose, K, expression, identity, model, err)
+
+
+def _solve_translation(model: np.ndarray, target: np.ndarray, rot: np.ndarray, t: np.ndarray, K: np.ndarray, steps: int = 6) -> np.ndarray:
+    """Gauss-Newton on the translation alone: project ``model`` with ``rot`` onto ``target``."""
+    rotated = model @ rot.T
+    f = np.array([K[0, 0], K[1, 1]])
+    c = K[:2, 2]
+    for _ in range(steps):
+        cam = rotated + t
+        z = cam[:, 2:3]
+        uv = f * cam[:, :2] / z + c
+        resid = (uv - target).reshape(-1)
+        jac = np.zeros((len(model), 2, 3))
+        jac[:, 0, 0] = f[0] / z[:, 0]
+        jac[:, 1, 1] = f[1] / z[:, 0]
+        jac[:, :, 2] = -f * cam[:, :2] / z**2
+        jac = jac.reshape(-1, 3)
+        t = t - np.linalg.lstsq(jac, resid, rcond=None)[0]
+    return t
 
 
 def _smooth_track(rvecs: np.ndarray, tvecs: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
