@@ -1,0 +1,172 @@
+"""MI-NeRF: one dynamic face NeRF for many identities (paper Sec. 3).
+
+The model owns the learned codes (one identity code of dimension d per identity, one latent
+code of dimension 32 per training frame), the interaction module, the optional temporal
+smoothing, the coarse and fine fields and the renderer. Everything that conditions a frame
+travels with the call, so the same model renders training frames, held-out frames,
+another identity's expressions (expression transfer) or audio-predicted expressions:
+
+* :meth:`MINeRF.condition` -- (identity codes, expression windows, latent windows) -> per-frame
+  conditioning (F, C);
+* :meth:`MINeRF.render_rays` -- rays + per-ray conditioning -> colours;
+* :meth:`MINeRF.frame_condition` -- the same for stored codes (training frames by index).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from minerf.model.field import ConditionedField, FieldConfig
+from minerf.model.interaction import InteractionConfig, InteractionModule
+from minerf.model.render import importance_depths, stratified_depths, volume_render
+from minerf.model.smoothing import TemporalAttention
+
+
+@dataclass
+class MINeRFConfig:
+    """Model, sampling and optimisation settings; presets are instances of this class."""
+
+    interaction: InteractionConfig = field(default_factory=InteractionConfig)
+    """Identity-expression interaction module (M, H or an ablation)."""
+    field: FieldConfig = field(default_factory=FieldConfig)
+    """Architecture of the coarse and the fine field."""
+    use_latent: bool = True
+    """Per-frame latent codes (Table 1 "without latent codes" sets False)."""
+    latent_dim: int = 32
+    """Dimension of a per-frame latent code."""
+    code_init_std: float = 0.1
+    """Standard deviation of the random initial identity and latent codes."""
+    coarse_samples: int = 64
+    """Stratified samples per ray for the coarse field."""
+    fine_samples: int = 128
+    """Importance samples per ray for the fine field (0: coarse field only)."""
+    rays_per_step: int = 2048
+    """Rays per gradient step."""
+    frames_per_step: int = 1
+    """Frames the rays of one step are drawn from (paper: one randomly chosen frame)."""
+    inside_fraction: float = 0.95
+    """Fraction of rays drawn inside the face box."""
+    iterations: int = 400_000
+    """Default number of training steps."""
+    lr: float = 5e-4
+    """Initial Adam learning rate."""
+    lr_final: float = 5e-5
+    """Learning rate reached (exponential decay) at ``iterations``."""
+    lambda_latent: float = 0.01
+    """Weight of |l|_2 (Eq. 5)."""
+    lambda_identity: float = 1e-4
+    """Weight of |i|_2 (Eq. 5)."""
+    smoothing_start: int = 200_000
+    """Iteration after which self-attention smoothing is switched on (-1: never)."""
+    smoothing_window: int = 8
+    """Frames in the smoothing window."""
+    mixed_precision: bool = True
+    """Use bfloat16 autocast on CUDA (ignored on CPU)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MINeRFConfig":
+        data = dict(data)
+        data["interaction"] = InteractionConfig(**data.get("interaction", {}))
+        data["field"] = FieldConfig(**data.get("field", {}))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}")
+        return cls(**data)
+
+
+class MINeRF(nn.Module):
+    """The multi-identity dynamic NeRF. Sizes: ``expression_dim`` d, ``num_identities``,
+    ``num_latents`` (one latent code per frame of every training clip)."""
+
+    def __init__(self, cfg: MINeRFConfig, expression_dim: int, num_identities: int, num_latents: int):
+        super().__init__()
+        self.cfg = cfg
+        self.expression_dim = expression_dim
+        self.identity_codes = nn.Parameter(torch.randn(num_identities, expression_dim) * cfg.code_init_std)
+        self.latent_codes = nn.Parameter(torch.randn(num_latents, cfg.latent_dim) * cfg.code_init_std)
+        self.interaction = InteractionModule(cfg.interaction, expression_dim, cfg.latent_dim)
+        self.latent_in_cond = cfg.use_latent and not self.interaction.uses_latent
+        self.cond_dim = self.interaction.out_dim + (cfg.latent_dim if self.latent_in_cond else 0)
+        self.smoother = TemporalAttention(self.cond_dim, cfg.smoothing_window) if cfg.smoothing_start >= 0 else None
+        self.coarse = ConditionedField(cfg.field, self.cond_dim)
+        self.fine = ConditionedField(cfg.field, self.cond_dim) if cfg.fine_samples > 0 else None
+
+    # ------------------------------------------------------------------ conditioning
+    def condition(self, identity: Tensor, expression: Tensor, latent: Tensor | None, smooth: bool) -> Tensor:
+        """Per-frame conditioning.
+
+        ``identity`` (F, d) identity codes, ``expression`` (F, W, d) and ``latent`` (F, W, 32)
+        windows centred on each frame (W = 1 is fine when ``smooth`` is False) -> (F, C).
+        """
+        F, W, d = expression.shape
+        ident = identity[:, None, :].expand(F, W, d).reshape(F * W, d)
+        lat = None
+        if latent is not None and self.cfg.use_latent:
+            lat = latent.reshape(F * W, -1)
+        elif self.cfg.use_latent:
+            raise ValueError("this model uses latent codes; pass them")
+        m = self.interaction(expression.reshape(F * W, d), ident, lat)
+        parts = [m]
+        if self.latent_in_cond:
+            parts.append(lat)
+        cond = torch.cat(parts, dim=-1).reshape(F, W, -1)
+        if smooth and self.smoother is not None and W == self.cfg.smoothing_window:
+            return self.smoother(cond)
+        return cond[:, W // 2]
+
+    def frame_condition(self, identity_index: Tensor, expression: Tensor, latent_index: Tensor, smooth: bool) -> Tensor:
+        """Conditioning for stored codes: ``identity_index`` (F,), ``expression`` (F, W, d),
+        ``latent_index`` (F, W) -> (F, C)."""
+        latent = self.latent_codes[latent_index] if self.cfg.use_latent else None
+        return self.condition(self.identity_codes[identity_index], expression, latent, smooth)
+
+    def code_regularizer(self, identity_index: Tensor, latent_index: Tensor) -> Tensor:
+        """lambda_l |l|_2 + lambda_i |i|_2 (Eq. 5), averaged over the frames of the batch."""
+        reg = self.cfg.lambda_identity * self.identity_codes[identity_index].norm(dim=-1).mean()
+        if self.cfg.use_latent:
+            reg = reg + self.cfg.lambda_latent * self.latent_codes[latent_index].norm(dim=-1).mean()
+        return reg
+
+    # ------------------------------------------------------------------ rendering
+    def render_rays(
+        self,
+        origins: Tensor,
+        dirs: Tensor,
+        near: Tensor,
+        far: Tensor,
+        background: Tensor,
+        cond: Tensor,
+        perturb: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        """Render R rays: ``origins``/``dirs`` (R, 3) head space, ``near``/``far`` (R,),
+        ``background`` (R, 3) in [0, 1], ``cond`` (R, C) -> ``rgb`` (R, 3) (fine if any),
+        ``rgb_coarse`` (R, 3), ``acc`` (R,), ``depth`` (R,)."""
+        cfg = self.cfg
+        z = stratified_depths(near, far, cfg.coarse_samples, perturb, generator)
+        pts = origins[:, None, :] + dirs[:, None, :] * z[..., None]
+        rgb, sigma = self.coarse(pts, dirs, cond)
+        coarse = volume_render(rgb.float(), sigma.float(), z, far, background)
+        out = {"rgb_coarse": coarse["rgb"], "rgb": coarse["rgb"], "acc": coarse["acc"], "depth": coarse["depth"]}
+        if self.fine is not None:
+            z_fine = importance_depths(z, coarse["weights"], cfg.fine_samples, perturb, generator)
+            z_all, _ = torch.sort(torch.cat([z, z_fine.detach()], dim=-1), dim=-1)
+            pts = origins[:, None, :] + dirs[:, None, :] * z_all[..., None]
+            rgb, sigma = self.fine(pts, dirs, cond)
+            fine = volume_render(rgb.float(), sigma.float(), z_all, far, background)
+            out.update(rgb=fine["rgb"], acc=fine["acc"], depth=fine["depth"])
+        return out
+
+    def field_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the fields and the smoother (what personalization fine-tunes)."""
+        mods = [self.coarse] + ([self.fine] if self.fine is not None else []) + ([self.smoother] if self.smoother is not None else [])
+        return [p for m in mods for p in m.parameters()]

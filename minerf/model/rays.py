@@ -1,0 +1,69 @@
+"""Camera rays of a prepared clip, expressed in canonical head space, and pixel sampling.
+
+A clip's ``pose[t]`` maps head space to (OpenCV) camera space, ``X_cam = R X_head + t``; the
+pixel ``(u, v)`` (centre at ``+0.5``) looks along ``K^-1 [u + 0.5, v + 0.5, 1]``. In head space
+the ray starts at ``-R^T t`` and runs along ``R^T d``; that is the paper's "transform the
+sampled points to the canonical space". Near and far bounds are where the ray enters and
+leaves :data:`~minerf.clip.HEAD_BOX`; a ray that misses the box gets ``near == far`` and so
+renders the background.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from minerf.clip import HEAD_BOX
+
+
+def pixel_rays(pose: Tensor, intrinsics: Tensor, pixels: Tensor) -> tuple[Tensor, Tensor]:
+    """Rays through ``pixels`` (R, 2) (x, y integer or float pixel coords) of frames with ``pose``
+    (R, 4, 4) or (4, 4) and ``intrinsics`` (3, 3) -> ``origins`` (R, 3), unit ``dirs`` (R, 3),
+    both in head space."""
+    pix = pixels.to(intrinsics.dtype) + 0.5
+    ones = torch.ones_like(pix[:, :1])
+    cam = torch.cat([pix, ones], dim=-1) @ torch.linalg.inv(intrinsics).T  # (R, 3)
+    R = pose[..., :3, :3]
+    t = pose[..., :3, 3]
+    if pose.dim() == 2:
+        dirs = cam @ R  # R^T d for each row
+        origins = (-(R.T @ t)).expand_as(dirs)
+    else:
+        dirs = torch.einsum("rji,rj->ri", R, cam)
+        origins = -torch.einsum("rji,rj->ri", R, t)
+    return origins.contiguous(), dirs / dirs.norm(dim=-1, keepdim=True)
+
+
+def box_bounds(origins: Tensor, dirs: Tensor, box: np.ndarray = HEAD_BOX) -> tuple[Tensor, Tensor, Tensor]:
+    """Slab intersection of rays with an axis-aligned box -> ``near``, ``far`` (R,), ``hit`` (R,) bool.
+    Missed rays get ``near = far`` (an empty segment)."""
+    lo = torch.as_tensor(box[0], dtype=origins.dtype, device=origins.device)
+    hi = torch.as_tensor(box[1], dtype=origins.dtype, device=origins.device)
+    safe = torch.where(dirs.abs() < 1e-9, torch.full_like(dirs, 1e-9), dirs)
+    t0 = (lo - origins) / safe
+    t1 = (hi - origins) / safe
+    near = torch.minimum(t0, t1).amax(dim=-1).clamp_min(0.0)
+    far = torch.maximum(t0, t1).amin(dim=-1)
+    hit = far > near
+    far = torch.where(hit, far, near)
+    return near, far, hit
+
+
+def sample_pixels(
+    num: int,
+    size: int,
+    face_box: Tensor,
+    generator: torch.Generator | None = None,
+    inside_fraction: float = 0.95,
+) -> Tensor:
+    """``num`` random pixels (num, 2) of an ``size`` x ``size`` image, ``inside_fraction`` of them
+    inside ``face_box`` (x0, y0, x1, y1) (paper: 95 % of rays in the head box)."""
+    n_in = int(round(num * inside_fraction))
+    x0, y0, x1, y1 = [float(v) for v in face_box]
+    x0, y0 = max(0.0, x0), max(0.0, y0)
+    x1, y1 = min(float(size), max(x1, x0 + 1)), min(float(size), max(y1, y0 + 1))
+    u = torch.rand(n_in, 2, generator=generator)
+    inside = torch.stack([x0 + u[:, 0] * (x1 - x0), y0 + u[:, 1] * (y1 - y0)], dim=-1).floor()
+    outside = torch.randint(0, size, (num - n_in, 2), generator=generator).float()
+    return torch.cat([inside, outside]).clamp(0, size - 1).long()
