@@ -1,0 +1,233 @@
+"""Scoring videos: video or frames + speech -> face tracks -> offset, LSE-D, LSE-C per track.
+
+:func:`score` is the Python API (also used in the loop by the dubbing and audio2exp code);
+:func:`score_many` runs a batch, keeps going past files that fail and averages over tracks.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from lipsync.faces import CROP_SIZE, FaceTrack, FaceTrackConfig, crop_tracks, find_tracks
+from lipsync.media import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, iter_video_frames, read_audio
+from lipsync.mfcc import to_int16_scale
+from lipsync.sync import MIN_FRAMES, score_track
+from minerf.errors import InputError
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".mpg", ".mpeg", ".webm", ".m4v", ".flv", ".wmv")
+SILENCE_PEAK = 33  # int16 peak below -60 dBFS counts as silence
+
+
+@dataclass
+class ScoreConfig:
+    """How videos are scored; the defaults are the reference's."""
+
+    faces: FaceTrackConfig = field(default_factory=FaceTrackConfig)
+    vshift: int = 15
+    """Largest offset tried, in frames (reference: 15)."""
+    batch_size: int = 20
+    """Windows per SyncNet forward pass (no effect on the numbers)."""
+
+
+@dataclass
+class TrackResult:
+    """Scores of one face track (frames ``start``..``end - 1`` at 25 fps)."""
+
+    track: int
+    start: int
+    end: int
+    offset: int
+    lse_d: float
+    lse_c: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScoreResult:
+    """Scores of one video: the mean LSE-D / LSE-C over its face tracks and the offset of the
+    longest track; ``weights_id`` names the SyncNet weights that produced them."""
+
+    source: str
+    offset: int
+    lse_d: float
+    lse_c: float
+    weights_id: str
+    num_frames: int
+    tracks: list[TrackResult]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _audio_samples(audio: str | Path | np.ndarray | None, video: Path | None) -> tuple[np.ndarray, Path | None]:
+    if audio is None:
+        if video is None:
+            raise InputError(None, "no audio given for in-memory frames", "pass audio=... (16 kHz samples or a file)")
+        return read_audio(video), video
+    if isinstance(audio, (str, Path)):
+        return read_audio(Path(audio)), Path(audio)
+    samples = np.asarray(audio)
+    if samples.ndim != 1:
+        raise InputError(None, f"audio array has shape {samples.shape}, expected (samples,) mono at 16 kHz", "pass mono 16 kHz samples")
+    return to_int16_scale(samples), None
+
+
+def _length_notes(num_frames: int, num_samples: int) -> list[str]:
+    video_s, audio_s = num_frames / FPS, num_samples / SAMPLE_RATE
+    if num_samples == num_frames * SAMPLES_PER_FRAME:
+        return []
+    scored = min(num_frames, num_samples // SAMPLES_PER_FRAME)
+    which = "shorter" if audio_s < video_s else "longer"
+    return [f"audio ({audio_s:.3f} s) is {which} than the video ({video_s:.3f} s): as the reference does, only the first {scored} frames that have audio are scored"]
+
+
+def _frame_source(video_or_frames: str | Path | np.ndarray) -> tuple[Callable[[], Iterable[np.ndarray]], Path | None]:
+    if isinstance(video_or_frames, (str, Path)):
+        path = Path(video_or_frames)
+        return (lambda: iter_video_frames(path)), path
+    frames = np.asarray(video_or_frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise InputError(None, f"frames have shape {frames.shape} and dtype {frames.dtype}, expected (T, H, W, 3) uint8 RGB at 25 fps", "pass RGB uint8 frames")
+    return (lambda: frames), None
+
+
+def score(
+    video_or_frames: str | Path | np.ndarray,
+    audio: str | Path | np.ndarray | None = None,
+    weights: str | Path | None = None,
+    *,
+    config: ScoreConfig | None = None,
+    faces_cropped: bool = False,
+    device: str | None = None,
+) -> ScoreResult:
+    """Lip-sync scores of a video file or RGB frames (T, H, W, 3) uint8 at 25 fps.
+
+    ``audio``: a file, or samples (S,) at 16 kHz (int16, or float in [-1, 1]); default: the
+    video's own audio track. ``weights``: SyncNet weights (file or ``lipsync train`` run);
+    default: ``$MINERF_SYNCNET_WEIGHTS`` or the cache. ``faces_cropped``: the frames are
+    already face crops (one track, no detection). Raises :class:`InputError` on bad input.
+    """
+    from lipsync.weights import load_syncnet
+
+    config = config or ScoreConfig()
+    loaded = load_syncnet(weights, device)
+    frames_of, video_path = _frame_source(video_or_frames)
+    samples, audio_path = _audio_samples(audio, video_path)
+    where = audio_path or video_path
+    if np.abs(samples.astype(np.int32)).max() < SILENCE_PEAK:
+        raise InputError(where, "the audio is silent (peak below -60 dBFS): there is no speech to compare the lips with", "pass the speech track with --audio / audio=...")
+    if faces_cropped:
+        crops_all = np.stack([crop if crop.shape[:2] == (CROP_SIZE, CROP_SIZE) else _resize(crop) for crop in frames_of()])
+        n = len(crops_all)
+        tracks = [FaceTrack(frames=np.arange(n), boxes=np.zeros((n, 4)))]
+        crops = [crops_all]
+    else:
+        tracks, n, with_face = find_tracks(frames_of(), config.faces)
+        if n >= MIN_FRAMES and not tracks:
+            detail = "no face detected in any frame" if with_face == 0 else f"a face was detected in {with_face} of {n} frames, but no track is long and large enough"
+            raise InputError(video_path, f"no face track to score: {detail}", "use a video with one visible frontal face at least 100 px tall for 2 s or more")
+    if n < MIN_FRAMES:
+        raise InputError(video_path, f"the video has {n} frames at 25 fps; SyncNet needs at least {MIN_FRAMES}", "score a longer video (0.24 s or more)")
+    if not faces_cropped:
+        crops = crop_tracks(frames_of(), tracks, config.faces)
+    notes = _length_notes(n, len(samples))
+    results = []
+    for k, (track, track_crops) in enumerate(zip(tracks, crops)):
+        track_audio = samples[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+        if len(track_audio) // SAMPLES_PER_FRAME < MIN_FRAMES:
+            notes.append(f"track {k} (frames {track.start}-{track.end - 1}) has under {MIN_FRAMES} frames of audio and is not scored")
+            continue
+        s = score_track(loaded.net, track_crops, track_audio, vshift=config.vshift, batch_size=config.batch_size)
+        results.append(TrackResult(track=k, start=track.start, end=track.end, offset=s.offset, lse_d=s.lse_d, lse_c=s.lse_c, notes=list(track.notes)))
+    if not results:
+        raise InputError(where, "the audio ends before any face track has 6 frames of speech", "pass audio that covers the video")
+    longest = max(results, key=lambda r: r.end - r.start)
+    return ScoreResult(
+        source=str(video_path) if video_path else "<frames>",
+        offset=longest.offset,
+        lse_d=float(np.mean([r.lse_d for r in results])),
+        lse_c=float(np.mean([r.lse_c for r in results])),
+        weights_id=loaded.weights_id,
+        num_frames=n,
+        tracks=results,
+        notes=notes,
+    )
+
+
+def _resize(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (CROP_SIZE, CROP_SIZE))
+
+
+def expand_inputs(items: Sequence[str | Path]) -> list[Path]:
+    """Video paths from files, directories (their videos, sorted) and glob patterns."""
+    paths: list[Path] = []
+    for item in items:
+        item = str(item)
+        if Path(item).is_dir():
+            paths.extend(sorted(p for p in Path(item).iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS))
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
+            if not matches:
+                raise InputError(item, "pattern matches no file", "check the pattern (quote it so the shell does not expand it)")
+            paths.extend(matches)
+        else:
+            paths.append(Path(item))
+    if not paths:
+        raise InputError(None, "no videos to score", "pass video files, folders holding videos, or glob patterns")
+    return paths
+
+
+@dataclass
+class BatchResult:
+    """Scores of a batch: per video (or its error) and the mean over every scored track."""
+
+    results: list[ScoreResult]
+    errors: dict[str, str]
+    mean_lse_d: float | None
+    mean_lse_c: float | None
+    num_tracks: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def iter_scores(videos: Sequence[Path], audio: str | Path | None = None, weights: str | Path | None = None, *, config: ScoreConfig | None = None, device: str | None = None) -> Iterator[tuple[Path, ScoreResult | InputError]]:
+    """Score each video in turn; a video that fails yields its :class:`InputError` instead."""
+    from lipsync.weights import load_syncnet
+
+    load_syncnet(weights, device)  # missing weights stop the batch before any work
+    for video in videos:
+        try:
+            yield video, score(video, audio, weights, config=config, device=device)
+        except InputError as exc:
+            log.info("%s: %s", video, exc)
+            yield video, exc
+
+
+def summarize(pairs: Iterable[tuple[Path, ScoreResult | InputError]]) -> BatchResult:
+    """Collect :func:`iter_scores` output; the means run over all tracks of all videos."""
+    results, errors = [], {}
+    for video, outcome in pairs:
+        if isinstance(outcome, InputError):
+            errors[str(video)] = str(outcome)
+        else:
+            results.append(outcome)
+    tracks = [t for r in results for t in r.tracks]
+    return BatchResult(
+        results=results,
+        errors=errors,
+        mean_lse_d=float(np.mean([t.lse_d for t in tracks])) if tracks else None,
+        mean_lse_c=float(np.mean([t.lse_c for t in tracks])) if tracks else None,
+        num_tracks=len(tracks),
+    )

@@ -1,0 +1,132 @@
+"""Finding and loading SyncNet weights: the public ``syncnet_v2.model`` or an own expert.
+
+Lookup order: an explicit path (``--weights`` / ``weights=``), ``$MINERF_SYNCNET_WEIGHTS``,
+then ``$MINERF_CACHE/syncnet_v2.model`` and ``$MINERF_CACHE/syncnet_expert`` (a folder). A
+file is a plain state dict read with ``torch.load(..., weights_only=True)`` (never unpickling
+code) or a ``.safetensors`` file; a folder is a checkpoint written by ``lipsync train``.
+Every loaded model carries a ``weights_id`` naming the weights, which every score reports.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from checkpoints import check_state_dict, find_weights, load_checkpoint
+from lipsync.model import SyncNet, SyncNetConfig
+from minerf.errors import InputError
+
+ENV_VAR = "MINERF_SYNCNET_WEIGHTS"
+CACHE_NAMES = ("syncnet_v2.model", "syncnet_expert")
+CHECKPOINT_KIND = "syncnet"
+CHECKPOINT_VERSION = 1
+PUBLIC_URL = "http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model"
+
+MISSING_FIX = (
+    f"get the public weights syncnet_v2.model ({PUBLIC_URL}, fetched by download_model.sh of "
+    "github.com/joonson/syncnet_python) and pass --weights FILE, set "
+    f"{ENV_VAR}=FILE or copy it to $MINERF_CACHE/syncnet_v2.model; or train an own expert with "
+    "`lipsync train CLIP_DIR... -o RUN` and pass --weights RUN (its scores are not comparable "
+    "with published LSE numbers)"
+)
+
+
+@dataclass
+class LoadedSyncNet:
+    """A SyncNet in eval mode and the id of the weights it holds."""
+
+    net: SyncNet
+    weights_id: str
+    path: Path
+
+
+def resolve_weights(weights: str | Path | None) -> Path:
+    """The weights path to use, or :class:`InputError` saying where to get weights."""
+    path = find_weights(weights, ENV_VAR, CACHE_NAMES)
+    if path is None:
+        raise InputError(None, "no SyncNet weights found (no --weights, no $" + ENV_VAR + ", nothing in the cache)", MISSING_FIX)
+    if not path.exists():
+        raise InputError(path, "SyncNet weights file does not exist", MISSING_FIX)
+    return path
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()[:12]
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise InputError(path, f"cannot read SyncNet weights ({exc})", MISSING_FIX) from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        raise InputError(path, f"cannot read SyncNet weights as a plain state dict ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", MISSING_FIX) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError(path, "file holds no state dict of tensors", MISSING_FIX)
+    return state
+
+
+def load_public(path: Path) -> SyncNet:
+    """A :class:`SyncNet` from a ``syncnet_v2.model``-layout state dict file."""
+    state = {k: v for k, v in _read_state_dict(path).items() if not k.endswith("num_batches_tracked")}
+    net = SyncNet(SyncNetConfig())
+    own = {k: v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or extra or wrong:
+        problem = f"not SyncNet weights in the syncnet_v2.model layout (missing {missing[:3]}, unexpected {extra[:3]}, wrong shape {wrong[:3]})"
+        raise InputError(path, problem, MISSING_FIX)
+    net.load_state_dict(state, strict=False)
+    return net
+
+
+def load_expert(directory: Path) -> SyncNet:
+    """A :class:`SyncNet` from a ``lipsync train`` checkpoint folder (its ``final`` or latest)."""
+    tensors, meta = load_checkpoint(directory, kind=CHECKPOINT_KIND, versions=(CHECKPOINT_VERSION,))
+    net = SyncNet(SyncNetConfig(**meta["config"]["model"]))
+    check_state_dict(directory, net, tensors)
+    net.load_state_dict(tensors)
+    return net
+
+
+def expert_folder(path: Path) -> Path:
+    """The checkpoint folder inside a training run folder (``RUN/model``), or ``path`` itself."""
+    return path / "model" if (path / "model" / "checkpoint.json").is_file() else path
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: Path, mtime: float, device: str) -> LoadedSyncNet:
+    if path.is_dir():
+        folder = expert_folder(path)
+        net = load_expert(folder)
+        weights_id = f"own-expert:{path.name}:{_digest(folder / 'weights.safetensors')}"
+    else:
+        net = load_public(path)
+        weights_id = f"syncnet_v2-layout:{path.name}:{_digest(path)}"
+    net.to(device).eval()
+    return LoadedSyncNet(net=net, weights_id=weights_id, path=path)
+
+
+def load_syncnet(weights: str | Path | None = None, device: str | torch.device | None = None) -> LoadedSyncNet:
+    """Find and load SyncNet weights (cached per file and device)."""
+    path = resolve_weights(weights).resolve()
+    device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    stamp = path / "model" / "checkpoint.json" if path.is_dir() else path
+    mtime = stamp.stat().st_mtime if stamp.exists() else 0.0
+    return _load_cached(path, mtime, device)
