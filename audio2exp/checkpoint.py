@@ -1,0 +1,54 @@
+"""audio2exp checkpoints: weights + the front end, expression space and identities they need.
+
+``checkpoint.json`` (kind ``audio2exp``, version 1) carries::
+
+    config             Audio2ExpConfig (network shape)
+    features           FeatureConfig (logmel / hf encoder, layer)
+    expression_space   {"id", "dim", "mouth_components"} of the training clips
+    identities         names of the training clips, in identity-index order
+    opening_readout    (d + 1) linear map expression -> mouth opening (w..., b)
+    training           steps, clips, hold-out fraction
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
+from checkpoints import CheckpointError, check_state_dict, load_checkpoint, save_checkpoint
+
+KIND = "audio2exp"
+VERSION = 1
+
+
+def save_model(directory: str | Path, model: Audio2ExpNet, meta: dict[str, Any]) -> Path:
+    """Write ``model`` with ``meta`` (features, expression_space, identities, ...) atomically."""
+    record = {"config": model.config.to_dict(), **meta}
+    return save_checkpoint(directory, model.state_dict(), kind=KIND, version=VERSION, meta=record)
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[Audio2ExpNet, dict[str, Any]]:
+    """Load a trained network and its metadata; raise CheckpointError naming what is wrong."""
+    directory = Path(directory)
+    tensors, meta = load_checkpoint(directory, kind=KIND, versions=(VERSION,))
+    for key in ("config", "features", "expression_space", "identities", "opening_readout"):
+        if key not in meta:
+            raise CheckpointError(directory, f"checkpoint.json lacks '{key}'", "re-train with `audio2exp train`")
+    model = Audio2ExpNet(Audio2ExpConfig.from_dict(meta["config"]))
+    check_state_dict(directory, model, tensors)
+    model.load_state_dict(tensors)
+    return model.to(device).eval(), meta
+
+
+def check_expression_space(checkpoint: str | Path, meta: dict[str, Any], clip_meta: dict[str, Any], clip_path: str | Path) -> None:
+    """Raise unless the clip and the checkpoint use the same expression space (id and dim)."""
+    want, have = meta["expression_space"], clip_meta["expression_space"]
+    if want["id"] != have["id"] or int(want["dim"]) != int(have["dim"]):
+        raise CheckpointError(
+            checkpoint,
+            f"this audio2exp checkpoint predicts expression space '{want['id']}' (d={want['dim']}) but clip {clip_path} uses '{have['id']}' (d={have['dim']})",
+            "train audio2exp on clips prepared with the same expression space, or prepare the clip with the space the checkpoint was trained on",
+        )

@@ -1,0 +1,114 @@
+"""Click commands: ``audio2exp train``, ``audio2exp predict``, ``audio2exp evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from minerf.cli_support import emit, progress_enabled, report_errors, verbosity_options
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def audio2exp() -> None:
+    """Speech -> expression coefficients of a prepared clip's expression space, any language."""
+
+
+@audio2exp.command()
+@click.argument("clips", nargs=-1, required=True, type=_PATH)
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder: the checkpoint is written here (a run found there is resumed).")
+@click.option("--preset", type=click.Choice(["default", "tiny"]), default="default", show_default=True, help="Network and training size (tiny: for smoke tests).")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Optimiser steps (default: the preset's).")
+@click.option("--features", "feature_kind", type=click.Choice(["logmel", "hf"]), default="logmel", show_default=True, help="Audio front end: log-mel (no weights) or a transformers speech encoder.")
+@click.option("--encoder", default=None, help="For --features hf: local folder or hub name (in your HF cache) of a wav2vec2 / HuBERT / XLS-R model.")
+@click.option("--layer", type=int, default=-1, show_default=True, help="For --features hf: which hidden state to use (-1 = last).")
+@click.option("--mouth-components", default=None, help="Comma-separated indices of the mouth coefficients (default: what the expression space declares).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@verbosity_options
+@report_errors
+def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None, feature_kind: str, encoder: str | None, layer: int, mouth_components: str | None, seed: int, device: str, as_json: bool) -> None:
+    """Train on prepared CLIPS (the last 10 % of each is held out)."""
+    from dataclasses import replace
+
+    from audio2exp.features import FeatureConfig
+    from audio2exp.train import PRESETS, train as run
+
+    train_config, net_config = PRESETS[preset]
+    train_config = replace(train_config, seed=seed, **({"steps": steps} if steps else {}))
+    comps = None
+    if mouth_components:
+        try:
+            comps = [int(k) for k in mouth_components.split(",") if k.strip()]
+        except ValueError:
+            raise click.BadParameter("expected comma-separated integers, e.g. 0,1,3", param_hint="--mouth-components") from None
+    summary = run(
+        list(clips),
+        out_dir,
+        train_config=train_config,
+        net_config=net_config,
+        feature_config=FeatureConfig(kind=feature_kind, model=encoder, layer=layer),
+        mouth_components=comps,
+        device=device,
+        progress=progress_enabled() and not as_json,
+    )
+    emit(summary, as_json, f"trained {summary['step']} steps on {summary['clips']} clips ({summary['frames']} frames) -> {out_dir}")
+
+
+@audio2exp.command()
+@click.argument("audio", type=_PATH)
+@click.option("--checkpoint", required=True, type=_PATH, help="Run folder written by `audio2exp train`.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the expressions (.npy, float32, frames x d).")
+@click.option("--fps", type=click.FloatRange(1.0, 240.0), default=25.0, show_default=True, help="Frame rate of the output.")
+@click.option("--identity", default=None, help="Name of a training clip whose mean expression to use (default: the average).")
+@click.option("--reference-clip", "reference_clips", multiple=True, type=_PATH, help="Prepared clip(s) of the target person: their mean expression is the base.")
+@click.option("--encoder", default=None, help="New location of the checkpoint's transformers encoder (hf features).")
+@click.option("--chunk-seconds", type=click.FloatRange(1.0, 3600.0), default=60.0, show_default=True, help="Audio processed at once (memory bound).")
+@click.option("--no-silence-gate", is_flag=True, help="Do not force the rest expression in silent frames.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@verbosity_options
+@report_errors
+def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: str | None, reference_clips: tuple[Path, ...], encoder: str | None, chunk_seconds: float, no_silence_gate: bool, device: str, as_json: bool) -> None:
+    """Predict expressions for every frame of AUDIO (any format librosa/soundfile read)."""
+    from audio2exp.predict import predict_to_file
+
+    if output.suffix != ".npy":
+        raise click.BadParameter(f"{output} must end in .npy", param_hint="--output")
+    summary = predict_to_file(
+        audio,
+        checkpoint,
+        output,
+        fps=fps,
+        identity=identity,
+        reference_clips=reference_clips,
+        encoder=encoder,
+        chunk_seconds=chunk_seconds,
+        silence_gate_on=not no_silence_gate,
+        device=device,
+        progress=progress_enabled() and not as_json,
+    )
+    emit(summary, as_json, f"wrote {summary['frames']} x {summary['dim']} expressions ({summary['fps']:g} fps, {summary['seconds']:.1f} s of audio) -> {output}")
+
+
+@audio2exp.command()
+@click.argument("clips", nargs=-1, required=True, type=_PATH)
+@click.option("--checkpoint", required=True, type=_PATH, help="Run folder written by `audio2exp train`.")
+@click.option("--speech", "speech_files", multiple=True, type=_PATH, help="Speech files on which to check that the mouth follows the speech.")
+@click.option("--device", default="cpu", show_default=True)
+@verbosity_options
+@report_errors
+def evaluate(clips: tuple[Path, ...], checkpoint: Path, speech_files: tuple[Path, ...], device: str) -> None:
+    """Compare the checkpoint with the mean-expression and audio-envelope baselines on the
+    held-out frames of CLIPS; print JSON."""
+    from audio2exp.evaluate import heldout_comparison, speech_following
+    from audio2exp.predict import Audio2ExpPredictor
+
+    predictor = Audio2ExpPredictor.load(checkpoint, device=device)
+    result = {"heldout": heldout_comparison(predictor, list(clips))}
+    if speech_files:
+        result["speech_following"] = speech_following(predictor, list(speech_files))
+    emit(result, True)

@@ -1,0 +1,156 @@
+"""(audio features, tracked expression) pairs from prepared clips, and what we measure on them.
+
+The mouth opening of a frame is the distance of the inner-lip face-mesh points 13 and 14
+divided by the outer eye-corner distance (33-263), from ``clip.landmarks2d``; it does not
+change with the distance to the camera.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from audio2exp.audio import SILENCE_DBFS, array_source, measure_level, normalising_gain
+from audio2exp.features import FeatureExtractor, stream_features
+from minerf.clip import PreparedClip, load_clip
+from minerf.errors import InputError
+
+UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
+EYE_OUTER_LEFT, EYE_OUTER_RIGHT = 33, 263
+# A frame this far below its file's level (dB) is a pause for the rest-expression estimate.
+PAUSE_BELOW_LEVEL_DB = 30.0
+
+
+def mouth_opening(landmarks2d: np.ndarray) -> np.ndarray:
+    """Inner-lip gap over eye-corner distance: (N, 468, 2) -> (N,)."""
+    gap = np.linalg.norm(landmarks2d[:, LOWER_INNER_LIP] - landmarks2d[:, UPPER_INNER_LIP], axis=-1)
+    eyes = np.linalg.norm(landmarks2d[:, EYE_OUTER_RIGHT] - landmarks2d[:, EYE_OUTER_LEFT], axis=-1)
+    return (gap / np.maximum(eyes, 1e-6)).astype(np.float32)
+
+
+def declared_mouth_components(meta: dict) -> list[int] | None:
+    """The mouth components a clip's expression space declares (clip.json), if any."""
+    comps = meta.get("expression_space", {}).get("mouth_components")
+    return None if comps is None else [int(k) for k in comps]
+
+
+def mouth_components_from_data(expression: np.ndarray, opening: np.ndarray, threshold: float = 0.3) -> list[int]:
+    """Components whose |correlation| with the mouth opening reaches ``threshold`` (at least one).
+
+    Fallback for expression spaces that do not declare their mouth components.
+    ``expression (N, d)``, ``opening (N,)``.
+    """
+    e = expression - expression.mean(0)
+    o = opening - opening.mean()
+    corr = np.abs(e.T @ o) / (np.linalg.norm(e, axis=0) * np.linalg.norm(o) + 1e-12)
+    picked = [int(k) for k in np.nonzero(corr >= threshold)[0]]
+    return picked or [int(np.argmax(corr))]
+
+
+@dataclass
+class ClipData:
+    """One clip's training material. Frame arrays have N rows (the clip's frames)."""
+
+    name: str
+    path: Path
+    features: np.ndarray  # (N, F) audio features of each frame
+    expression: np.ndarray  # (N, d) tracked expressions
+    opening: np.ndarray  # (N,) tracked mouth opening
+    frame_db: np.ndarray  # (N,) raw audio level of each frame, dBFS
+    level_db: float  # the clip's speech level (95th percentile), dBFS
+    valid: np.ndarray  # (N,) bool: the face was tracked
+    train: np.ndarray  # frame indices used for training
+    test: np.ndarray  # held-out frame indices (last 10 %)
+    meta: dict
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.expression.shape[0])
+
+    @property
+    def envelope(self) -> np.ndarray:
+        """Level-normalised frame loudness (dB relative to the clip's level, floored at -60)."""
+        ref = self.level_db if np.isfinite(self.level_db) else 0.0
+        return np.maximum(self.frame_db - ref, -60.0)
+
+    def pauses(self) -> np.ndarray:
+        """(N,) bool: frames of silence (absolute) or far below the clip's level."""
+        return (self.frame_db < SILENCE_DBFS) | (self.frame_db < self.level_db - PAUSE_BELOW_LEVEL_DB)
+
+
+def features_of(samples: np.ndarray, extractor: FeatureExtractor, name: str = "<array>") -> tuple[np.ndarray, np.ndarray, float]:
+    """``(features (T, F), frame_db (T,), level)`` of a short 16 kHz waveform, level-normalised.
+
+    The same path as prediction (:func:`audio2exp.features.stream_features`), one chunk.
+    """
+    source = array_source(samples, name=name)
+    level, frame_db = measure_level(source)
+    feats = np.concatenate([f for _, f in stream_features(source, extractor, normalising_gain(level), chunk_frames=max(1, source.num_frames))])
+    return feats, frame_db, level
+
+
+def load_clip_data(path: str | Path, extractor: FeatureExtractor, holdout: float = 0.1, expression_space: str | None = None) -> ClipData:
+    """Load a prepared clip (with audio) and compute its features."""
+    clip: PreparedClip = load_clip(path, expression_space=expression_space, check_files=False)
+    if not clip.has_audio:
+        raise InputError(clip.path, "this clip has no audio track, so it cannot teach speech -> expression", "leave it out of audio2exp training or prepare a video with speech")
+    samples = clip.audio()
+    feats, frame_db, level = features_of(samples, extractor, name=str(clip.path))
+    n = clip.num_frames
+    feats, frame_db = feats[:n], frame_db[:n]
+    train, test = clip.split(holdout)
+    return ClipData(
+        name=clip.name,
+        path=clip.path,
+        features=feats.astype(np.float32),
+        expression=clip.expression.astype(np.float32),
+        opening=mouth_opening(clip.landmarks2d),
+        frame_db=frame_db,
+        level_db=level,
+        valid=clip.valid.astype(bool),
+        train=train,
+        test=test,
+        meta=clip.meta,
+    )
+
+
+def load_training_clips(paths: Sequence[str | Path], extractor: FeatureExtractor, holdout: float = 0.1) -> list[ClipData]:
+    """Load every clip; all must share one expression space."""
+    if not paths:
+        raise InputError(None, "no clips given", "pass one or more prepared clip folders (minerf prepare VIDEO -o CLIP_DIR)")
+    clips = [load_clip_data(paths[0], extractor, holdout)]
+    space = clips[0].meta["expression_space"]["id"]
+    for path in paths[1:]:
+        clips.append(load_clip_data(path, extractor, holdout, expression_space=space))
+    names = [c.name for c in clips]
+    if len(set(names)) != len(names):
+        clash = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(None, f"several clips share the name(s) {clash}", "give every clip folder its own name (the name identifies the speaker)")
+    return clips
+
+
+def opening_readout(clips: Sequence[ClipData], ridge: float = 1e-3) -> np.ndarray:
+    """Linear map from expression to mouth opening fitted on training frames: (d + 1,) = w, b.
+
+    Each clip is centred first, so the map is what expression changes do to the opening.
+    """
+    xs, ys = [], []
+    for c in clips:
+        idx = c.train[c.valid[c.train]]
+        x = c.expression[idx] - c.expression[idx].mean(0)
+        xs.append(x)
+        ys.append(c.opening[idx] - c.opening[idx].mean())
+    x = np.concatenate(xs).astype(np.float64)
+    y = np.concatenate(ys).astype(np.float64)
+    w = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ y)
+    mean_e = np.concatenate([c.expression[c.train] for c in clips]).mean(0)
+    mean_o = float(np.mean(np.concatenate([c.opening[c.train] for c in clips])))
+    return np.concatenate([w, [mean_o - mean_e @ w]]).astype(np.float32)
+
+
+def apply_readout(readout: np.ndarray, expression: np.ndarray) -> np.ndarray:
+    """Mouth opening predicted from expressions: (T, d) -> (T,)."""
+    return expression @ readout[:-1] + readout[-1]

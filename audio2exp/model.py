@@ -1,0 +1,153 @@
+"""The audio -> expression network.
+
+Per frame, a stack of dilated temporal convolutions reads a window of audio features around
+the frame (``audio_margin`` frames on each side) and proposes an expression offset. A local
+self-attention over the proposals of ``smooth_margin`` neighbouring frames on each side
+(LipNeRF / AD-NeRF style) then mixes them, which removes frame-to-frame jitter. The result
+is an offset from an identity's mean expression (measured on its training frames): ``e(t) = base(identity) + offset(t)``.
+
+Everything is "valid" in time: features ``(B, T + 2 m, F)`` give expressions ``(B, T, d)``
+with ``m = margin``, so a long file is processed in chunks that overlap by ``2 m`` frames
+and give exactly the result of processing it whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Audio2ExpConfig:
+    """Shape of the network; recorded in the checkpoint."""
+
+    feature_dim: int = 160
+    """Audio feature size per frame (set from the front end)."""
+    expression_dim: int = 50
+    """d, the expression space's dimension."""
+    hidden: int = 32
+    """Channels of the temporal convolutions."""
+    dilations: tuple[int, ...] = (1, 2, 4, 1)
+    """One kernel-3 convolution per entry; the audio window is 1 + 2 * sum(dilations) frames."""
+    smooth_margin: int = 3
+    """Frames on each side that the smoothing self-attention looks at."""
+    attention_dim: int = 16
+    """Query / key size of the smoothing attention."""
+    num_identities: int = 1
+    """Identities (training clips), each with its mean expression."""
+    dropout: float = 0.3
+    """Dropout on the hidden features while training."""
+
+    @property
+    def audio_margin(self) -> int:
+        return sum(self.dilations)
+
+    @property
+    def margin(self) -> int:
+        return self.audio_margin + self.smooth_margin
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["dilations"] = list(self.dilations)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Audio2ExpConfig":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if "dilations" in known:
+            known["dilations"] = tuple(known["dilations"])
+        return cls(**known)
+
+
+class _ConvBlock(nn.Module):
+    def __init__(self, channels: int, dilation: int, dropout: float):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel_size=3, dilation=dilation)
+        self.norm = nn.GroupNorm(1, channels)
+        self.drop = nn.Dropout(dropout)
+        self.trim = dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) -> (B, C, T - 2 dilation)."""
+        return x[:, :, self.trim : -self.trim] + self.drop(torch.nn.functional.gelu(self.norm(self.conv(x))))
+
+
+class LocalSmoothing(nn.Module):
+    """Self-attention of each frame over its ``2 s + 1`` neighbours' proposals.
+
+    ``values (B, T + 2 s, d)`` and ``hidden (B, T + 2 s, C)`` -> ``(B, T, d)``.
+    """
+
+    def __init__(self, channels: int, attention_dim: int, margin: int):
+        super().__init__()
+        self.margin = margin
+        self.query = nn.Linear(channels, attention_dim)
+        self.key = nn.Linear(channels, attention_dim)
+        self.position = nn.Parameter(torch.zeros(2 * margin + 1))
+
+    def forward(self, values: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        s = self.margin
+        if s == 0:
+            return values
+        t = values.shape[1] - 2 * s
+        q = self.query(hidden[:, s : s + t])  # (B, T, a)
+        k = self.key(hidden).unfold(1, 2 * s + 1, 1)  # (B, T, a, 2s+1)
+        v = values.unfold(1, 2 * s + 1, 1)  # (B, T, d, 2s+1)
+        scores = torch.einsum("bta,btaw->btw", q, k) / q.shape[-1] ** 0.5 + self.position
+        weights = scores.softmax(dim=-1)
+        return torch.einsum("btw,btdw->btd", weights, v)
+
+
+class Audio2ExpNet(nn.Module):
+    """Audio features -> expression offsets from a per-identity mean expression.
+
+    Features and expressions are standardised inside (buffers set from training data), so
+    callers pass raw features and get expressions in the clip's own units.
+    """
+
+    def __init__(self, config: Audio2ExpConfig):
+        super().__init__()
+        self.config = config
+        c, d = config.hidden, config.expression_dim
+        self.register_buffer("feature_mean", torch.zeros(config.feature_dim))
+        self.register_buffer("feature_std", torch.ones(config.feature_dim))
+        self.register_buffer("expression_mean", torch.zeros(d))
+        self.register_buffer("expression_std", torch.ones(d))
+        self.register_buffer("rest_offset", torch.zeros(d))
+        self.inp = nn.Linear(config.feature_dim, c)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(_ConvBlock(c, dil, config.dropout) for dil in config.dilations)
+        self.out = nn.Linear(c, d)
+        self.smooth = LocalSmoothing(c, config.attention_dim, config.smooth_margin)
+        self.register_buffer("identity_mean", torch.zeros(config.num_identities, d))
+        nn.init.zeros_(self.out.weight)  # an untrained network predicts each identity's mean
+        nn.init.zeros_(self.out.bias)
+
+    def offsets(self, features: torch.Tensor) -> torch.Tensor:
+        """Expression offsets (standardised units). ``(B, T + 2 margin, F) -> (B, T, d)``."""
+        x = (features - self.feature_mean) / self.feature_std
+        h = self.drop(self.inp(x)).transpose(1, 2)  # (B, C, T')
+        for block in self.blocks:
+            h = block(h)
+        h = h.transpose(1, 2)  # (B, T + 2 s, C)
+        return self.smooth(self.out(h), h)
+
+    def base(self, identity: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean expression (standardised) of ``identity`` (B,) -> (B, d); None = all identities' mean."""
+        if identity is None:
+            return self.identity_mean.mean(dim=0, keepdim=True)
+        return self.identity_mean[identity]
+
+    def forward(self, features: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+        """Expressions in clip units. ``features (B, T + 2 margin, F)``, ``identity (B,)`` -> ``(B, T, d)``."""
+        z = self.offsets(features) + self.base(identity)[:, None, :]
+        return self.to_units(z)
+
+    def to_units(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.expression_std + self.expression_mean
+
+    def to_standard(self, e: torch.Tensor) -> torch.Tensor:
+        return (e - self.expression_mean) / self.expression_std

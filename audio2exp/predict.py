@@ -1,0 +1,214 @@
+"""Speech -> expressions with a trained checkpoint, in bounded memory (the Python API).
+
+    from audio2exp import Audio2ExpPredictor
+    predictor = Audio2ExpPredictor.load("runs/a2e")
+    expressions = predictor.predict(waveform, sample_rate=44100)      # (T, d) at 25 fps
+    expressions = predictor.predict_file("speech.flac", identity="may")
+
+A file is read twice as a stream: once to measure its level (loudness normalisation and
+silence detection), once to compute features and expressions chunk by chunk. Frames of
+silence are drawn to the identity's rest expression (mouth closed), so silence gives a
+closed, still mouth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from audio2exp.audio import FPS, SAMPLES_PER_FRAME, SILENCE_DBFS, AudioSource, array_source, measure_level, normalising_gain, open_audio
+from audio2exp.checkpoint import check_expression_space, load_model
+from audio2exp.data import apply_readout
+from audio2exp.features import FeatureConfig, FeatureExtractor, make_extractor, stream_features
+from minerf.errors import InputError
+
+DEFAULT_CHUNK_FRAMES = 1500  # 60 s
+# Frames this far below the file's level (dB), or below SILENCE_DBFS, are silence.
+GATE_BELOW_LEVEL_DB = 45.0
+GATE_SMOOTH_FRAMES = 5
+
+
+def silence_gate(frame_db: np.ndarray, level_db: float) -> np.ndarray:
+    """(T,) weight in [0, 1] of the rest expression: 1 in silence, 0 in speech, smoothed."""
+    silent = (frame_db < SILENCE_DBFS) | (frame_db < level_db - GATE_BELOW_LEVEL_DB)
+    kernel = np.ones(GATE_SMOOTH_FRAMES) / GATE_SMOOTH_FRAMES
+    padded = np.pad(silent.astype(np.float64), GATE_SMOOTH_FRAMES // 2, mode="edge")
+    # a frame is fully gated only when its neighbours are silent too (erode, then smooth)
+    eroded = np.convolve(padded, kernel, mode="valid") >= 1.0 - 1e-9
+    padded = np.pad(eroded.astype(np.float64), GATE_SMOOTH_FRAMES // 2, mode="edge")
+    return np.convolve(padded, kernel, mode="valid").astype(np.float32)
+
+
+def resample_frames(values: np.ndarray, num_out: int, fps: float) -> np.ndarray:
+    """25 fps rows (T, d) -> ``num_out`` rows at ``fps`` (linear interpolation of frame centres)."""
+    if fps == FPS and num_out == len(values):
+        return values
+    src = np.arange(len(values), dtype=np.float64)
+    at = (np.arange(num_out, dtype=np.float64) + 0.5) * FPS / fps - 0.5
+    return np.stack([np.interp(at, src, values[:, k]) for k in range(values.shape[1])], axis=1).astype(np.float32)
+
+
+class Audio2ExpPredictor:
+    """A trained audio2exp network with its front end, ready to turn speech into expressions."""
+
+    def __init__(self, model: Any, meta: dict[str, Any], extractor: FeatureExtractor, device: str = "cpu", checkpoint: Path | None = None):
+        self.model = model
+        self.meta = meta
+        self.extractor = extractor
+        self.device = device
+        self.checkpoint = checkpoint
+        self.readout = np.asarray(meta["opening_readout"], dtype=np.float32)
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, device: str = "cpu", encoder: str | None = None) -> "Audio2ExpPredictor":
+        """Load a checkpoint folder. ``encoder`` replaces the recorded hf encoder location."""
+        checkpoint = Path(checkpoint)
+        model, meta = load_model(checkpoint, device)
+        config = FeatureConfig.from_dict(meta["features"])
+        if encoder is not None:
+            if config.kind != "hf":
+                raise InputError(checkpoint, "this checkpoint uses log-mel features; --encoder does not apply", "leave --encoder out")
+            config.model = encoder
+        extractor = make_extractor(config, device)
+        if extractor.dim != model.config.feature_dim:
+            raise InputError(config.model or checkpoint, f"the front end gives {extractor.dim} features per frame, the checkpoint was trained on {model.config.feature_dim}", "use the encoder the checkpoint was trained with")
+        return cls(model, meta, extractor, device, checkpoint)
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def expression_space(self) -> str:
+        return str(self.meta["expression_space"]["id"])
+
+    @property
+    def expression_dim(self) -> int:
+        return int(self.meta["expression_space"]["dim"])
+
+    @property
+    def identities(self) -> list[str]:
+        return list(self.meta["identities"])
+
+    @property
+    def mouth_components(self) -> list[int]:
+        return [int(k) for k in self.meta.get("mouth_components", range(self.expression_dim))]
+
+    def check_clip(self, clip_meta: dict[str, Any], clip_path: str | Path) -> None:
+        """Raise unless a clip (its clip.json dict) is of this checkpoint's expression space."""
+        check_expression_space(self.checkpoint or "<checkpoint>", self.meta, clip_meta, clip_path)
+
+    def opening(self, expressions: np.ndarray) -> np.ndarray:
+        """Mouth opening implied by expressions: (T, d) -> (T,)."""
+        return apply_readout(self.readout, expressions)
+
+    # ------------------------------------------------------------------ prediction
+    def _base(self, identity: str | int | None, base_expression: np.ndarray | None) -> torch.Tensor:
+        """Standardised base expression (1, d)."""
+        m = self.model
+        if base_expression is not None:
+            base = np.asarray(base_expression, dtype=np.float32).reshape(-1)
+            if base.shape != (self.expression_dim,):
+                raise InputError(None, f"base expression has {base.size} values, the expression space has {self.expression_dim}", "pass a mean expression of this space")
+            return m.to_standard(torch.from_numpy(base).to(self.device))[None]
+        if identity is None:
+            return m.base(None)
+        if isinstance(identity, str):
+            if identity not in self.identities:
+                raise InputError(None, f"unknown identity '{identity}'", f"use one of {self.identities}, or none for the average speaker")
+            identity = self.identities.index(identity)
+        return m.base(torch.tensor([int(identity)], device=self.device))
+
+    @torch.inference_mode()
+    def predict_source(
+        self,
+        source: AudioSource,
+        *,
+        identity: str | int | None = None,
+        base_expression: np.ndarray | None = None,
+        fps: float = FPS,
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+        silence_gate_on: bool = True,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Expressions (T, d) for a whole source at ``fps`` (T = ceil(seconds * fps))."""
+        from tqdm import tqdm
+
+        if fps <= 0:
+            raise InputError(None, f"fps must be positive, got {fps}", "pass e.g. --fps 25")
+        model = self.model
+        base = self._base(identity, base_expression)
+        level, frame_db = measure_level(source)
+        total = source.num_frames
+        out = np.empty((total, self.expression_dim), np.float32)
+        margin = model.config.margin
+        bar = tqdm(total=total, unit="frames", desc="audio2exp", disable=not progress, dynamic_ncols=True)
+        with bar:
+            for first, feats in stream_features(source, self.extractor, normalising_gain(level), chunk_frames, margin):
+                x = torch.from_numpy(feats).to(self.device)[None]
+                z = model.offsets(x) + base[:, None, :]
+                out[first : first + z.shape[1]] = model.to_units(z)[0].float().cpu().numpy()
+                bar.update(z.shape[1])
+        if silence_gate_on:
+            rest = model.to_units(base + model.rest_offset)[0].float().cpu().numpy()
+            gate = silence_gate(frame_db[:total], level)[:, None]
+            out = (1.0 - gate) * out + gate * rest
+        num_out = total if fps == FPS else int(np.ceil(source.num_samples * fps / (FPS * SAMPLES_PER_FRAME)))
+        return resample_frames(out, num_out, fps)
+
+    def predict(self, waveform: np.ndarray, sample_rate: int = 16000, **kwargs: Any) -> np.ndarray:
+        """Expressions (T, d) for an in-memory waveform (n,) or (n, channels) of any rate."""
+        return self.predict_source(array_source(waveform, sample_rate), **kwargs)
+
+    def predict_file(self, path: str | Path, **kwargs: Any) -> np.ndarray:
+        """Expressions (T, d) for an audio file, streamed."""
+        return self.predict_source(open_audio(path), **kwargs)
+
+
+def predict_to_file(
+    audio: Path,
+    checkpoint: Path,
+    output: Path,
+    *,
+    fps: float = FPS,
+    identity: str | None = None,
+    reference_clips: Sequence[Path] = (),
+    encoder: str | None = None,
+    chunk_seconds: float = 60.0,
+    silence_gate_on: bool = True,
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The ``audio2exp predict`` command: write expressions (T, d) float32 to ``output`` (.npy)."""
+    from checkpoints import atomic_path
+
+    predictor = Audio2ExpPredictor.load(checkpoint, device=device, encoder=encoder)
+    base = None
+    if reference_clips:
+        from minerf.clip import load_clip
+
+        clips = [load_clip(p, check_files=False) for p in reference_clips]
+        for clip in clips:
+            predictor.check_clip(clip.meta, clip.path)
+        base = np.concatenate([c.expression[c.valid.astype(bool)] for c in clips]).mean(0)
+    source = open_audio(audio)
+    expressions = predictor.predict_source(
+        source,
+        identity=identity,
+        base_expression=base,
+        fps=fps,
+        chunk_frames=max(1, int(round(chunk_seconds * FPS))),
+        silence_gate_on=silence_gate_on,
+        progress=progress,
+    )
+    with atomic_path(output) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, expressions)
+    return {
+        "output": str(output),
+        "frames": int(expressions.shape[0]),
+        "dim": int(expressions.shape[1]),
+        "fps": fps,
+        "seconds": source.seconds,
+        "expression_space": predictor.expression_space,
+    }

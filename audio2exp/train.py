@@ -1,0 +1,298 @@
+"""``audio2exp train``: fit the network on (audio, tracked expression) pairs of prepared clips.
+
+The last ``holdout`` fraction of every clip is never trained on (the paper's test split).
+Training is resumable: ``RUN/train_state`` holds the weights and the optimiser moments at the
+last save and the run continues from there; ``RUN`` itself always holds a usable model.
+Every random draw of step ``k`` comes from a generator seeded with ``(seed, k)``, so a resumed
+run takes exactly the steps an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from audio2exp.checkpoint import save_model
+from audio2exp.data import ClipData, declared_mouth_components, load_training_clips, mouth_components_from_data, opening_readout
+from audio2exp.features import FLOOR_DB, FeatureConfig, make_extractor, silence_features
+from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
+from checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from minerf.errors import InputError
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = "train_state"
+STATE_KIND = "audio2exp-train"
+
+
+@dataclass
+class TrainConfig:
+    """How to train; recorded in the checkpoint."""
+
+    steps: int = 600
+    """Optimiser steps."""
+    batch: int = 16
+    """Crops per step."""
+    crop: int = 24
+    """Frames per crop (shorter clips give shorter crops)."""
+    lr: float = 2e-3
+    """Adam learning rate at the start; decays exponentially to lr * final_lr_factor."""
+    final_lr_factor: float = 0.05
+    weight_decay: float = 1e-3
+    mouth_weight: float = 3.0
+    """Loss weight of the mouth components relative to the others."""
+    huber: float = 0.0
+    """> 0: Huber loss with this threshold (standardised units) instead of squared error, so
+    badly tracked frames pull less."""
+    velocity_weight: float = 1.0
+    """Weight of the frame-to-frame change loss (keeps predictions as smooth as real motion)."""
+    silence_prob: float = 0.1
+    """Share of crops replaced by silence whose target is the rest expression."""
+    gain_jitter_db: float = 6.0
+    """Random loudness change of a crop (log-mel features only)."""
+    holdout: float = 0.1
+    save_every: int = 200
+    seed: int = 0
+
+
+PRESETS: dict[str, tuple[TrainConfig, Audio2ExpConfig]] = {
+    "default": (TrainConfig(), Audio2ExpConfig()),
+    "tiny": (TrainConfig(steps=60, batch=8, crop=16, save_every=30), Audio2ExpConfig(hidden=16, dilations=(1, 2), smooth_margin=2, attention_dim=8, dropout=0.0)),
+}
+
+
+def _rest_offset(clips: Sequence[ClipData], model: Audio2ExpNet) -> torch.Tensor:
+    """Mean (over clips) of pause-frame expression minus clip mean, standardised (d,)."""
+    diffs = []
+    for c in clips:
+        idx = c.train[c.valid[c.train]]
+        pauses = idx[c.pauses()[idx]]
+        if pauses.size < 3:  # no pause in this clip: its most closed frames stand in
+            pauses = idx[c.opening[idx] <= np.percentile(c.opening[idx], 20)]
+        diffs.append(c.expression[pauses].mean(0) - c.expression[idx].mean(0))
+    rest = torch.from_numpy(np.mean(diffs, axis=0).astype(np.float32))
+    return rest / model.expression_std
+
+
+def _init_model(clips: Sequence[ClipData], net: Audio2ExpConfig, feature_dim: int, seed: int) -> Audio2ExpNet:
+    d = clips[0].expression.shape[1]
+    config = replace(net, feature_dim=feature_dim, expression_dim=d, num_identities=len(clips))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Audio2ExpNet(config)
+    feats = np.concatenate([c.features[c.train] for c in clips])
+    expr = np.concatenate([c.expression[c.train[c.valid[c.train]]] for c in clips])
+    with torch.no_grad():
+        model.feature_mean.copy_(torch.from_numpy(feats.mean(0)))
+        model.feature_std.copy_(torch.from_numpy(feats.std(0) + 1e-3))
+        model.expression_mean.copy_(torch.from_numpy(expr.mean(0)))
+        model.expression_std.copy_(torch.from_numpy(expr.std(0) + 1e-6))
+        for i, c in enumerate(clips):
+            idx = c.train[c.valid[c.train]]
+            model.identity_mean[i] = model.to_standard(torch.from_numpy(c.expression[idx].mean(0)))
+        model.rest_offset.copy_(_rest_offset(clips, model))
+    return model
+
+
+class _Batches:
+    """Random training crops. Step ``k``'s crops depend only on ``(seed, k)``."""
+
+    def __init__(self, clips: Sequence[ClipData], config: TrainConfig, margin: int, silence: np.ndarray, logmel: bool, rest: torch.Tensor):
+        self.clips = clips
+        self.config = config
+        self.margin = margin
+        self.logmel = logmel
+        self.rest = rest
+        pad = np.repeat(silence[None], margin, axis=0)
+        self.padded = [np.concatenate([pad, c.features, pad]) for c in clips]
+        self.starts = []  # per clip: allowed crop starts inside the training frames
+        lengths = [int(c.train.size) for c in clips]
+        self.crop = max(2, min(config.crop, min(lengths)))
+        for c in clips:
+            self.starts.append(np.arange(0, c.train.size - self.crop + 1))
+        weights = np.array(lengths, dtype=np.float64)
+        self.clip_prob = weights / weights.sum()
+        self.silence = silence
+
+    def draw(self, step: int, model: Audio2ExpNet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """features (B, L + 2m, F), targets (B, L, d) standardised, mask (B, L), identity (B,)."""
+        cfg, m, crop = self.config, self.margin, self.crop
+        rng = np.random.default_rng([cfg.seed, step])
+        feats, targets, masks, ids = [], [], [], []
+        for _ in range(cfg.batch):
+            i = int(rng.choice(len(self.clips), p=self.clip_prob))
+            clip = self.clips[i]
+            s = int(rng.choice(self.starts[i]))
+            frames = clip.train[s : s + crop]
+            f = self.padded[i][frames[0] : frames[0] + crop + 2 * m].copy()  # padded row j = frame j - m
+            z = model.to_standard(torch.from_numpy(clip.expression[frames])).numpy()
+            mask = clip.valid[frames].astype(np.float32)
+            if rng.random() < cfg.silence_prob:
+                f[:] = self.silence
+                z = (model.identity_mean[i] + self.rest).detach().numpy()[None].repeat(crop, 0)
+                mask = np.ones(crop, np.float32)
+            elif self.logmel and cfg.gain_jitter_db > 0:
+                f = np.maximum(f + rng.uniform(-cfg.gain_jitter_db, cfg.gain_jitter_db), FLOOR_DB)
+            feats.append(f)
+            targets.append(z)
+            masks.append(mask)
+            ids.append(i)
+        return (
+            torch.from_numpy(np.stack(feats).astype(np.float32)),
+            torch.from_numpy(np.stack(targets).astype(np.float32)),
+            torch.from_numpy(np.stack(masks)),
+            torch.tensor(ids),
+        )
+
+
+def _loss(model: Audio2ExpNet, batch: tuple[torch.Tensor, ...], weights: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    feats, target, mask, ids = batch
+    pred = model.offsets(feats) + model.base(ids)[:, None, :]
+    err = (_penalty(pred - target, config.huber) * weights).mean(-1)
+    loss = (err * mask).sum() / mask.sum().clamp(min=1)
+    if config.velocity_weight > 0:
+        vmask = mask[:, 1:] * mask[:, :-1]
+        verr = (_penalty((pred[:, 1:] - pred[:, :-1]) - (target[:, 1:] - target[:, :-1]), config.huber) * weights).mean(-1)
+        loss = loss + config.velocity_weight * (verr * vmask).sum() / vmask.sum().clamp(min=1)
+    return loss
+
+
+def _penalty(diff: torch.Tensor, huber: float) -> torch.Tensor:
+    if huber <= 0:
+        return diff**2
+    return 2.0 * torch.nn.functional.huber_loss(diff, torch.zeros_like(diff), reduction="none", delta=huber)
+
+
+def _lr(config: TrainConfig, step: int) -> float:
+    return config.lr * config.final_lr_factor ** (step / max(1, config.steps))
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    out = {}
+    for index, state in opt.state_dict()["state"].items():
+        for key, value in state.items():
+            out[f"optim.{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    return out
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    sd = opt.state_dict()
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def _fingerprint(clips: Sequence[ClipData], train: TrainConfig, net: Audio2ExpConfig, features: FeatureConfig) -> dict[str, Any]:
+    return {
+        "clips": [str(c.path.resolve()) for c in clips],
+        "train": {k: v for k, v in asdict(train).items() if k not in ("steps", "save_every")},
+        "network": net.to_dict(),
+        "features": features.to_dict(),
+    }
+
+
+def train(
+    clip_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    train_config: TrainConfig = TrainConfig(),
+    net_config: Audio2ExpConfig = Audio2ExpConfig(),
+    feature_config: FeatureConfig = FeatureConfig(),
+    mouth_components: Sequence[int] | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train on ``clip_paths`` into ``out_dir`` (resuming a run found there). Returns a summary.
+
+    ``mouth_components``: which coefficients move the mouth; default: what the clips'
+    expression space declares, else those correlated with the tracked mouth opening.
+    ``stop_after``: stop (with a save) after this many steps in this call (tests, time slices).
+    """
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    extractor = make_extractor(feature_config, device)
+    clips = load_training_clips(clip_paths, extractor, train_config.holdout)
+    space = clips[0].meta["expression_space"]
+    d = clips[0].expression.shape[1]
+    if mouth_components is None:
+        mouth_components = declared_mouth_components(clips[0].meta)
+    if mouth_components is None:
+        expr = np.concatenate([c.expression[c.train] - c.expression[c.train].mean(0) for c in clips])
+        opening = np.concatenate([c.opening[c.train] - c.opening[c.train].mean() for c in clips])
+        mouth_components = mouth_components_from_data(expr, opening)
+    mouth_components = sorted(int(k) for k in mouth_components)
+    if not mouth_components or min(mouth_components) < 0 or max(mouth_components) >= d:
+        raise InputError(None, f"mouth components {mouth_components} do not fit the expression dimension {d}", f"pass indices in 0..{d - 1}")
+
+    model = _init_model(clips, net_config, extractor.dim, train_config.seed).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+    fingerprint = _fingerprint(clips, train_config, model.config, feature_config)
+    step = _resume(out_dir / STATE_DIR, model, opt, fingerprint)
+
+    weights = torch.ones(d)
+    weights[mouth_components] = train_config.mouth_weight
+    weights = (weights / weights.mean()).to(device)
+    batches = _Batches(clips, train_config, model.config.margin, silence_features(extractor), feature_config.kind == "logmel", model.rest_offset.detach().cpu())
+    meta = {
+        "features": feature_config.to_dict(),
+        "expression_space": {"id": space["id"], "dim": d, "mouth_components": mouth_components},
+        "mouth_components": mouth_components,
+        "identities": [c.name for c in clips],
+        "opening_readout": opening_readout(clips).tolist(),
+        "fps": 25,
+    }
+
+    def save(at: int, last_loss: float) -> None:
+        tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | _optimizer_tensors(opt)
+        save_checkpoint(out_dir / STATE_DIR, tensors, kind=STATE_KIND, version=1, meta={"step": at, "fingerprint": fingerprint})
+        save_model(out_dir, model, meta | {"training": {"step": at, "steps": train_config.steps, "loss": last_loss, "holdout": train_config.holdout, "clips": fingerprint["clips"], "config": asdict(train_config)}})
+
+    end = train_config.steps if stop_after is None else min(train_config.steps, step + stop_after)
+    loss_value = float("nan")
+    model.train()
+    with tqdm(total=train_config.steps, initial=step, unit="steps", desc="audio2exp train", disable=not progress, dynamic_ncols=True) as bar:
+        while step < end:
+            batch = tuple(t.to(device) for t in batches.draw(step, model))
+            for group in opt.param_groups:
+                group["lr"] = _lr(train_config, step)
+            with torch.random.fork_rng(devices=[]):  # dropout draws from (seed, step) too
+                torch.manual_seed(train_config.seed * 1_000_003 + step)
+                loss = _loss(model, batch, weights, train_config)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            loss_value = float(loss.detach())
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}")
+            if step % train_config.save_every == 0 or step == end:
+                save(step, loss_value)
+    if not (out_dir / "checkpoint.json").is_file():
+        save(step, loss_value)
+    model.eval()
+    return {"run": str(out_dir), "step": step, "steps": train_config.steps, "loss": loss_value, "clips": len(clips), "frames": int(sum(c.train.size for c in clips)), "mouth_components": mouth_components, "expression_space": space["id"], "dim": d}
+
+
+def _resume(state_dir: Path, model: Audio2ExpNet, opt: torch.optim.Optimizer, fingerprint: dict[str, Any]) -> int:
+    """Load the saved state into ``model`` and ``opt`` and return its step (0 when none)."""
+    if not (state_dir / "checkpoint.json").is_file():
+        return 0
+    tensors, meta = load_checkpoint(state_dir, kind=STATE_KIND, versions=(1,))
+    if json.loads(json.dumps(meta.get("fingerprint"))) != json.loads(json.dumps(fingerprint)):
+        raise CheckpointError(state_dir.parent, "this run folder holds a run with other clips or settings", "pass a new -o folder, or the same clips and settings to resume")
+    model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
+    _load_optimizer(opt, tensors)
+    log.info("resuming %s at step %d", state_dir.parent, meta["step"])
+    return int(meta["step"])
