@@ -40,7 +40,7 @@ def write_video(
             astream = None
             if audio is not None:
                 astream = container.add_stream(audio_codec, rate=sample_rate if audio_codec != "mp2" else 44100, layout="mono")
-            for frame in frames:
+            for index, frame in enumerate(frames):
                 if stream is None:
                     h, w = frame.shape[:2]
                     stream = container.add_stream(codec, rate=rate)
@@ -49,7 +49,10 @@ def write_video(
                     if codec == "libx264":
                         stream.options = {"crf": str(crf), "preset": "veryfast"}
                 image = np.ascontiguousarray(frame[: stream.height, : stream.width])
-                for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                video_frame.pts = index
+                video_frame.time_base = 1 / rate
+                for packet in stream.encode(video_frame):
                     container.mux(packet)
             if stream is None:
                 raise ValueError("no frames to write")

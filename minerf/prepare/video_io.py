@@ -124,9 +124,12 @@ def iter_frames(path: str | Path, fps: int = 25) -> Iterator[np.ndarray]:
         next_k = 0
         held: np.ndarray | None = None
         frame_no = 0
+        # AVI stores no presentation times (decoders report shifted ones with codec delay):
+        # time its frames by their index, as players do.
+        by_index = container.format.name == "avi"
         try:
             for frame in container.decode(stream):
-                t = _frame_time(frame, frame_no, stream)
+                t = _frame_time(frame, frame_no, stream, by_index)
                 frame_no += 1
                 if t0 is None:
                     t0 = t
@@ -151,8 +154,8 @@ def iter_frames(path: str | Path, fps: int = 25) -> Iterator[np.ndarray]:
         container.close()
 
 
-def _frame_time(frame, index: int, stream) -> float:
-    if frame.pts is not None and stream.time_base is not None:
+def _frame_time(frame, index: int, stream, by_index: bool = False) -> float:
+    if not by_index and frame.pts is not None and stream.time_base is not None:
         return float(frame.pts * stream.time_base)
     rate = float(stream.average_rate or 25)
     return index / rate
