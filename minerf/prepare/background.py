@@ -34,19 +34,25 @@ def static_background(
     import cv2
 
     picks = np.unique(np.linspace(0, num_frames - 1, min(num_frames, max_samples)).round().astype(int))
-    stack = []
-    for i in picks:
-        frame = read_frame(i).astype(np.float32)
-        frame[dilated(read_mask(i))] = np.nan
-        stack.append(frame)
-    data = np.stack(stack)
-    seen = ~np.isnan(data[..., 0])
-    median = np.zeros(data.shape[1:], np.float32)
-    any_seen = seen.any(0)
-    if any_seen.any():
-        median[any_seen] = np.nanmedian(data[:, any_seen], axis=0)
-    out = np.clip(median, 0, 255).astype(np.uint8)
-    holes = (~any_seen).astype(np.uint8)
+    first = read_frame(int(picks[0]))
+    frames = np.empty((len(picks),) + first.shape, np.uint8)
+    hidden = np.empty((len(picks),) + first.shape[:2], bool)
+    for j, i in enumerate(picks):
+        frames[j] = first if j == 0 else read_frame(int(i))
+        hidden[j] = dilated(read_mask(int(i)))
+    out = np.zeros(first.shape, np.uint8)
+    rows = 32  # median over frames in bands of rows: bounded memory at any resolution
+    for y in range(0, first.shape[0], rows):
+        band = frames[:, y : y + rows].astype(np.float32)
+        band[hidden[:, y : y + rows]] = np.nan
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: filled below
+                med = np.nanmedian(band, axis=0)
+        out[y : y + rows] = np.nan_to_num(med, nan=0.0).clip(0, 255).astype(np.uint8)
+    holes = hidden.all(0).astype(np.uint8)
     if holes.any():
         radius = max(3, out.shape[0] // 40)
         out = cv2.inpaint(out, holes, radius, cv2.INPAINT_TELEA)

@@ -35,7 +35,6 @@ class VideoInfo:
     has_audio: bool
     audio_codec: str | None
     audio_rate: int | None
-    rotation: int
 
     def to_json(self) -> dict:
         return {
@@ -86,11 +85,6 @@ def probe(path: str | Path) -> VideoInfo:
         else:
             duration = 0.0
         audio = container.streams.audio[0] if container.streams.audio else None
-        rotation = 0
-        try:
-            rotation = int(round(getattr(stream, "side_data", {}).get("DISPLAYMATRIX", 0) or 0))
-        except (AttributeError, TypeError, ValueError):
-            rotation = 0
         return VideoInfo(
             path=path,
             width=int(ctx.width),
@@ -102,7 +96,6 @@ def probe(path: str | Path) -> VideoInfo:
             has_audio=audio is not None,
             audio_codec=audio.codec_context.name if audio is not None else None,
             audio_rate=int(audio.rate) if audio is not None and audio.rate else None,
-            rotation=rotation,
         )
     finally:
         container.close()
