@@ -19,10 +19,19 @@ def minerf() -> None:
 
 
 # Each package keeps its commands next to its code; they are registered here, one line each.
-from minerf.commands import inspect_clip, prepare  # noqa: E402
+from minerf.commands import demo_video, inspect_clip, prepare  # noqa: E402
+from audio2exp.commands import audio2exp  # noqa: E402
+from lipsync.commands import lipsync  # noqa: E402
 
 minerf.add_command(prepare)
 minerf.add_command(inspect_clip)
+minerf.add_command(demo_video)
+
+from minerf.nerf_commands import eval_cmd, render_cmd, train_cmd  # noqa: E402
+
+minerf.add_command(train_cmd)
+minerf.add_command(render_cmd)
+minerf.add_command(eval_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     minerf()

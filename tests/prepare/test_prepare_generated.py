@@ -113,3 +113,18 @@ def test_speech_envelope_has_pauses():
     wave, env = speech(3.0, seed=1)
     assert wave.dtype == np.float32 and len(wave) == 48000
     assert (env == 0).mean() > 0.2 and env.max() > 0.9
+
+
+def test_cli_demo_video_then_prepare(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import minerf
+
+    runner = CliRunner()
+    result = runner.invoke(minerf, ["demo-video", "-o", str(tmp_path / "d.mp4"), "--seconds", "1", "--size", "192", "-q"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(minerf, ["prepare", str(tmp_path / "d.mp4"), "-o", str(tmp_path / "clip"), "--resolution", "64", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["frames"] == 25 and info["resolution"] == 64 and info["has_audio"]
+    assert load_clip(tmp_path / "clip").frame(0).shape == (64, 64, 3)
