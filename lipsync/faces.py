@@ -125,8 +125,6 @@ def track_faces(detections: list[np.ndarray], start: int, config: FaceTrackConfi
     frames; it is kept when longer than ``min_track`` frames and its mean box is larger than
     ``min_face_size``; gaps are filled by linear interpolation.
     """
-    from scipy.interpolate import interp1d
-
     remaining = [list(boxes) for boxes in detections]
     tracks = []
     while True:
@@ -145,7 +143,7 @@ def track_faces(detections: list[np.ndarray], start: int, config: FaceTrackConfi
             fr = np.asarray(frames)
             bb = np.asarray(boxes)
             full = np.arange(fr[0], fr[-1] + 1)
-            interp = np.stack([interp1d(fr, bb[:, j])(full) for j in range(4)], axis=1)
+            interp = np.stack([np.interp(full, fr, bb[:, j]) for j in range(4)], axis=1)
             size = max(np.mean(interp[:, 2] - interp[:, 0]), np.mean(interp[:, 3] - interp[:, 1]))
             if size > config.min_face_size:
                 tracks.append(FaceTrack(frames=full + start, boxes=interp))
@@ -154,11 +152,9 @@ def track_faces(detections: list[np.ndarray], start: int, config: FaceTrackConfi
 def crop_geometry(boxes: np.ndarray, smooth_kernel: int) -> np.ndarray:
     """Median-smoothed (N, 3) half size, centre x, centre y of boxes (N, 4), as the reference.
 
-    ``scipy.signal.medfilt`` pads with zeros, so the first and last ``kernel // 2`` values are
-    pulled towards smaller boxes exactly as in the reference.
+    The reference's ``scipy.signal.medfilt`` pads with zeros, so the first and last
+    ``kernel // 2`` values are pulled towards smaller boxes; :func:`medfilt` does the same.
     """
-    from scipy.signal import medfilt
-
     n = len(boxes)
     if n < smooth_kernel:  # only short videos the reference cannot score (see min_track)
         smooth_kernel = max(1, n - 1 + n % 2)
@@ -166,6 +162,13 @@ def crop_geometry(boxes: np.ndarray, smooth_kernel: int) -> np.ndarray:
     cx = (boxes[:, 0] + boxes[:, 2]) / 2
     cy = (boxes[:, 1] + boxes[:, 3]) / 2
     return np.stack([medfilt(v, smooth_kernel) for v in (size, cx, cy)], axis=1)
+
+
+def medfilt(values: np.ndarray, kernel: int) -> np.ndarray:
+    """Zero-padded running median of odd length ``kernel`` (``scipy.signal.medfilt``), (N,)."""
+    half = kernel // 2
+    padded = np.concatenate([np.zeros(half), np.asarray(values, np.float64), np.zeros(half)])
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, kernel), axis=1)
 
 
 def crop_face(image: np.ndarray, half_size: float, cx: float, cy: float, crop_scale: float) -> np.ndarray:

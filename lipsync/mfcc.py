@@ -27,7 +27,8 @@ MFCC_PER_VIDEO_FRAME = 4  # 100 MFCC steps per second / 25 video frames per seco
 
 
 def to_int16_scale(samples: np.ndarray) -> np.ndarray:
-    """float audio in [-1, 1] -> int16 samples, rounded like a PCM16 WAV writer (soundfile) does."""
+    """float audio in [-1, 1] -> int16-scale samples; float audio read from a PCM16 file
+    (``s / 32768``) maps back to exactly its stored samples."""
     samples = np.asarray(samples)
     if samples.dtype == np.int16:
         return samples

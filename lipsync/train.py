@@ -65,16 +65,23 @@ def _load_clips(clip_dirs: Sequence[Path], progress: bool):
     return [load_training_clip(p) for p in tqdm(clip_dirs, desc="loading clips", unit="clip", disable=not progress)]
 
 
+def _check_settings(run: Path, config: TrainConfig) -> None:
+    """Refuse to resume ``run`` with other settings than it was started with (``steps`` may change)."""
+    meta_path = run / "model" / "checkpoint.json"
+    if not (run / STATE_NAME).is_file() or not meta_path.is_file():
+        return
+    meta = json.loads(meta_path.read_text())
+    saved = TrainConfig.from_dict({**meta["config"]["train"], "model": meta["config"]["model"]})
+    if asdict(saved) | {"steps": 0} != asdict(config) | {"steps": 0}:
+        raise InputError(run, "this run folder was trained with other settings", "resume with the same options (only --steps may change) or pick a new -o folder")
+
+
 def _resume(run: Path, config: TrainConfig, net: SyncNet, optimizer: torch.optim.Optimizer) -> tuple[int, np.random.Generator, list]:
     """Restore step, random state and loss history from ``run`` (fresh start if absent)."""
     state_path = run / STATE_NAME
     rng = np.random.default_rng(config.seed)
     if not state_path.is_file():
         return 0, rng, []
-    meta = json.loads((run / "model" / "checkpoint.json").read_text())
-    saved = TrainConfig.from_dict({**meta["config"]["train"], "model": meta["config"]["model"]})
-    if asdict(saved) | {"steps": 0} != asdict(config) | {"steps": 0}:
-        raise InputError(run, "this run folder was trained with other settings", "resume with the same options (only --steps may change) or pick a new -o folder")
     net.load_state_dict(load_expert(run / "model").state_dict())
     state = torch.load(state_path, map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
@@ -117,6 +124,7 @@ def train_expert(clip_dirs: Sequence[Path], run: Path, config: TrainConfig | Non
 
     config = config or TrainConfig()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    _check_settings(run, config)
     clips = _load_clips(clip_dirs, progress)
     try:
         pairs = SyncPairs(clips, config.max_offset, config.negatives, config.jitter)

@@ -1,0 +1,86 @@
+"""The scoring API: weights lookup, frames input, and a clear error for each kind of bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lipsync
+from lipsync.model import SyncNet
+from lipsync.scoring import iter_scores, summarize
+from lipsync.sync import score_track
+from lipsync.weights import load_syncnet
+from minerf.errors import InputError
+from tests.lipsync.conftest import generated_audio, generated_crops
+from tests.lipsync.test_faces import _write_video
+
+
+def test_cropped_frames_score_like_the_track_scorer_and_name_the_weights(random_weights):
+    crops = generated_crops(12, seed=7)
+    audio = generated_audio(12 * 640, seed=7)
+    result = lipsync.score(crops, audio.astype(np.float32) / 32768, weights=random_weights, faces_cropped=True)
+    direct = score_track(load_syncnet(random_weights, "cpu").net, crops, audio)
+    assert (result.offset, result.lse_d, result.lse_c) == (direct.offset, direct.lse_d, direct.lse_c)
+    assert result.weights_id.startswith("syncnet_v2-layout:syncnet_v2.model:")
+    assert result.notes == []  # audio and video have the same length
+    assert result.to_dict()["tracks"][0]["end"] == 12
+
+
+def test_weights_found_through_env_and_cache(random_weights, monkeypatch, tmp_path):
+    monkeypatch.setenv("MINERF_SYNCNET_WEIGHTS", str(random_weights))
+    assert load_syncnet(None, "cpu").path == random_weights.resolve()
+    monkeypatch.delenv("MINERF_SYNCNET_WEIGHTS")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "syncnet_v2.model").write_bytes(random_weights.read_bytes())
+    monkeypatch.setenv("MINERF_CACHE", str(cache))
+    assert load_syncnet(None, "cpu").path == (cache / "syncnet_v2.model").resolve()
+
+
+def test_missing_weights_say_where_to_get_them_and_that_training_is_the_alternative():
+    with pytest.raises(InputError) as info:
+        load_syncnet(None, "cpu")
+    assert "syncnet_v2.model" in str(info.value) and "lipsync train" in str(info.value)
+
+
+def test_weights_that_need_unpickling_or_have_another_layout_are_refused(tmp_path):
+    pickled = tmp_path / "pickled.model"
+    torch.save(SyncNet(), pickled)  # a whole module: loading it would run pickled code
+    with pytest.raises(InputError, match="plain state dict"):
+        load_syncnet(pickled, "cpu")
+    other = tmp_path / "other.model"
+    torch.save({"conv.weight": torch.zeros(3, 3)}, other)
+    with pytest.raises(InputError, match="syncnet_v2.model layout"):
+        load_syncnet(other, "cpu")
+
+
+def test_too_short_video_is_refused(random_weights):
+    with pytest.raises(InputError, match="at least 6"):
+        lipsync.score(generated_crops(4), generated_audio(4 * 640), weights=random_weights, faces_cropped=True)
+
+
+def test_silent_audio_is_refused(random_weights):
+    with pytest.raises(InputError, match="silent"):
+        lipsync.score(generated_crops(10), np.zeros(6400, np.int16), weights=random_weights, faces_cropped=True)
+
+
+def test_frames_without_a_face_are_refused(random_weights):
+    frames = np.repeat(np.linspace(40, 200, 20, dtype=np.uint8)[:, None, None, None], 160, axis=1)
+    frames = np.ascontiguousarray(np.broadcast_to(frames, (20, 160, 160, 3)))
+    with pytest.raises(InputError, match="no face detected in any frame"):
+        lipsync.score(frames, generated_audio(20 * 640), weights=random_weights)
+
+
+def test_batch_goes_on_past_unreadable_and_mute_files(random_weights, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    mute = tmp_path / "mute.mp4"
+    _write_video(mute, fps=25, num_frames=8, with_audio=False)
+    batch = summarize(iter_scores([bad, tmp_path / "missing.mp4", mute], weights=random_weights, device="cpu"))
+    assert batch.results == [] and batch.num_tracks == 0 and batch.mean_lse_d is None
+    messages = list(batch.errors.values())
+    assert len(messages) == 3
+    assert "cannot read this file" in messages[0]
+    assert "does not exist" in messages[1]
+    assert "no audio track" in messages[2]

@@ -1,0 +1,109 @@
+"""Own expert training on synthetic prepared clips: runs, resumes exactly, scores with its id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+import lipsync
+from lipsync.dataset import SyncPairs, load_training_clip
+from lipsync.model import SyncNetConfig
+from lipsync.train import TrainConfig, train_expert
+from minerf.clip import NUM_LANDMARKS
+from minerf.clip_writer import write_clip
+from minerf.errors import InputError
+from tests.lipsync.conftest import generated_audio
+
+TINY = SyncNetConfig(embed_dim=16, width=0.125, lip_downsample=4)
+
+
+def synthetic_clip(path: Path, num_frames: int = 30, seed: int = 0, with_audio: bool = True) -> Path:
+    """A 64 px prepared clip: a face-coloured square whose dark 'mouth' opens with the audio."""
+    audio = generated_audio(num_frames * 640, seed=seed)
+    loudness = np.abs(audio.astype(np.float32).reshape(num_frames, 640)).mean(axis=1)
+    opening = (2 + 10 * loudness / loudness.max()).astype(int)
+    frames = []
+    for t in range(num_frames):
+        image = np.full((64, 64, 3), 30, np.uint8)
+        image[12:56, 16:48] = (200, 160, 140)
+        image[40 - opening[t] // 2 : 40 + opening[t] // 2 + 1, 24:40] = 20
+        frames.append(image)
+    n = num_frames
+    tracks = {
+        "pose": np.tile(np.eye(4, dtype=np.float32), (n, 1, 1)),
+        "intrinsics": np.eye(3, dtype=np.float32),
+        "expression": np.zeros((n, 4), np.float32),
+        "landmarks2d": np.zeros((n, NUM_LANDMARKS, 2), np.float32),
+        "landmarks3d": np.zeros((n, NUM_LANDMARKS, 3), np.float32),
+        "identity_shape": np.zeros((NUM_LANDMARKS, 3), np.float32),
+        "face_box": np.tile(np.array([16, 12, 48, 56], np.float32), (n, 1)),
+        "valid": np.ones(n, bool),
+    }
+    meta = {"resolution": 64, "expression_space": {"id": "test-space", "dim": 4}, "crop_box": [0, 0, 64], "name": path.name}
+    masks = [np.full((64, 64), 255, np.uint8)] * n
+    return write_clip(path, frames=frames, masks=masks, backgrounds=frames, tracks=tracks, meta=meta, audio=audio.astype(np.float32) / 32768 if with_audio else None)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("clips")
+    return [synthetic_clip(root / f"clip{i}", seed=i) for i in range(2)]
+
+
+def test_samples_put_the_in_sync_window_first(clips):
+    data = [load_training_clip(c) for c in clips]
+    pairs = SyncPairs(data, max_offset=3, negatives=2, jitter=0.0)
+    lips, auds = pairs.sample(np.random.default_rng(0), 4)
+    assert lips.shape == (4, 5, 224, 224, 3) and lips.dtype == np.uint8
+    assert auds.shape == (4, 3, 13, 20)
+    assert pairs.num_windows == 2 * (30 - 6 - 3 - 3 + 1)
+    # the positive is the MFCC window at the lip window's own start frame: it appears in the clip MFCC at a step divisible by 4
+    cep = data[0].cepstra
+    starts = [s for s in range(0, cep.shape[1] - 19, 4) if any(np.array_equal(cep[:, s : s + 20], a[0]) for a in auds)]
+    assert starts, "the in-sync window must come from the clip's MFCC at a whole video frame"
+
+
+def test_training_resumes_to_the_same_weights_and_its_scores_name_it(clips, tmp_path):
+    config = TrainConfig(model=TINY, steps=4, batch_size=4, max_offset=3, negatives=2, checkpoint_every=2)
+    straight = tmp_path / "straight"
+    summary = train_expert(clips, straight, config, device="cpu", progress=False)
+    assert summary["steps"] == 4 and [h["step"] for h in summary["history"]] == [2, 4]
+
+    resumed = tmp_path / "resumed"
+    train_expert(clips, resumed, TrainConfig(**{**vars(config), "steps": 2}), device="cpu", progress=False)
+    assert json.loads((resumed / "model" / "checkpoint.json").read_text())["step"] == 2
+    train_expert(clips, resumed, config, device="cpu", progress=False)
+    a = load_file(straight / "model" / "weights.safetensors")
+    b = load_file(resumed / "model" / "weights.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert np.array_equal(a[name].numpy(), b[name].numpy()), name
+
+    with pytest.raises(InputError, match="other settings"):
+        train_expert(clips, resumed, TrainConfig(**{**vars(config), "lr": 1e-2}), device="cpu", progress=False)
+
+    clip = load_training_clip(clips[0])
+    crops = np.stack([np.asarray(__import__("cv2").resize(f, (224, 224))) for f in clip.frames])
+    result = lipsync.score(crops, generated_audio(30 * 640, seed=0), weights=straight, faces_cropped=True, device="cpu")
+    assert result.weights_id.startswith("own-expert:straight:")
+    assert -15 <= result.offset <= 15 and result.lse_d > 0
+
+
+def test_train_command_and_clip_without_audio(clips, tmp_path):
+    from cli import lipsync as cli
+
+    mute = synthetic_clip(tmp_path / "mute", with_audio=False)
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["train", str(mute), "-o", str(tmp_path / "run0")])
+    assert bad.exit_code == 2 and "no audio" in bad.output
+    args = ["train", *map(str, clips), "-o", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2", "--width", "0.125",
+            "--embed-dim", "16", "--lip-downsample", "4", "--max-offset", "3", "--negatives", "2", "--json"]
+    ok = runner.invoke(cli, args)
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["steps"] == 2
+    assert (tmp_path / "run" / "model" / "weights.safetensors").is_file()
