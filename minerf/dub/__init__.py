@@ -1,0 +1,1 @@
+"""Dubbing: a video + new speech -> the same video with lips that speak the new audio."""
