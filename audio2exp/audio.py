@@ -146,10 +146,14 @@ def _resampled_length(frames: int, rate: int) -> int:
 
 
 def _librosa_source(path: Path) -> AudioSource:
+    import warnings
+
     import librosa
 
     try:
-        data, _ = librosa.load(str(path), sr=SAMPLE_RATE, mono=True)
+        with warnings.catch_warnings():  # librosa warns before its audioread fallback
+            warnings.simplefilter("ignore")
+            data, _ = librosa.load(str(path), sr=SAMPLE_RATE, mono=True)
     except Exception as exc:  # librosa raises many types for unreadable input
         raise InputError(path, f"cannot read audio from this file ({type(exc).__name__}: {exc})", "convert it to WAV or FLAC (e.g. `ffmpeg -i IN -ac 1 -ar 16000 out.wav`)") from None
     if data.size == 0:

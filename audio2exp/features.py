@@ -2,7 +2,7 @@
 
 Two front ends share one interface (:class:`FeatureExtractor`):
 
-* ``logmel`` (default, no weights): 4 log-mel spectra per frame, the windows centred at
+* ``logmel`` (default, no weights): 4 log-mel spectra (+ log energy) per frame, the windows centred at
   ``640 t + 80 + 160 j`` (j = 0..3), i.e. evenly inside the frame's 40 ms. Chunked extraction is
   exactly equal to whole-file extraction.
 * ``hf``: hidden states of a self-supervised speech encoder (wav2vec2, HuBERT, XLS-R...) read
@@ -70,13 +70,13 @@ class FeatureExtractor(Protocol):
 
 
 class LogMelFeatures:
-    """Log-mel spectra (dB, floored at ``FLOOR_DB``): ``dim = 4 * n_mels``."""
+    """Log-mel spectra and log energy (dB, floored at ``FLOOR_DB``): ``dim = 4 * (n_mels + 1)``."""
 
     def __init__(self, config: FeatureConfig):
         import librosa
 
         self.config = config
-        self.dim = STEPS_PER_FRAME * config.n_mels
+        self.dim = STEPS_PER_FRAME * (config.n_mels + 1)
         self.context = (_LOGMEL_CONTEXT, _LOGMEL_CONTEXT)
         self._mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=config.n_mels, fmin=55.0, fmax=7600.0).astype(np.float32)
         self._window = np.hanning(WIN_LENGTH + 2)[1:-1].astype(np.float32)
@@ -91,7 +91,8 @@ class LogMelFeatures:
         frames = samples[idx] * self._window  # (steps, 400)
         power = np.abs(np.fft.rfft(frames, n=N_FFT, axis=1)).astype(np.float32) ** 2  # (steps, 257)
         mel = power @ self._mel.T  # (steps, n_mels)
-        db = 10.0 * np.log10(np.maximum(mel, 1e-12))
+        energy = power.sum(axis=1, keepdims=True) / N_FFT  # (steps, 1): loudness, the strongest cue
+        db = 10.0 * np.log10(np.maximum(np.concatenate([mel, energy], axis=1), 1e-12))
         db = np.maximum(db, FLOOR_DB).astype(np.float32)
         return db.reshape(num_frames, self.dim)
 

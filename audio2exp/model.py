@@ -66,13 +66,14 @@ class _ConvBlock(nn.Module):
     def __init__(self, channels: int, dilation: int, dropout: float):
         super().__init__()
         self.conv = nn.Conv1d(channels, channels, kernel_size=3, dilation=dilation)
-        self.norm = nn.GroupNorm(1, channels)
+        self.norm = nn.LayerNorm(channels)  # per frame: results must not depend on the chunk
         self.drop = nn.Dropout(dropout)
         self.trim = dilation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T) -> (B, C, T - 2 dilation)."""
-        return x[:, :, self.trim : -self.trim] + self.drop(torch.nn.functional.gelu(self.norm(self.conv(x))))
+        y = self.norm(self.conv(x).transpose(1, 2)).transpose(1, 2)
+        return x[:, :, self.trim : -self.trim] + self.drop(torch.nn.functional.gelu(y))
 
 
 class LocalSmoothing(nn.Module):

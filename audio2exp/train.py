@@ -59,6 +59,9 @@ class TrainConfig:
     holdout: float = 0.1
     save_every: int = 200
     seed: int = 0
+    cpu_threads: int | None = 1
+    """torch CPU threads while training (restored afterwards). The network is small: one
+    thread is the fastest on CPU, several only wait on each other. None = leave as is."""
 
 
 PRESETS: dict[str, tuple[TrainConfig, Audio2ExpConfig]] = {
@@ -195,7 +198,7 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
 def _fingerprint(clips: Sequence[ClipData], train: TrainConfig, net: Audio2ExpConfig, features: FeatureConfig) -> dict[str, Any]:
     return {
         "clips": [str(c.path.resolve()) for c in clips],
-        "train": {k: v for k, v in asdict(train).items() if k not in ("steps", "save_every")},
+        "train": {k: v for k, v in asdict(train).items() if k not in ("steps", "save_every", "cpu_threads")},
         "network": net.to_dict(),
         "features": features.to_dict(),
     }
@@ -219,8 +222,6 @@ def train(
     expression space declares, else those correlated with the tracked mouth opening.
     ``stop_after``: stop (with a save) after this many steps in this call (tests, time slices).
     """
-    from tqdm import tqdm
-
     out_dir = Path(out_dir)
     extractor = make_extractor(feature_config, device)
     clips = load_training_clips(clip_paths, extractor, train_config.holdout)
@@ -262,6 +263,26 @@ def train(
     end = train_config.steps if stop_after is None else min(train_config.steps, step + stop_after)
     loss_value = float("nan")
     model.train()
+    threads = torch.get_num_threads()
+    if train_config.cpu_threads:
+        torch.set_num_threads(train_config.cpu_threads)
+    try:
+        loss_value = _run_steps(model, opt, batches, weights, train_config, step, end, save, progress)
+        step = end
+    finally:
+        torch.set_num_threads(threads)
+    if not (out_dir / "checkpoint.json").is_file():
+        save(step, loss_value)
+    model.eval()
+    return {"run": str(out_dir), "step": step, "steps": train_config.steps, "loss": loss_value, "clips": len(clips), "frames": int(sum(c.train.size for c in clips)), "mouth_components": mouth_components, "expression_space": space["id"], "dim": d}
+
+
+def _run_steps(model: Audio2ExpNet, opt: torch.optim.Optimizer, batches: "_Batches", weights: torch.Tensor, train_config: TrainConfig, step: int, end: int, save: Any, progress: bool) -> float:
+    """Optimiser steps ``step..end-1``; saves every ``save_every`` steps and at ``end``. Returns the last loss."""
+    from tqdm import tqdm
+
+    device = weights.device
+    loss_value = float("nan")
     with tqdm(total=train_config.steps, initial=step, unit="steps", desc="audio2exp train", disable=not progress, dynamic_ncols=True) as bar:
         while step < end:
             batch = tuple(t.to(device) for t in batches.draw(step, model))
@@ -279,10 +300,7 @@ def train(
             bar.set_postfix(loss=f"{loss_value:.3f}")
             if step % train_config.save_every == 0 or step == end:
                 save(step, loss_value)
-    if not (out_dir / "checkpoint.json").is_file():
-        save(step, loss_value)
-    model.eval()
-    return {"run": str(out_dir), "step": step, "steps": train_config.steps, "loss": loss_value, "clips": len(clips), "frames": int(sum(c.train.size for c in clips)), "mouth_components": mouth_components, "expression_space": space["id"], "dim": d}
+    return loss_value
 
 
 def _resume(state_dir: Path, model: Audio2ExpNet, opt: torch.optim.Optimizer, fingerprint: dict[str, Any]) -> int:

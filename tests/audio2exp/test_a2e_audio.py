@@ -1,0 +1,103 @@
+"""Audio front: any rate / channel count to 16 kHz mono, streaming windows, frame alignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio2exp.audio import array_source, frame_count, iter_windows, measure_level, normalising_gain, open_audio
+from audio2exp.features import FeatureConfig, LogMelFeatures, stream_features
+from minerf.errors import InputError
+
+
+def _tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_stereo_44k_file_becomes_16k_mono(tmp_path):
+    left = _tone(2.0, 44100, 440.0)
+    stereo = np.stack([left, np.zeros_like(left)], axis=1)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, stereo, 44100)
+    source = open_audio(path)
+    assert source.num_samples == 32000
+    assert source.num_frames == 50
+    data = source.read_all()
+    assert data.shape == (32000,)
+    # mono = mean of channels: amplitude 0.15; the tone survives resampling at 440 Hz
+    assert np.max(np.abs(data[1000:-1000])) == pytest.approx(0.15, abs=0.01)
+    spectrum = np.abs(np.fft.rfft(data))
+    assert np.argmax(spectrum) * 16000 / data.size == pytest.approx(440.0, abs=2.0)
+
+
+def test_streamed_resampling_matches_whole_file(tmp_path):
+    import librosa
+
+    signal = np.random.default_rng(0).standard_normal(22050 * 3).astype(np.float32) * 0.1
+    path = tmp_path / "noise.flac"
+    sf.write(path, signal, 22050)
+    streamed = open_audio(path).read_all()
+    whole = librosa.resample(signal, orig_sr=22050, target_sr=16000, res_type="soxr_hq")
+    n = min(streamed.size, whole.size)
+    assert abs(streamed.size - whole.size) <= 1
+    np.testing.assert_allclose(streamed[100 : n - 100], whole[100 : n - 100], atol=2e-3)
+
+
+def test_unreadable_and_missing_files_are_input_errors(tmp_path):
+    bad = tmp_path / "notaudio.wav"
+    bad.write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(InputError, match="cannot read audio"):
+        open_audio(bad)
+    with pytest.raises(InputError, match="does not exist"):
+        open_audio(tmp_path / "missing.wav")
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 100])
+def test_windows_cover_the_signal_exactly(chunk):
+    signal = np.arange(640 * 10 + 123, dtype=np.float32) + 1.0
+    source = array_source(signal)
+    source_blocks = source._blocks
+    source._blocks = lambda: (b[i : i + 500] for b in source_blocks() for i in range(0, b.size, 500))
+    left, right = 176, 300
+    seen = []
+    for first, count, window in iter_windows(source, chunk, left, right):
+        assert window.size == count * 640 + left + right
+        start = first * 640 - left
+        want = np.zeros(window.size, np.float32)
+        lo, hi = max(0, start), min(signal.size, start + window.size)
+        want[lo - start : hi - start] = signal[lo:hi]
+        np.testing.assert_array_equal(window, want)
+        seen.extend(range(first, first + count))
+    assert seen == list(range(frame_count(signal.size)))
+
+
+def test_logmel_feature_of_a_burst_is_in_its_frame():
+    signal = np.zeros(640 * 20, np.float32)
+    signal[640 * 9 : 640 * 10] = _tone(0.04, 16000, 1000.0)
+    extractor = LogMelFeatures(FeatureConfig())
+    feats = np.concatenate([f for _, f in stream_features(array_source(signal), extractor, 1.0, chunk_frames=6)])
+    assert feats.shape == (20, extractor.dim)
+    loudness = feats.mean(axis=1)
+    assert int(np.argmax(loudness)) == 9
+    assert loudness[0] == pytest.approx(loudness[19])  # silence is the floor vector
+
+
+def test_chunked_logmel_equals_whole():
+    signal = np.random.default_rng(1).standard_normal(640 * 33 + 77).astype(np.float32) * 0.1
+    extractor = LogMelFeatures(FeatureConfig())
+    whole = np.concatenate([f for _, f in stream_features(array_source(signal), extractor, 1.0, chunk_frames=1000, margin=3)])
+    parts = [f[3:-3] for _, f in stream_features(array_source(signal), extractor, 1.0, chunk_frames=5, margin=3)]
+    np.testing.assert_allclose(np.concatenate(parts), whole[3:-3], atol=1e-4)
+
+
+def test_level_and_gain():
+    quiet = _tone(1.0, 16000) * 0.01  # about -50 dBFS
+    level, per_frame = measure_level(array_source(quiet))
+    assert per_frame.shape == (25,)
+    assert level == pytest.approx(20 * np.log10(0.3 * 0.01 / np.sqrt(2)), abs=0.5)
+    assert 20 * np.log10(normalising_gain(level)) == pytest.approx(30.0)  # capped: quiet noise is not blown up
+    assert 20 * np.log10(normalising_gain(-30.0)) == pytest.approx(10.0)
+    silent_level, _ = measure_level(array_source(np.zeros(16000, np.float32)))
+    assert silent_level == float("-inf") and normalising_gain(silent_level) == 1.0
