@@ -27,6 +27,10 @@ minerf.add_command(prepare)
 minerf.add_command(inspect_clip)
 minerf.add_command(demo_video)
 
+from minerf.dub.commands import verify_watermark  # noqa: E402
+
+minerf.add_command(verify_watermark)
+
 from minerf.nerf_commands import eval_cmd, render_cmd, train_cmd  # noqa: E402
 
 minerf.add_command(train_cmd)

@@ -1,0 +1,63 @@
+"""What a dub reads from the source video: its prepared clip (cached by content) and its
+full-resolution frames at 25 fps (random access, for timelines that run backwards)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from checkpoints.cache import cache_dir
+from minerf.clip import PreparedClip
+from minerf.prepare import video_io
+from minerf.prepare.pipeline import PrepareOptions, prepare
+
+
+def cached_clip(video: Path, resolution: int, progress: bool, face_index: int | None = None) -> PreparedClip:
+    """Prepare ``video`` once per content: ``$MINERF_CACHE/clips/<sha256[:16]>-<S>[-f<K>]``.
+
+    A second dub of the same video (even renamed or moved) reuses the prepared clip.
+    """
+    sha = video_io.file_sha256(video)
+    name = f"{sha[:16]}-{resolution}" + ("" if face_index is None else f"-f{face_index}")
+    return prepare(video, cache_dir() / "clips" / name, PrepareOptions(resolution=resolution, face_index=face_index), progress=progress)
+
+
+@dataclass
+class SourceFrames:
+    """Full-resolution frames of a video at 25 fps, stored once as JPEG (quality 98) so a
+    timeline can visit them in any order with bounded memory."""
+
+    folder: Path
+    count: int
+
+    @classmethod
+    def extract(cls, video: Path, folder: Path, expected: int, progress: bool = False) -> "SourceFrames":
+        import cv2
+        from tqdm import tqdm
+
+        done = folder / "COMPLETE"
+        if done.is_file() and int(done.read_text() or 0) == expected:
+            return cls(folder, expected)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        count = 0
+        with tqdm(total=expected, desc="source frames", unit="frames", disable=not progress) as bar:
+            for i, rgb in enumerate(video_io.iter_frames(video)):
+                if i >= expected:
+                    break
+                cv2.imwrite(str(folder / f"{i:06d}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 98])
+                count += 1
+                bar.update(1)
+        done.write_text(str(count))
+        return cls(folder, count)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        import cv2
+
+        image = cv2.imread(str(self.folder / f"{int(index):06d}.jpg"))
+        if image is None:
+            raise FileNotFoundError(self.folder / f"{int(index):06d}.jpg")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
