@@ -28,7 +28,7 @@ def test_mark_survives_h264_and_touches_only_the_weighted_region(tmp_path):
     outside = weight == 0
     for f, m in zip(frames[:5], marked[:5]):
         assert np.array_equal(f[outside], m[outside])
-        assert np.abs(f.astype(int) - m.astype(int)).max() <= 2
+        assert np.abs(f.astype(int) - m.astype(int)).max() <= 3
     path = write_video(tmp_path / "marked.mp4", marked)
     found = detect_file(path)
     assert found.watermarked and found.z_score > THRESHOLD
@@ -46,9 +46,9 @@ def test_other_key_and_too_few_frames_are_not_detections():
 
 
 def test_verify_watermark_cli(tmp_path):
-    frames = _frames(2.0, 192)
-    embed = Embedder(192, 192, len(frames))
-    path = write_video(tmp_path / "m.mp4", [embed(i, f, _head_weight(192)) for i, f in enumerate(frames)])
+    frames = _frames()
+    embed = Embedder(256, 256, len(frames))
+    path = write_video(tmp_path / "m.mp4", [embed(i, f, _head_weight(256)) for i, f in enumerate(frames)])
     result = CliRunner().invoke(minerf, ["verify-watermark", str(path), "--json"])
     assert result.exit_code == 0, result.output
     assert '"watermarked": true' in result.output
