@@ -71,27 +71,30 @@ def _table(batch) -> str:
 @click.option("-o", "--output", "run", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder (checkpoints; an existing run resumes).")
 @click.option("--steps", type=click.IntRange(1), default=1500, show_default=True, help="Total optimisation steps.")
 @click.option("--batch-size", type=click.IntRange(2), default=16, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=3e-4, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True)
 @click.option("--width", type=click.FloatRange(0.05, 1.0), default=0.25, show_default=True, help="Channel multiplier (1.0 = the public SyncNet's size).")
 @click.option("--embed-dim", type=click.IntRange(8), default=256, show_default=True)
-@click.option("--lip-downsample", type=click.Choice(["1", "2", "4"]), default="2", show_default=True, help="Pool the 224 px lip crops by this factor inside the network.")
+@click.option("--lip-downsample", type=click.Choice(["1", "2", "4"]), default="1", show_default=True, help="Pool the 224 px lip crops by this factor inside the network.")
+@click.option("--lip-rows", type=(click.IntRange(0, 223), click.IntRange(1, 224)), default=(80, 176), show_default=True, help="Crop rows TOP BOTTOM the lip tower sees (0 224 = the whole crop, as the public SyncNet).")
 @click.option("--max-offset", type=click.IntRange(1, 15), default=8, show_default=True, help="Off-sync negatives come from offsets up to this many frames.")
 @click.option("--negatives", type=click.IntRange(1), default=6, show_default=True, help="Off-sync audio windows per lip window.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON.")
 @verbosity_options
 @report_errors
-def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, lr: float, width: float, embed_dim: int, lip_downsample: str, max_offset: int, negatives: int, device: str | None, as_json: bool) -> None:
+def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, lr: float, width: float, embed_dim: int, lip_downsample: str, lip_rows: tuple[int, int], max_offset: int, negatives: int, device: str | None, as_json: bool) -> None:
     """Train an own SyncNet expert on prepared clips (`minerf prepare`); use it with
     `lipsync score --weights RUN`."""
     from lipsync.model import SyncNetConfig
     from lipsync.train import TrainConfig, train_expert
     from minerf.errors import InputError
 
+    if lip_rows[0] >= lip_rows[1]:
+        raise InputError(None, f"--lip-rows {lip_rows[0]} {lip_rows[1]}: the top row must come before the bottom row", "e.g. --lip-rows 80 176")
     if negatives > 2 * max_offset:
         raise InputError(None, f"--negatives {negatives} exceeds the {2 * max_offset} offsets within --max-offset {max_offset}", "lower --negatives or raise --max-offset")
     config = TrainConfig(
-        model=SyncNetConfig(embed_dim=embed_dim, width=width, lip_downsample=int(lip_downsample)),
+        model=SyncNetConfig(embed_dim=embed_dim, width=width, lip_downsample=int(lip_downsample), lip_top=lip_rows[0], lip_bottom=lip_rows[1]),
         steps=steps, batch_size=batch_size, lr=lr, max_offset=max_offset, negatives=negatives,
     )
     summary = train_expert(list(clip_dirs), run, config, device=device, progress=progress_enabled() and not as_json)

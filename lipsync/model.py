@@ -29,19 +29,30 @@ class SyncNetConfig:
     """Channel multiplier of every convolution and hidden layer (1.0 = the public model)."""
     lip_downsample: int = 1
     """Average-pool the 224 x 224 lip crops by this factor first (1 = the public model)."""
+    lip_top: int = 0
+    """First crop row the lip tower sees (0 = the public model; the mouth is near row 125)."""
+    lip_bottom: int = CROP_SIZE
+    """One past the last crop row the lip tower sees (224 = the public model)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _lip_final_kernel(downsample: int) -> int:
-    """Spatial size reaching the last lip convolution (6 for 224 x 224 input)."""
-    size = CROP_SIZE // downsample
-    size = (size - 7) // 2 + 1  # conv 7x7 stride 2
-    size = (size - 3) // 2 + 1  # max pool 3 stride 2
-    size = (size + 2 - 5) // 2 + 1  # conv 5x5 stride 2 pad 1
-    size = (size + 2 - 3) // 2 + 1  # max pool 3 stride 2 pad 1
-    return (size - 3) // 2 + 1  # max pool 3 stride 2
+def _lip_final_kernel(config: SyncNetConfig) -> tuple[int, int]:
+    """(height, width) reaching the last lip convolution ((6, 6) for 224 x 224 input)."""
+
+    def shrink(size: int) -> int:
+        size = (size - 7) // 2 + 1  # conv 7x7 stride 2
+        size = (size - 3) // 2 + 1  # max pool 3 stride 2
+        size = (size + 2 - 5) // 2 + 1  # conv 5x5 stride 2 pad 1
+        size = (size + 2 - 3) // 2 + 1  # max pool 3 stride 2 pad 1
+        return (size - 3) // 2 + 1  # max pool 3 stride 2
+
+    d = config.lip_downsample
+    height, width = shrink((config.lip_bottom - config.lip_top) // d), shrink(CROP_SIZE // d)
+    if height < 1 or width < 1:
+        raise ValueError(f"lip input of {config.lip_bottom - config.lip_top} x {CROP_SIZE} pixels pooled by {d} is too small for the lip tower")
+    return height, width
 
 
 def _ch(base: int, width: float) -> int:
@@ -58,7 +69,7 @@ class SyncNet(nn.Module):
         a1, a2, a3, a4, a5 = (_ch(c, w) for c in (64, 192, 384, 256, 512))
         l1, l2, l3 = (_ch(c, w) for c in (96, 256, 512))
         hidden = _ch(512, w)
-        k = _lip_final_kernel(config.lip_downsample)
+        kh, kw = _lip_final_kernel(config)
         self.netcnnaud = nn.Sequential(
             nn.Conv2d(1, a1, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),
             nn.BatchNorm2d(a1),
@@ -107,7 +118,7 @@ class SyncNet(nn.Module):
             nn.BatchNorm3d(l2),
             nn.ReLU(inplace=True),
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2)),
-            nn.Conv3d(l2, l3, kernel_size=(1, k, k), padding=0),
+            nn.Conv3d(l2, l3, kernel_size=(1, kh, kw), padding=0),
             nn.BatchNorm3d(l3),
             nn.ReLU(inplace=True),
         )
@@ -118,6 +129,8 @@ class SyncNet(nn.Module):
 
     def forward_lip(self, frames: Tensor) -> Tensor:
         """frames (B, 3, 5, 224, 224), BGR values 0..255 -> (B, embed_dim)."""
+        if (self.config.lip_top, self.config.lip_bottom) != (0, CROP_SIZE):
+            frames = frames[:, :, :, self.config.lip_top : self.config.lip_bottom]
         if self.config.lip_downsample > 1:
             d = self.config.lip_downsample
             frames = nn.functional.avg_pool3d(frames, kernel_size=(1, d, d))

@@ -73,20 +73,26 @@ def _delay(samples: np.ndarray, frames: int) -> np.ndarray:
     return np.concatenate([np.zeros(frames * 640, samples.dtype), samples[: len(samples) - frames * 640]])
 
 
+@pytest.fixture(scope="module")
+def grid_clip():
+    """(video, its audio, face crops of our detector and tracker) of a real GRID clip."""
+    video = shared_data("videos", "grid_bbaf2n.mpg")
+    config = FaceTrackConfig()
+    tracks, _, _ = find_tracks(iter_video_frames(video), config)
+    return video, read_audio(video), crop_tracks(iter_video_frames(video), tracks, config)[0]
+
+
 @pytest.mark.parametrize("audio_shift", [0, 4], ids=["in-sync", "audio-delayed-4-frames"])
-def test_real_clip_matches_reference(random_weights, tmp_path, audio_shift):
+def test_real_clip_matches_reference(random_weights, tmp_path, grid_clip, audio_shift):
     """End to end on a real GRID clip: our score() of the video equals the reference's
     evaluate() on the face crops of our detector (the reference's own S3FD weights are not
     installable) and the same audio."""
-    video = shared_data("videos", "grid_bbaf2n.mpg")
-    audio = _delay(read_audio(video), audio_shift)
+    video, audio, crops = grid_clip
+    audio = _delay(audio, audio_shift)
     result = lipsync.score(video, audio, weights=random_weights)
     assert result.weights_id.startswith("syncnet_v2-layout:syncnet_v2.model:")
     assert len(result.tracks) == 1
     track = result.tracks[0]
-    assert (track.start, track.end) == (0, 75)
-    config = FaceTrackConfig()
-    tracks, _, _ = find_tracks(iter_video_frames(video), config)
-    crops = crop_tracks(iter_video_frames(video), tracks, config)[0]
+    assert (track.start, track.end) == (0, 75) and len(crops) == 75
     reference = reference_scores(random_weights, crops, audio[: 75 * 640], tmp_path / "ref")
     assert_same((result.offset, result.lse_d, result.lse_c), reference)
