@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -84,3 +86,16 @@ def test_batch_goes_on_past_unreadable_and_mute_files(random_weights, tmp_path):
     assert "cannot read this file" in messages[0]
     assert "does not exist" in messages[1]
     assert "no audio track" in messages[2]
+
+
+def test_inputs_expand_folders_and_globs(tmp_path):
+    from lipsync.scoring import expand_inputs
+
+    for name in ("b.mp4", "a.MPG", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.mov").write_text("x")
+    assert expand_inputs([tmp_path]) == [tmp_path / "a.MPG", tmp_path / "b.mp4"]
+    assert expand_inputs([str(tmp_path / "**" / "*.mov"), "other.mp4"]) == [tmp_path / "sub" / "c.mov", Path("other.mp4")]
+    with pytest.raises(InputError, match="no videos"):
+        expand_inputs([tmp_path / "sub" / "empty"] * 0)
