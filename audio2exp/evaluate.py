@@ -118,14 +118,22 @@ def heldout_comparison(predictor: Audio2ExpPredictor, clip_paths: Sequence[str |
     readout = predictor.readout
     mouth = predictor.mouth_components
     tracked_step = float(np.mean([mean_step(c.expression[:, mouth], c.valid) for c in clips]))
+    methods = {
+        "audio2exp": score(clips, net, readout, mouth),
+        "mean_expression": score(clips, mean_baseline(clips), readout, mouth),
+        "envelope_linear": score(clips, envelope_baseline(clips), readout, mouth),
+    }
+    reference = methods["mean_expression"]["per_clip"]
+    for result in methods.values():
+        # each clip's error relative to its mean-expression error, averaged: no single badly
+        # tracked clip dominates this one
+        result["relative_mouth_mse"] = float(np.mean([v["mouth_mse"] / max(reference[k]["mouth_mse"], 1e-12) for k, v in result["per_clip"].items()]))
     return {
         "clips": [c.name for c in clips],
         "heldout_frames": int(sum(c.test.size for c in clips)),
         "train_frames": int(sum(c.train.size for c in clips)),
         "mouth_components": mouth,
-        "audio2exp": score(clips, net, readout, mouth),
-        "mean_expression": score(clips, mean_baseline(clips), readout, mouth),
-        "envelope_linear": score(clips, envelope_baseline(clips), readout, mouth),
+        **methods,
         "tracked_mouth_step": tracked_step,
     }
 

@@ -6,7 +6,8 @@ Two front ends share one interface (:class:`FeatureExtractor`):
   ``640 t + 80 + 160 j`` (j = 0..3), i.e. evenly inside the frame's 40 ms. Chunked extraction is
   exactly equal to whole-file extraction.
 * ``hf``: hidden states of a self-supervised speech encoder (wav2vec2, HuBERT, XLS-R...) read
-  with ``transformers`` from a local folder or a hub name already in the user's cache. Its
+  with ``transformers`` from a local folder or a hub name already in the user's cache (nothing is
+  downloaded). Its
   50 Hz states are paired into 25 fps frames. The encoder sees ``context_seconds`` of audio
   on each side of a chunk, so chunk borders change features very little, but not exactly.
 
@@ -17,7 +18,6 @@ An extractor maps ``samples`` covering ``[640 a - left, 640 (a + n) + right)`` (
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol
@@ -144,12 +144,15 @@ def _load_encoder(model: str, device: str) -> tuple[Any, bool]:
     except ImportError:
         raise InputError(None, "the 'hf' feature type needs the transformers package", "pip install 'minerf-dub[hf]'") from None
     local = Path(model)
-    try:
-        encoder = AutoModel.from_pretrained(str(local) if local.is_dir() else model)
+    try:  # never downloads: a hub name must already be in the user's Hugging Face cache
+        encoder = AutoModel.from_pretrained(str(local) if local.is_dir() else model, local_files_only=True)
     except (OSError, ValueError) as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-        where = "a local folder" if local.is_dir() else "a hub name" + (" (HF_HUB_OFFLINE is set: only the local cache is searched)" if offline else "")
-        raise InputError(model, f"cannot load the speech encoder from {where}: {str(exc).splitlines()[0]}", "pass a folder holding config.json and the weights (save_pretrained), or a hub name already in your Hugging Face cache") from None
+        where = "a local folder" if local.is_dir() else "a hub name (only the local Hugging Face cache is searched; nothing is downloaded)"
+        raise InputError(
+            model,
+            f"cannot load the speech encoder from {where}: {str(exc).splitlines()[0]}",
+            "pass a folder holding config.json and the weights (save_pretrained), or download the model first (`hf download NAME`)",
+        ) from None
     if not hasattr(encoder.config, "conv_stride"):
         raise InputError(model, f"'{type(encoder).__name__}' is not a wav2vec2-family speech encoder", "use a wav2vec2 / HuBERT / XLS-R model")
     encoder.eval().to(device)

@@ -9,6 +9,7 @@ run takes exactly the steps an uninterrupted one would.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
@@ -45,17 +46,23 @@ class TrainConfig:
     """Adam learning rate at the start; decays exponentially to lr * final_lr_factor."""
     final_lr_factor: float = 0.05
     weight_decay: float = 1e-3
-    mouth_weight: float = 3.0
+    mouth_weight: float = 1.0
     """Loss weight of the mouth components relative to the others."""
     huber: float = 0.0
     """> 0: Huber loss with this threshold (standardised units) instead of squared error, so
     badly tracked frames pull less."""
     velocity_weight: float = 1.0
     """Weight of the frame-to-frame change loss (keeps predictions as smooth as real motion)."""
+    balance_clips: bool = True
+    """Weight each clip's frames by 1 / its expression variance, so clips whose tracking is
+    noisy (high variance) do not dominate what the network learns."""
     silence_prob: float = 0.1
     """Share of crops replaced by silence whose target is the rest expression."""
     gain_jitter_db: float = 6.0
     """Random loudness change of a crop (log-mel features only)."""
+    ema: float = 0.99
+    """Decay of the exponential moving average of the weights; the saved model is the average
+    (steadier than the last step's weights). 0 = save the raw weights."""
     holdout: float = 0.1
     save_every: int = 200
     seed: int = 0
@@ -106,7 +113,7 @@ def _init_model(clips: Sequence[ClipData], net: Audio2ExpConfig, feature_dim: in
 class _Batches:
     """Random training crops. Step ``k``'s crops depend only on ``(seed, k)``."""
 
-    def __init__(self, clips: Sequence[ClipData], config: TrainConfig, margin: int, silence: np.ndarray, logmel: bool, rest: torch.Tensor):
+    def __init__(self, clips: Sequence[ClipData], config: TrainConfig, margin: int, silence: np.ndarray, logmel: bool, rest: torch.Tensor, model_mean: np.ndarray, model_std: np.ndarray):
         self.clips = clips
         self.config = config
         self.margin = margin
@@ -122,9 +129,13 @@ class _Batches:
         weights = np.array(lengths, dtype=np.float64)
         self.clip_prob = weights / weights.sum()
         self.silence = silence
+        spread = np.array([float(np.mean(((c.expression[c.train] - model_mean) / model_std) ** 2)) for c in clips])
+        self.clip_weight = 1.0 / spread if config.balance_clips else np.ones(len(clips))
+        self.clip_weight = self.clip_weight / np.average(self.clip_weight, weights=self.clip_prob)
 
     def draw(self, step: int, model: Audio2ExpNet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """features (B, L + 2m, F), targets (B, L, d) standardised, mask (B, L), identity (B,)."""
+        """features (B, L + 2m, F), targets (B, L, d) standardised, weights (B, L) (0 = frame
+        not tracked), identity (B,)."""
         cfg, m, crop = self.config, self.margin, self.crop
         rng = np.random.default_rng([cfg.seed, step])
         feats, targets, masks, ids = [], [], [], []
@@ -135,11 +146,11 @@ class _Batches:
             frames = clip.train[s : s + crop]
             f = self.padded[i][frames[0] : frames[0] + crop + 2 * m].copy()  # padded row j = frame j - m
             z = model.to_standard(torch.from_numpy(clip.expression[frames])).numpy()
-            mask = clip.valid[frames].astype(np.float32)
+            mask = clip.valid[frames].astype(np.float32) * np.float32(self.clip_weight[i])
             if rng.random() < cfg.silence_prob:
                 f[:] = self.silence
                 z = (model.identity_mean[i] + self.rest).detach().numpy()[None].repeat(crop, 0)
-                mask = np.ones(crop, np.float32)
+                mask = np.full(crop, self.clip_weight[i], np.float32)
             elif self.logmel and cfg.gain_jitter_db > 0:
                 f = np.maximum(f + rng.uniform(-cfg.gain_jitter_db, cfg.gain_jitter_db), FLOOR_DB)
             feats.append(f)
@@ -158,11 +169,11 @@ def _loss(model: Audio2ExpNet, batch: tuple[torch.Tensor, ...], weights: torch.T
     feats, target, mask, ids = batch
     pred = model.offsets(feats) + model.base(ids)[:, None, :]
     err = (_penalty(pred - target, config.huber) * weights).mean(-1)
-    loss = (err * mask).sum() / mask.sum().clamp(min=1)
+    loss = (err * mask).sum() / mask.sum().clamp(min=1e-6)
     if config.velocity_weight > 0:
-        vmask = mask[:, 1:] * mask[:, :-1]
+        vmask = mask[:, 1:] * (mask[:, :-1] > 0)
         verr = (_penalty((pred[:, 1:] - pred[:, :-1]) - (target[:, 1:] - target[:, :-1]), config.huber) * weights).mean(-1)
-        loss = loss + config.velocity_weight * (verr * vmask).sum() / vmask.sum().clamp(min=1)
+        loss = loss + config.velocity_weight * (verr * vmask).sum() / vmask.sum().clamp(min=1e-6)
     return loss
 
 
@@ -240,12 +251,13 @@ def train(
     model = _init_model(clips, net_config, extractor.dim, train_config.seed).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
     fingerprint = _fingerprint(clips, train_config, model.config, feature_config)
-    step = _resume(out_dir / STATE_DIR, model, opt, fingerprint)
+    average = copy.deepcopy(model)
+    step = _resume(out_dir / STATE_DIR, model, opt, fingerprint, average)
 
     weights = torch.ones(d)
     weights[mouth_components] = train_config.mouth_weight
     weights = (weights / weights.mean()).to(device)
-    batches = _Batches(clips, train_config, model.config.margin, silence_features(extractor), feature_config.kind == "logmel", model.rest_offset.detach().cpu())
+    batches = _Batches(clips, train_config, model.config.margin, silence_features(extractor), feature_config.kind == "logmel", model.rest_offset.detach().cpu(), model.expression_mean.cpu().numpy(), model.expression_std.cpu().numpy())
     meta = {
         "features": feature_config.to_dict(),
         "expression_space": {"id": space["id"], "dim": d, "mouth_components": mouth_components},
@@ -256,9 +268,9 @@ def train(
     }
 
     def save(at: int, last_loss: float) -> None:
-        tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | _optimizer_tensors(opt)
+        tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | {f"average.{k}": v for k, v in average.state_dict().items()} | _optimizer_tensors(opt)
         save_checkpoint(out_dir / STATE_DIR, tensors, kind=STATE_KIND, version=1, meta={"step": at, "fingerprint": fingerprint})
-        save_model(out_dir, model, meta | {"training": {"step": at, "steps": train_config.steps, "loss": last_loss, "holdout": train_config.holdout, "clips": fingerprint["clips"], "config": asdict(train_config)}})
+        save_model(out_dir, average if train_config.ema > 0 else model, meta | {"training": {"step": at, "steps": train_config.steps, "loss": last_loss, "holdout": train_config.holdout, "clips": fingerprint["clips"], "config": asdict(train_config)}})
 
     end = train_config.steps if stop_after is None else min(train_config.steps, step + stop_after)
     loss_value = float("nan")
@@ -267,7 +279,7 @@ def train(
     if train_config.cpu_threads:
         torch.set_num_threads(train_config.cpu_threads)
     try:
-        loss_value = _run_steps(model, opt, batches, weights, train_config, step, end, save, progress)
+        loss_value = _run_steps(model, average, opt, batches, weights, train_config, step, end, save, progress)
         step = end
     finally:
         torch.set_num_threads(threads)
@@ -277,7 +289,7 @@ def train(
     return {"run": str(out_dir), "step": step, "steps": train_config.steps, "loss": loss_value, "clips": len(clips), "frames": int(sum(c.train.size for c in clips)), "mouth_components": mouth_components, "expression_space": space["id"], "dim": d}
 
 
-def _run_steps(model: Audio2ExpNet, opt: torch.optim.Optimizer, batches: "_Batches", weights: torch.Tensor, train_config: TrainConfig, step: int, end: int, save: Any, progress: bool) -> float:
+def _run_steps(model: Audio2ExpNet, average: Audio2ExpNet, opt: torch.optim.Optimizer, batches: "_Batches", weights: torch.Tensor, train_config: TrainConfig, step: int, end: int, save: Any, progress: bool) -> float:
     """Optimiser steps ``step..end-1``; saves every ``save_every`` steps and at ``end``. Returns the last loss."""
     from tqdm import tqdm
 
@@ -294,6 +306,9 @@ def _run_steps(model: Audio2ExpNet, opt: torch.optim.Optimizer, batches: "_Batch
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            with torch.no_grad():
+                for avg, new in zip(average.parameters(), model.parameters()):
+                    avg.lerp_(new, 1.0 - train_config.ema)
             step += 1
             loss_value = float(loss.detach())
             bar.update(1)
@@ -303,14 +318,15 @@ def _run_steps(model: Audio2ExpNet, opt: torch.optim.Optimizer, batches: "_Batch
     return loss_value
 
 
-def _resume(state_dir: Path, model: Audio2ExpNet, opt: torch.optim.Optimizer, fingerprint: dict[str, Any]) -> int:
-    """Load the saved state into ``model`` and ``opt`` and return its step (0 when none)."""
+def _resume(state_dir: Path, model: Audio2ExpNet, opt: torch.optim.Optimizer, fingerprint: dict[str, Any], average: Audio2ExpNet) -> int:
+    """Load the saved state into ``model``, ``opt`` and ``average``; return its step (0 when none)."""
     if not (state_dir / "checkpoint.json").is_file():
         return 0
     tensors, meta = load_checkpoint(state_dir, kind=STATE_KIND, versions=(1,))
     if json.loads(json.dumps(meta.get("fingerprint"))) != json.loads(json.dumps(fingerprint)):
         raise CheckpointError(state_dir.parent, "this run folder holds a run with other clips or settings", "pass a new -o folder, or the same clips and settings to resume")
     model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
+    average.load_state_dict({k[len("average.") :]: v for k, v in tensors.items() if k.startswith("average.")})
     _load_optimizer(opt, tensors)
     log.info("resuming %s at step %d", state_dir.parent, meta["step"])
     return int(meta["step"])
