@@ -61,6 +61,10 @@ class Audio2ExpPredictor:
         self.device = device
         self.checkpoint = checkpoint
         self.readout = np.asarray(meta["opening_readout"], dtype=np.float32)
+        space = meta["expression_space"]
+        self.expression_space: str = str(space["id"])
+        self.expression_dim: int = int(space["dim"])
+        self.mouth_components: list[int] = [int(k) for k in space.get("mouth_components", range(self.expression_dim))]
 
     @classmethod
     def load(cls, checkpoint: str | Path, device: str = "cpu", encoder: str | None = None) -> "Audio2ExpPredictor":
@@ -79,20 +83,8 @@ class Audio2ExpPredictor:
 
     # ------------------------------------------------------------------ facts
     @property
-    def expression_space(self) -> str:
-        return str(self.meta["expression_space"]["id"])
-
-    @property
-    def expression_dim(self) -> int:
-        return int(self.meta["expression_space"]["dim"])
-
-    @property
     def identities(self) -> list[str]:
         return list(self.meta["identities"])
-
-    @property
-    def mouth_components(self) -> list[int]:
-        return [int(k) for k in self.meta.get("mouth_components", range(self.expression_dim))]
 
     def check_clip(self, clip_meta: dict[str, Any], clip_path: str | Path) -> None:
         """Raise unless a clip (its clip.json dict) is of this checkpoint's expression space."""

@@ -113,12 +113,15 @@ def _init_model(clips: Sequence[ClipData], net: Audio2ExpConfig, feature_dim: in
 class _Batches:
     """Random training crops. Step ``k``'s crops depend only on ``(seed, k)``."""
 
-    def __init__(self, clips: Sequence[ClipData], config: TrainConfig, margin: int, silence: np.ndarray, logmel: bool, rest: torch.Tensor, model_mean: np.ndarray, model_std: np.ndarray):
+    def __init__(self, clips: Sequence[ClipData], config: TrainConfig, margin: int, silence: np.ndarray, logmel: bool, model: Audio2ExpNet):
         self.clips = clips
         self.config = config
         self.margin = margin
         self.logmel = logmel
-        self.rest = rest
+        model_mean = model.expression_mean.cpu().numpy()
+        model_std = model.expression_std.cpu().numpy()
+        self.standard = [(c.expression - model_mean) / model_std for c in clips]  # (N, d) each
+        self.rest = (model.identity_mean + model.rest_offset).cpu().numpy()  # (clips, d) silence targets
         pad = np.repeat(silence[None], margin, axis=0)
         self.padded = [np.concatenate([pad, c.features, pad]) for c in clips]
         self.starts = []  # per clip: allowed crop starts inside the training frames
@@ -129,11 +132,11 @@ class _Batches:
         weights = np.array(lengths, dtype=np.float64)
         self.clip_prob = weights / weights.sum()
         self.silence = silence
-        spread = np.array([float(np.mean(((c.expression[c.train] - model_mean) / model_std) ** 2)) for c in clips])
+        spread = np.array([float(np.mean(z[c.train] ** 2)) for z, c in zip(self.standard, clips)])
         self.clip_weight = 1.0 / spread if config.balance_clips else np.ones(len(clips))
         self.clip_weight = self.clip_weight / np.average(self.clip_weight, weights=self.clip_prob)
 
-    def draw(self, step: int, model: Audio2ExpNet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def draw(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """features (B, L + 2m, F), targets (B, L, d) standardised, weights (B, L) (0 = frame
         not tracked), identity (B,)."""
         cfg, m, crop = self.config, self.margin, self.crop
@@ -145,11 +148,11 @@ class _Batches:
             s = int(rng.choice(self.starts[i]))
             frames = clip.train[s : s + crop]
             f = self.padded[i][frames[0] : frames[0] + crop + 2 * m].copy()  # padded row j = frame j - m
-            z = model.to_standard(torch.from_numpy(clip.expression[frames])).numpy()
+            z = self.standard[i][frames]
             mask = clip.valid[frames].astype(np.float32) * np.float32(self.clip_weight[i])
             if rng.random() < cfg.silence_prob:
                 f[:] = self.silence
-                z = (model.identity_mean[i] + self.rest).detach().numpy()[None].repeat(crop, 0)
+                z = self.rest[i][None].repeat(crop, 0)
                 mask = np.full(crop, self.clip_weight[i], np.float32)
             elif self.logmel and cfg.gain_jitter_db > 0:
                 f = np.maximum(f + rng.uniform(-cfg.gain_jitter_db, cfg.gain_jitter_db), FLOOR_DB)
@@ -257,11 +260,10 @@ def train(
     weights = torch.ones(d)
     weights[mouth_components] = train_config.mouth_weight
     weights = (weights / weights.mean()).to(device)
-    batches = _Batches(clips, train_config, model.config.margin, silence_features(extractor), feature_config.kind == "logmel", model.rest_offset.detach().cpu(), model.expression_mean.cpu().numpy(), model.expression_std.cpu().numpy())
+    batches = _Batches(clips, train_config, model.config.margin, silence_features(extractor), feature_config.kind == "logmel", model)
     meta = {
         "features": feature_config.to_dict(),
         "expression_space": {"id": space["id"], "dim": d, "mouth_components": mouth_components},
-        "mouth_components": mouth_components,
         "identities": [c.name for c in clips],
         "opening_readout": opening_readout(clips).tolist(),
         "fps": 25,
@@ -297,7 +299,7 @@ def _run_steps(model: Audio2ExpNet, average: Audio2ExpNet, opt: torch.optim.Opti
     loss_value = float("nan")
     with tqdm(total=train_config.steps, initial=step, unit="steps", desc="audio2exp train", disable=not progress, dynamic_ncols=True) as bar:
         while step < end:
-            batch = tuple(t.to(device) for t in batches.draw(step, model))
+            batch = tuple(t.to(device) for t in batches.draw(step))
             for group in opt.param_groups:
                 group["lr"] = _lr(train_config, step)
             with torch.random.fork_rng(devices=[]):  # dropout draws from (seed, step) too
