@@ -71,11 +71,11 @@ def _table(batch) -> str:
 @click.option("-o", "--output", "run", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder (checkpoints; an existing run resumes).")
 @click.option("--steps", type=click.IntRange(1), default=1500, show_default=True, help="Total optimisation steps.")
 @click.option("--batch-size", type=click.IntRange(2), default=16, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-4, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
 @click.option("--width", type=click.FloatRange(0.05, 1.0), default=0.25, show_default=True, help="Channel multiplier (1.0 = the public SyncNet's size).")
 @click.option("--embed-dim", type=click.IntRange(8), default=256, show_default=True)
-@click.option("--lip-downsample", type=click.Choice(["1", "2", "4"]), default="1", show_default=True, help="Pool the 224 px lip crops by this factor inside the network.")
-@click.option("--lip-rows", type=(click.IntRange(0, 223), click.IntRange(1, 224)), default=(80, 176), show_default=True, help="Crop rows TOP BOTTOM the lip tower sees (0 224 = the whole crop, as the public SyncNet).")
+@click.option("--lip-downsample", type=click.Choice(["1", "2", "4"]), default="2", show_default=True, help="Pool the 224 px lip crops by this factor inside the network.")
+@click.option("--lip-rows", type=(click.IntRange(0, 223), click.IntRange(1, 224)), default=(64, 192), show_default=True, help="Crop rows TOP BOTTOM the lip tower sees (0 224 = the whole crop, as the public SyncNet).")
 @click.option("--max-offset", type=click.IntRange(1, 15), default=8, show_default=True, help="Off-sync negatives come from offsets up to this many frames.")
 @click.option("--negatives", type=click.IntRange(1), default=6, show_default=True, help="Off-sync audio windows per lip window.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
@@ -90,7 +90,7 @@ def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, l
     from minerf.errors import InputError
 
     if lip_rows[0] >= lip_rows[1]:
-        raise InputError(None, f"--lip-rows {lip_rows[0]} {lip_rows[1]}: the top row must come before the bottom row", "e.g. --lip-rows 80 176")
+        raise InputError(None, f"--lip-rows {lip_rows[0]} {lip_rows[1]}: the top row must come before the bottom row", "e.g. --lip-rows 64 192")
     if negatives > 2 * max_offset:
         raise InputError(None, f"--negatives {negatives} exceeds the {2 * max_offset} offsets within --max-offset {max_offset}", "lower --negatives or raise --max-offset")
     config = TrainConfig(

@@ -68,8 +68,12 @@ class FaceDetector:
 
     def detect(self, rgb: np.ndarray) -> np.ndarray:
         """rgb (H, W, 3) uint8 -> (K, 4) float x0, y0, x1, y1, most confident first."""
+        import warnings
+
         height, width = rgb.shape[:2]
-        result = self._detector.process(np.ascontiguousarray(rgb))
+        with warnings.catch_warnings():  # protobuf deprecation noise from inside mediapipe
+            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
+            result = self._detector.process(np.ascontiguousarray(rgb))
         boxes = []
         for det in result.detections or []:
             rel = det.location_data.relative_bounding_box

@@ -35,12 +35,13 @@ STATE_NAME = "train_state.pt"
 class TrainConfig:
     """Expert training settings."""
 
-    model: SyncNetConfig = field(default_factory=lambda: SyncNetConfig(embed_dim=256, width=0.25, lip_top=80, lip_bottom=176))
+    model: SyncNetConfig = field(default_factory=lambda: SyncNetConfig(embed_dim=256, width=0.25, lip_downsample=2, lip_top=64, lip_bottom=192))
     """Network size; the default is a quarter-width SyncNet that looks at the mouth and chin
-    rows of the crop (as Wav2Lip's expert sees the lower half of the face); it trains on a CPU."""
+    rows of the crop at half resolution (as Wav2Lip's expert sees the lower half of the
+    face); it trains on a CPU."""
     steps: int = 1500
     batch_size: int = 16
-    lr: float = 5e-4
+    lr: float = 1e-3
     max_offset: int = 8
     """Negatives: audio windows up to this many frames away from the in-sync one."""
     negatives: int = 6

@@ -96,3 +96,16 @@ def test_real_clip_matches_reference(random_weights, tmp_path, grid_clip, audio_
     assert (track.start, track.end) == (0, 75) and len(crops) == 75
     reference = reference_scores(random_weights, crops, audio[: 75 * 640], tmp_path / "ref")
     assert_same((result.offset, result.lse_d, result.lse_c), reference)
+
+
+def test_generated_talking_face_video_matches_reference(random_weights, tmp_path, demo_video):
+    """Always runs: the toolkit's own talking-face video, end to end (decode, detection,
+    tracking, crops) against the reference on the same crops."""
+    result = lipsync.score(demo_video, weights=random_weights)
+    (track,) = result.tracks
+    config = FaceTrackConfig()
+    tracks, _, _ = find_tracks(iter_video_frames(demo_video), config)
+    crops = crop_tracks(iter_video_frames(demo_video), tracks, config)[0]
+    audio = read_audio(demo_video)[track.start * 640 : track.end * 640]
+    assert len(crops) == track.end - track.start >= 50
+    assert_same((result.offset, result.lse_d, result.lse_c), reference_scores(random_weights, crops, audio, tmp_path / "ref"))
