@@ -39,8 +39,11 @@ class MINeRFConfig:
     """Per-frame latent codes (Table 1 "without latent codes" sets False)."""
     latent_dim: int = 32
     """Dimension of a per-frame latent code."""
-    code_init_std: float = 0.1
-    """Standard deviation of the random initial identity and latent codes."""
+    identity_init_std: float = 1.0
+    """Standard deviation of the random initial identity codes (on the scale of expressions)."""
+    latent_init_std: float = 0.01
+    """Standard deviation of the random initial latent codes (small: they hold small per-frame
+    variations, so identity has to go through the identity code)."""
     coarse_samples: int = 64
     """Stratified samples per ray for the coarse field."""
     fine_samples: int = 128
@@ -91,8 +94,8 @@ class MINeRF(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.expression_dim = expression_dim
-        self.identity_codes = nn.Parameter(torch.randn(num_identities, expression_dim) * cfg.code_init_std)
-        self.latent_codes = nn.Parameter(torch.randn(num_latents, cfg.latent_dim) * cfg.code_init_std)
+        self.identity_codes = nn.Parameter(torch.randn(num_identities, expression_dim) * cfg.identity_init_std)
+        self.latent_codes = nn.Parameter(torch.randn(num_latents, cfg.latent_dim) * cfg.latent_init_std)
         self.interaction = InteractionModule(cfg.interaction, expression_dim, cfg.latent_dim)
         self.latent_in_cond = cfg.use_latent and not self.interaction.uses_latent
         self.cond_dim = self.interaction.out_dim + (cfg.latent_dim if self.latent_in_cond else 0)

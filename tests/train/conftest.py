@@ -1,0 +1,31 @@
+"""A small synthetic multi-identity scene and one tiny-preset run trained on it (shared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+IDENTITIES = 3
+FRAMES = 20
+SIZE = 32
+
+
+@pytest.fixture(scope="session")
+def synthetic_clips(tmp_path_factory) -> list[Path]:
+    from minerf.train.synthetic import write_synthetic_clip
+
+    root = tmp_path_factory.mktemp("synthetic")
+    return [write_synthetic_clip(root / f"head{i}", i, FRAMES, SIZE, source_frame=(48, 40, 10, 4)) for i in range(IDENTITIES)]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, synthetic_clips) -> tuple[Path, dict]:
+    import torch
+
+    from minerf.train.trainer import TrainOptions, train
+
+    torch.set_num_threads(2)
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    summary = train(synthetic_clips, run_dir, TrainOptions(preset="tiny", iterations=300, checkpoint_every=150, validate_every=300, progress=False))
+    return run_dir, summary
