@@ -7,6 +7,7 @@ change with the distance to the camera.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +18,8 @@ from audio2exp.audio import SILENCE_DBFS, array_source, measure_level, normalisi
 from audio2exp.features import FeatureExtractor, stream_features
 from minerf.clip import PreparedClip, load_clip
 from minerf.errors import InputError
+
+log = logging.getLogger(__name__)
 
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
 EYE_OUTER_LEFT, EYE_OUTER_RIGHT = 33, 263
@@ -118,12 +121,21 @@ def load_clip_data(path: str | Path, extractor: FeatureExtractor, holdout: float
 
 
 def load_training_clips(paths: Sequence[str | Path], extractor: FeatureExtractor, holdout: float = 0.1) -> list[ClipData]:
-    """Load every clip; all must share one expression space."""
+    """Load every clip with audio (clips without are skipped with a warning); all must share
+    one expression space."""
     if not paths:
         raise InputError(None, "no clips given", "pass one or more prepared clip folders (minerf prepare VIDEO -o CLIP_DIR)")
-    clips = [load_clip_data(paths[0], extractor, holdout)]
+    with_audio = []
+    for path in paths:
+        if load_clip(path, check_files=False).has_audio:
+            with_audio.append(path)
+        else:
+            log.warning("%s has no audio track: left out of audio2exp training", path)
+    if not with_audio:
+        raise InputError(paths[0], "none of the clips has an audio track", "prepare videos with speech")
+    clips = [load_clip_data(with_audio[0], extractor, holdout)]
     space = clips[0].meta["expression_space"]["id"]
-    for path in paths[1:]:
+    for path in with_audio[1:]:
         clips.append(load_clip_data(path, extractor, holdout, expression_space=space))
     names = [c.name for c in clips]
     if len(set(names)) != len(names):

@@ -314,7 +314,7 @@ def _run_steps(model: Audio2ExpNet, average: Audio2ExpNet, opt: torch.optim.Opti
             step += 1
             loss_value = float(loss.detach())
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.3f}")
+            bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
             if step % train_config.save_every == 0 or step == end:
                 save(step, loss_value)
     return loss_value
