@@ -73,7 +73,7 @@ class TrainConfig:
 
 PRESETS: dict[str, tuple[TrainConfig, Audio2ExpConfig]] = {
     "default": (TrainConfig(), Audio2ExpConfig()),
-    "tiny": (TrainConfig(steps=60, batch=8, crop=16, save_every=30), Audio2ExpConfig(hidden=16, dilations=(1, 2), smooth_margin=2, attention_dim=8, dropout=0.0)),
+    "tiny": (TrainConfig(steps=60, batch=8, crop=16, save_every=30), Audio2ExpConfig(hidden=16, dilations=(1, 2), smooth_margin=2, attention_dim=8, dropout=0.0, members=1)),
 }
 
 
@@ -170,13 +170,13 @@ class _Batches:
 
 def _loss(model: Audio2ExpNet, batch: tuple[torch.Tensor, ...], weights: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     feats, target, mask, ids = batch
-    pred = model.offsets(feats) + model.base(ids)[:, None, :]
+    pred = model.member_offsets(feats) + model.base(ids)[None, :, None, :]  # (K, B, L, d): each member learns alone
     err = (_penalty(pred - target, config.huber) * weights).mean(-1)
-    loss = (err * mask).sum() / mask.sum().clamp(min=1e-6)
+    loss = (err * mask).sum() / (mask.sum().clamp(min=1e-6) * pred.shape[0])
     if config.velocity_weight > 0:
         vmask = mask[:, 1:] * (mask[:, :-1] > 0)
-        verr = (_penalty((pred[:, 1:] - pred[:, :-1]) - (target[:, 1:] - target[:, :-1]), config.huber) * weights).mean(-1)
-        loss = loss + config.velocity_weight * (verr * vmask).sum() / vmask.sum().clamp(min=1e-6)
+        verr = (_penalty((pred[:, :, 1:] - pred[:, :, :-1]) - (target[:, 1:] - target[:, :-1]), config.huber) * weights).mean(-1)
+        loss = loss + config.velocity_weight * (verr * vmask).sum() / (vmask.sum().clamp(min=1e-6) * pred.shape[0])
     return loss
 
 

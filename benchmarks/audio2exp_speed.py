@@ -34,7 +34,8 @@ def make_checkpoint(folder: Path, feature_config: dict, feature_dim: int, dim: i
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = Audio2ExpNet(Audio2ExpConfig(feature_dim=feature_dim, expression_dim=dim))
-        torch.nn.init.normal_(model.out.weight, std=0.1)
+        for member in model.members:
+            torch.nn.init.normal_(member.out.weight, std=0.1)
     meta = {
         "features": feature_config,
         "expression_space": {"id": "benchmark", "dim": dim, "mouth_components": [0]},

@@ -108,6 +108,6 @@ def trained_run(tmp_path_factory, synthetic_clips) -> Path:
         synthetic_clips,
         out,
         train_config=TrainConfig(steps=300, batch=16, crop=24, save_every=300),
-        net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0),
+        net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0, members=2),
     )
     return out
