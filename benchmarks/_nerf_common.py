@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as `python benchmarks/NAME.py` from anywhere
+    sys.path.insert(0, str(ROOT))
 
 
 def sync(device: torch.device) -> None:

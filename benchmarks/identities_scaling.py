@@ -14,7 +14,8 @@ import json
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _nerf_common import ROOT
+
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
 
 

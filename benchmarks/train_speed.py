@@ -64,7 +64,7 @@ def main() -> None:
                         "seconds_per_step": round(sec, 4),
                         "rays_per_s": round(rays / sec, 1),
                         "field_samples_per_s": round(samples / sec, 1),
-                        "paper_step_seconds_estimate": round(sec * cfg.rays_per_step / rays, 3),
+                        "seconds_per_step_at_preset_rays": round(sec * cfg.rays_per_step / rays, 3),
                     }
                 )
                 print(json.dumps(results[-1]), flush=True)

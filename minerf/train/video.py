@@ -42,24 +42,37 @@ def render_frames(
     latents: Tensor | None,
     backgrounds: Iterable[np.ndarray],
     smooth: bool,
+    regions: Iterable[np.ndarray] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (RGB uint8 (S, S, 3), opacity float (S, S)) for each of T frames.
 
     ``identity_code`` (d,), ``expressions`` (T, d), ``poses`` (T, 4, 4) head -> camera,
     ``intrinsics`` (3, 3), ``latents`` (T, 32) (None for models without latent codes),
     ``backgrounds`` T RGB uint8 images (S, S, 3). With ``smooth`` the model's temporal
-    attention runs over a window of neighbouring frames.
+    attention runs over a window of neighbouring frames. ``regions``: T bool masks (S, S) of
+    the pixels to render (the rest is background), e.g. from :func:`render_region`.
     """
     device = model.identity_codes.device
     window = model.cfg.smoothing_window if smooth else 1
     T = len(expressions)
     expr_all = torch.from_numpy(np.asarray(expressions, np.float32)).to(device)
+    regions_it = iter(regions) if regions is not None else None
     for k, bg in zip(range(T), backgrounds):
+        region = None if regions_it is None else torch.from_numpy(next(regions_it))
         win = torch.from_numpy(window_indices(np.array([k]), T, window)).to(device)
         lat = latents[win] if latents is not None else None
         cond = model.condition(identity_code.to(device)[None], expr_all[win], lat, smooth)[0]
-        out = render_view(model, torch.from_numpy(np.asarray(poses[k])), torch.from_numpy(np.asarray(intrinsics)), cond, torch.from_numpy(bg).float().div(255.0).to(device))
+        out = render_view(model, torch.from_numpy(np.asarray(poses[k])), torch.from_numpy(np.asarray(intrinsics)), cond, torch.from_numpy(bg).float().div(255.0).to(device), region=region)
         yield (out["rgb"].cpu().numpy() * 255).round().astype(np.uint8), out["acc"].cpu().numpy()
+
+
+def render_region(head_mask: np.ndarray, grow: float = 0.12) -> np.ndarray:
+    """Pixels worth rendering (S, S) bool: the original head mask grown by ``grow`` x S (room for
+    a different expression, e.g. an open jaw); elsewhere the render is the background anyway."""
+    import cv2
+
+    k = max(3, int(round(grow * head_mask.shape[0])) * 2 + 1)
+    return cv2.dilate((head_mask > 127).astype(np.uint8), np.ones((k, k), np.uint8)) > 0
 
 
 def ping_pong(count: int, length: int) -> np.ndarray:
@@ -139,7 +152,8 @@ class RunRenderer:
         frames = ping_pong(len(expr), clip.num_frames)
         latents = latent_window(model, self.data, ci, frames, 1)[:, 0] if model.cfg.use_latent else None
         frames_iter = render_frames(
-            model, model.identity_codes[ident], expr, clip.pose[frames], clip.intrinsics, latents, (clip.background(int(j)) for j in frames), self.run.smoothing_active
+            model, model.identity_codes[ident], expr, clip.pose[frames], clip.intrinsics, latents, (clip.background(int(j)) for j in frames), self.run.smoothing_active,
+            (render_region(clip.mask(int(j))) for j in frames),
         )
         return ci, frames, expr, frames_iter
 

@@ -24,11 +24,13 @@ def render_view(
     background: Tensor,
     box: tuple[int, int, int, int] | None = None,
     chunk: int = 8192,
+    region: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """Render pixels of an S x S view.
 
     ``pose`` (4, 4) head -> camera, ``intrinsics`` (3, 3), ``cond`` (C,), ``background``
-    (S, S, 3) float in [0, 1]; ``box`` (x0, y0, x1, y1) limits rendering to a crop.
+    (S, S, 3) float in [0, 1]; ``box`` (x0, y0, x1, y1) limits rendering to a crop; ``region``
+    (S, S) bool limits the field to those pixels (the rest shows the background).
     Returns ``rgb`` (H, W, 3) and ``acc`` (H, W) on the model's device. Rays that miss the
     head box take the background without evaluating the field.
     """
@@ -39,6 +41,8 @@ def render_view(
     pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1).to(device)
     origins, dirs = pixel_rays(pose.to(device).float(), intrinsics.to(device).float(), pixels)
     near, far, hit = box_bounds(origins, dirs)
+    if region is not None:
+        hit = hit & region.to(device)[pixels[:, 1], pixels[:, 0]]
     bg = background.to(device)[pixels[:, 1], pixels[:, 0]]
     rgb = bg.clone()
     acc = torch.zeros(len(pixels), device=device)
