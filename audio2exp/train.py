@@ -45,7 +45,9 @@ class TrainConfig:
     lr: float = 2e-3
     """Adam learning rate at the start; decays exponentially to lr * final_lr_factor."""
     final_lr_factor: float = 0.05
+    """The learning rate at the last step, relative to ``lr``."""
     weight_decay: float = 1e-3
+    """AdamW weight decay."""
     mouth_weight: float = 1.0
     """Loss weight of the mouth components relative to the others."""
     huber: float = 0.0
@@ -64,8 +66,11 @@ class TrainConfig:
     """Decay of the exponential moving average of the weights; the saved model is the average
     (steadier than the last step's weights). 0 = save the raw weights."""
     holdout: float = 0.1
+    """Last fraction of every clip that is never trained on (the test frames)."""
     save_every: int = 200
+    """Steps between checkpoints (the run resumes from the last one)."""
     seed: int = 0
+    """Seeds the initialisation and every random draw of training."""
     cpu_threads: int | None = 1
     """torch CPU threads while training (restored afterwards). The network is small: one
     thread is the fastest on CPU, several only wait on each other. None = leave as is."""
