@@ -101,7 +101,8 @@ def open_audio(path: str | Path) -> AudioSource:
     """Open an audio (or video) file for streaming as 16 kHz mono.
 
     Files libsndfile reads (wav, flac, ogg, mp3...) are streamed block by block and resampled
-    on the fly; anything else goes through ``librosa.load`` (whole file in memory).
+    on the fly; video files and other containers (mp4, m4a, mkv...) are decoded whole with
+    PyAV; anything else goes through ``librosa.load`` (whole file in memory).
     """
     path = Path(path)
     if not path.is_file():
@@ -111,7 +112,7 @@ def open_audio(path: str | Path) -> AudioSource:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        return _librosa_source(path)
+        return _container_source(path)
     if info.frames <= 0:
         raise InputError(path, "the audio file holds no samples", "pass a recording with speech")
     rate = int(info.samplerate)
@@ -143,6 +144,20 @@ def open_audio(path: str | Path) -> AudioSource:
 
 def _resampled_length(frames: int, rate: int) -> int:
     return frames if rate == SAMPLE_RATE else int(round(frames * SAMPLE_RATE / rate))
+
+
+def _container_source(path: Path) -> AudioSource:
+    """Video files and containers soundfile cannot read (mp4, m4a, mkv, webm...): decoded
+    whole with PyAV (~115 MB per 30 minutes), falling back to librosa."""
+    from minerf.prepare.video_io import read_audio
+
+    try:
+        samples = read_audio(path, SAMPLE_RATE)
+    except Exception:  # not a container PyAV can decode: let librosa try its backends
+        return _librosa_source(path)
+    if samples is None or samples.size == 0:
+        raise InputError(path, "the file has no audio stream", "pass a file with speech, or extract its audio first")
+    return array_source(samples, SAMPLE_RATE, name=str(path))
 
 
 def _librosa_source(path: Path) -> AudioSource:

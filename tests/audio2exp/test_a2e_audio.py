@@ -101,3 +101,23 @@ def test_level_and_gain():
     assert 20 * np.log10(normalising_gain(-30.0)) == pytest.approx(10.0)
     silent_level, _ = measure_level(array_source(np.zeros(16000, np.float32)))
     assert silent_level == float("-inf") and normalising_gain(silent_level) == 1.0
+
+
+def test_audio_track_of_a_container_file(tmp_path):
+    import av
+
+    path = tmp_path / "speech.m4a"
+    tone = _tone(1.0, 48000, 440.0)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=48000, layout="mono")
+        for start in range(0, tone.size, 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="flt", layout="mono")
+            frame.sample_rate = 48000
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    data = open_audio(path).read_all()
+    assert abs(data.size - 16000) < 1600  # codec priming / padding
+    spectrum = np.abs(np.fft.rfft(data))
+    assert np.argmax(spectrum) * 16000 / data.size == pytest.approx(440.0, abs=3.0)
