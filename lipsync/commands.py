@@ -78,11 +78,13 @@ def _table(batch) -> str:
 @click.option("--lip-rows", type=(click.IntRange(0, 223), click.IntRange(1, 224)), default=(64, 192), show_default=True, help="Crop rows TOP BOTTOM the lip tower sees (0 224 = the whole crop, as the public SyncNet).")
 @click.option("--max-offset", type=click.IntRange(1, 15), default=8, show_default=True, help="Off-sync negatives come from offsets up to this many frames.")
 @click.option("--negatives", type=click.IntRange(1), default=6, show_default=True, help="Off-sync audio windows per lip window.")
+@click.option("--min-gap", type=click.IntRange(1, 15), default=3, show_default=True, help="Off-sync windows are at least this many frames away from the in-sync one.")
+@click.option("--lip-motion/--lip-appearance", default=True, show_default=True, help="Feed the lip tower each window minus its mean frame (motion), or the frames as they are (as the public SyncNet).")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON.")
 @verbosity_options
 @report_errors
-def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, lr: float, width: float, embed_dim: int, lip_downsample: str, lip_rows: tuple[int, int], max_offset: int, negatives: int, device: str | None, as_json: bool) -> None:
+def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, lr: float, width: float, embed_dim: int, lip_downsample: str, lip_rows: tuple[int, int], max_offset: int, negatives: int, min_gap: int, lip_motion: bool, device: str | None, as_json: bool) -> None:
     """Train an own SyncNet expert on prepared clips (`minerf prepare`); use it with
     `lipsync score --weights RUN`."""
     from lipsync.model import SyncNetConfig
@@ -91,11 +93,12 @@ def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, l
 
     if lip_rows[0] >= lip_rows[1]:
         raise InputError(None, f"--lip-rows {lip_rows[0]} {lip_rows[1]}: the top row must come before the bottom row", "e.g. --lip-rows 64 192")
-    if negatives > 2 * max_offset:
-        raise InputError(None, f"--negatives {negatives} exceeds the {2 * max_offset} offsets within --max-offset {max_offset}", "lower --negatives or raise --max-offset")
+    choices = 2 * (max_offset - min_gap + 1)
+    if choices < 1 or negatives > choices:
+        raise InputError(None, f"--negatives {negatives}: only {max(choices, 0)} offsets lie between --min-gap {min_gap} and --max-offset {max_offset}", "lower --negatives or --min-gap, or raise --max-offset")
     config = TrainConfig(
-        model=SyncNetConfig(embed_dim=embed_dim, width=width, lip_downsample=int(lip_downsample), lip_top=lip_rows[0], lip_bottom=lip_rows[1]),
-        steps=steps, batch_size=batch_size, lr=lr, max_offset=max_offset, negatives=negatives,
+        model=SyncNetConfig(embed_dim=embed_dim, width=width, lip_downsample=int(lip_downsample), lip_top=lip_rows[0], lip_bottom=lip_rows[1], lip_motion=lip_motion),
+        steps=steps, batch_size=batch_size, lr=lr, max_offset=max_offset, negatives=negatives, min_gap=min_gap,
     )
     summary = train_expert(list(clip_dirs), run, config, device=device, progress=progress_enabled() and not as_json)
     last = summary["history"][-1] if summary["history"] else {}

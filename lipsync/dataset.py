@@ -2,7 +2,7 @@
 
 A sample is one 5-frame lip window of a clip and the MFCC windows of the same clip at offsets
 ``-max_offset..+max_offset`` frames: offset 0 is the in-sync pair, and ``negatives`` random
-other offsets give off-sync pairs (as Wav2Lip trains its expert, with several negatives per
+offsets at least ``min_gap`` frames away give off-sync pairs (as Wav2Lip trains its expert, with several negatives per
 window). Lip
 windows are cropped like the scorer crops its face tracks (:func:`lipsync.faces.crop_face`
 around the clip's smoothed ``face_box``), with a random shift and zoom per window so that the
@@ -50,11 +50,13 @@ def load_training_clip(path: str | Path, smooth_kernel: int = 13) -> ClipData:
 class SyncPairs:
     """Random (lip window, audio windows at every offset) samples from clips."""
 
-    def __init__(self, clips: Sequence[ClipData], max_offset: int, negatives: int, jitter: float, crop_scale: float = 0.40):
-        if not 1 <= negatives <= 2 * max_offset:
-            raise ValueError(f"negatives must be between 1 and {2 * max_offset} for max_offset {max_offset}")
+    def __init__(self, clips: Sequence[ClipData], max_offset: int, negatives: int, jitter: float, min_gap: int = 1, crop_scale: float = 0.40):
+        choices = 2 * (max_offset - min_gap + 1)
+        if not 1 <= min_gap <= max_offset or not 1 <= negatives <= choices:
+            raise ValueError(f"negatives must be between 1 and {choices} for offsets {min_gap}..{max_offset} frames")
         self.max_offset = max_offset
         self.negatives = negatives
+        self.min_gap = min_gap
         self.jitter = jitter
         self.crop_scale = crop_scale
         # lip window v needs audio windows v - K .. v + K, each ending inside the MFCC
@@ -76,7 +78,7 @@ class SyncPairs:
         in-sync audio window comes first, then windows at distinct random offsets in +-K."""
         weights = np.array([hi - lo + 1 for _, lo, hi in self.clips], dtype=np.float64)
         picks = rng.choice(len(self.clips), size=batch_size, p=weights / weights.sum())
-        others = np.concatenate([np.arange(-self.max_offset, 0), np.arange(1, self.max_offset + 1)])
+        others = np.concatenate([np.arange(-self.max_offset, 1 - self.min_gap), np.arange(self.min_gap, self.max_offset + 1)])
         lips = np.empty((batch_size, WINDOW_FRAMES, CROP_SIZE, CROP_SIZE, 3), np.uint8)
         auds = np.empty((batch_size, 1 + self.negatives, NUM_CEPSTRA, WINDOW_MFCC), np.float32)
         for b, c in enumerate(picks):

@@ -33,6 +33,9 @@ class SyncNetConfig:
     """First crop row the lip tower sees (0 = the public model; the mouth is near row 125)."""
     lip_bottom: int = CROP_SIZE
     """One past the last crop row the lip tower sees (224 = the public model)."""
+    lip_motion: bool = False
+    """Subtract each window's mean frame first, so the lip tower sees motion rather than
+    appearance (False = the public model)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -131,6 +134,8 @@ class SyncNet(nn.Module):
         """frames (B, 3, 5, 224, 224), BGR values 0..255 -> (B, embed_dim)."""
         if (self.config.lip_top, self.config.lip_bottom) != (0, CROP_SIZE):
             frames = frames[:, :, :, self.config.lip_top : self.config.lip_bottom]
+        if self.config.lip_motion:
+            frames = frames - frames.mean(dim=2, keepdim=True)
         if self.config.lip_downsample > 1:
             d = self.config.lip_downsample
             frames = nn.functional.avg_pool3d(frames, kernel_size=(1, d, d))

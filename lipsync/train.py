@@ -35,10 +35,10 @@ STATE_NAME = "train_state.pt"
 class TrainConfig:
     """Expert training settings."""
 
-    model: SyncNetConfig = field(default_factory=lambda: SyncNetConfig(embed_dim=256, width=0.25, lip_downsample=2, lip_top=64, lip_bottom=192))
+    model: SyncNetConfig = field(default_factory=lambda: SyncNetConfig(embed_dim=256, width=0.25, lip_downsample=2, lip_top=64, lip_bottom=192, lip_motion=True))
     """Network size; the default is a quarter-width SyncNet that looks at the mouth and chin
     rows of the crop at half resolution (as Wav2Lip's expert sees the lower half of the
-    face); it trains on a CPU."""
+    face), as motion (each window minus its mean frame); it trains on a CPU."""
     steps: int = 1500
     batch_size: int = 16
     lr: float = 1e-3
@@ -46,6 +46,9 @@ class TrainConfig:
     """Negatives: audio windows up to this many frames away from the in-sync one."""
     negatives: int = 6
     """Off-sync audio windows per lip window and step."""
+    min_gap: int = 3
+    """Negatives are at least this many frames away from the in-sync window (neighbouring
+    windows overlap and look alike; with 1 training stalls at chance on small data)."""
     jitter: float = 0.05
     """Random crop shift and zoom, as a fraction of the face size."""
     checkpoint_every: int = 100
@@ -128,7 +131,7 @@ def train_expert(clip_dirs: Sequence[Path], run: Path, config: TrainConfig | Non
     _check_settings(run, config)
     clips = _load_clips(clip_dirs, progress)
     try:
-        pairs = SyncPairs(clips, config.max_offset, config.negatives, config.jitter)
+        pairs = SyncPairs(clips, config.max_offset, config.negatives, config.jitter, config.min_gap)
     except ValueError as exc:
         raise InputError(clip_dirs[0] if len(clip_dirs) == 1 else None, str(exc), "use longer clips or a smaller --max-offset") from None
     torch.manual_seed(config.seed)

@@ -102,7 +102,7 @@ def test_train_command_and_clip_without_audio(clips, tmp_path):
     bad = runner.invoke(cli, ["train", str(mute), "-o", str(tmp_path / "run0")])
     assert bad.exit_code == 2 and "no audio" in bad.output
     args = ["train", *map(str, clips), "-o", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2", "--width", "0.125",
-            "--embed-dim", "16", "--lip-downsample", "4", "--lip-rows", "0", "224", "--max-offset", "3", "--negatives", "2", "--json"]
+            "--embed-dim", "16", "--lip-downsample", "4", "--lip-rows", "0", "224", "--max-offset", "3", "--negatives", "2", "--min-gap", "2", "--json"]
     ok = runner.invoke(cli, args)
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["steps"] == 2
