@@ -126,8 +126,9 @@ def score(
     if np.abs(samples.astype(np.int32)).max() < SILENCE_PEAK:
         raise InputError(where, "the audio is silent (peak below -60 dBFS): there is no speech to compare the lips with", "pass the speech track with --audio / audio=...")
     if faces_cropped:
-        crops_all = np.stack([crop if crop.shape[:2] == (CROP_SIZE, CROP_SIZE) else _resize(crop) for crop in frames_of()])
-        n = len(crops_all)
+        resized = [crop if crop.shape[:2] == (CROP_SIZE, CROP_SIZE) else _resize(crop) for crop in frames_of()]
+        n = len(resized)
+        crops_all = np.stack(resized) if resized else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
         tracks = [FaceTrack(frames=np.arange(n), boxes=np.zeros((n, 4)))]
         crops = [crops_all]
     else:

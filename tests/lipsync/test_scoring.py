@@ -60,6 +60,8 @@ def test_weights_that_need_unpickling_or_have_another_layout_are_refused(tmp_pat
 def test_too_short_video_is_refused(random_weights):
     with pytest.raises(InputError, match="at least 6"):
         lipsync.score(generated_crops(4), generated_audio(4 * 640), weights=random_weights, faces_cropped=True)
+    with pytest.raises(InputError, match="has 0 frames"):
+        lipsync.score(np.zeros((0, 224, 224, 3), np.uint8), generated_audio(640), weights=random_weights, faces_cropped=True)
 
 
 def test_silent_audio_is_refused(random_weights):
