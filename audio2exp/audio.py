@@ -19,7 +19,7 @@ from minerf.errors import InputError
 
 BLOCK_SECONDS = 10.0
 # Frames quieter than this (dBFS of the raw signal) count as silence whatever the file's level.
-SILENCE_DBFS = -55.0
+SILENCE_DBFS = -70.0
 # The level every file is normalised to (95th percentile of frame RMS, dBFS) ...
 TARGET_LEVEL_DBFS = -20.0
 # ... with at most this much gain either way (quiet noise is not blown up into "speech").

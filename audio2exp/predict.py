@@ -26,14 +26,27 @@ from audio2exp.features import FeatureConfig, FeatureExtractor, make_extractor, 
 from minerf.errors import InputError
 
 DEFAULT_CHUNK_FRAMES = 1500  # 60 s
-# Frames this far below the file's level (dB), or below SILENCE_DBFS, are silence.
+# Frames this far below the file's level (dB), or below SILENCE_DBFS, are silence; so are
+# frames near the noise floor of a recording with pauses (see silence_gate).
 GATE_BELOW_LEVEL_DB = 45.0
+NOISE_SNR_DB = 20.0
+NOISE_MARGIN_DB = 6.0
 GATE_SMOOTH_FRAMES = 5
 
 
 def silence_gate(frame_db: np.ndarray, level_db: float) -> np.ndarray:
-    """(T,) weight in [0, 1] of the rest expression: 1 in silence, 0 in speech, smoothed."""
-    silent = (frame_db < SILENCE_DBFS) | (frame_db < level_db - GATE_BELOW_LEVEL_DB)
+    """(T,) weight in [0, 1] of the rest expression: 1 in silence, 0 in speech, smoothed.
+
+    Silent frames: below ``SILENCE_DBFS``, or ``GATE_BELOW_LEVEL_DB`` under the speech level,
+    or — in a recording with pauses (noise floor ``NOISE_SNR_DB`` under the level) — within
+    ``NOISE_MARGIN_DB`` of the noise floor (10th percentile of the frame levels).
+    """
+    threshold = max(SILENCE_DBFS, level_db - GATE_BELOW_LEVEL_DB)
+    if frame_db.size:
+        floor = float(np.percentile(frame_db, 10))
+        if level_db - floor > NOISE_SNR_DB:
+            threshold = max(threshold, floor + NOISE_MARGIN_DB)
+    silent = frame_db < threshold
     kernel = np.ones(GATE_SMOOTH_FRAMES) / GATE_SMOOTH_FRAMES
     padded = np.pad(silent.astype(np.float64), GATE_SMOOTH_FRAMES // 2, mode="edge")
     # a frame is fully gated only when its neighbours are silent too (erode, then smooth)
