@@ -31,9 +31,9 @@ def write_video(
 
     path = Path(path)
     rate = Fraction(fps).limit_denominator(1001)
-    fmt = {".mpg": "mpeg", ".mpeg": "mpeg", ".avi": "avi", ".mov": "mov", ".mkv": "matroska"}.get(path.suffix.lower(), "mp4")
+    fmt = _format_of(path)
     with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format=fmt) as container:
+        with av.open(str(tmp), mode="w", format=fmt, options=_container_options(fmt)) as container:
             for key, value in (metadata or {}).items():
                 container.metadata[key] = value
             stream = None
@@ -60,6 +60,38 @@ def write_video(
                 container.mux(packet)
             if astream is not None:
                 _write_audio(container, astream, np.asarray(audio, np.float32), sample_rate)
+    return path
+
+
+def _container_options(fmt: str) -> dict[str, str]:
+    # keep custom metadata keys (e.g. synthetic_media) in mp4 / mov
+    return {"movflags": "use_metadata_tags"} if fmt in ("mp4", "mov") else {}
+
+
+def _format_of(path: Path) -> str:
+    return {".mpg": "mpeg", ".mpeg": "mpeg", ".avi": "avi", ".mov": "mov", ".mkv": "matroska"}.get(path.suffix.lower(), "mp4")
+
+
+def mux_audio(video_only: str | Path, audio: np.ndarray, sample_rate: int, path: str | Path, metadata: Mapping[str, str] | None = None) -> Path:
+    """Copy the video stream of ``video_only`` (no re-encoding) and add ``audio`` (mono float)
+    as AAC into ``path`` (atomic)."""
+    import av
+
+    path = Path(path)
+    fmt = _format_of(path)
+    with av.open(str(video_only)) as source, atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format=fmt, options=_container_options(fmt)) as container:
+            for key, value in (metadata or {}).items():
+                container.metadata[key] = value
+            vin = source.streams.video[0]
+            vout = container.add_stream_from_template(vin)
+            aout = container.add_stream("aac", rate=sample_rate, layout="mono")
+            for packet in source.demux(vin):
+                if packet.dts is None:
+                    continue
+                packet.stream = vout
+                container.mux(packet)
+            _write_audio(container, aout, np.asarray(audio, np.float32), sample_rate)
     return path
 
 

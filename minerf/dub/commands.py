@@ -32,3 +32,56 @@ def verify_watermark(video: Path, as_json: bool) -> None:
     )
     emit(info, as_json, text)
     sys.exit(0 if found.watermarked else 1)
+
+
+@click.command("minerf-dub", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("video", type=click.Path(path_type=Path), required=False)
+@click.option("--audio", type=click.Path(path_type=Path), default=None, help="The new speech (wav, flac, mp3, ogg...; any language, any rate).")
+@click.option("--expressions-from", type=click.Path(path_type=Path), default=None, help="Instead of audio: a prepared clip whose expressions (and audio) the video's person takes over.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Output video (.mp4, .mov, .mkv).")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None, help="MI-NeRF run folder (default: the shipped checkpoint).")
+@click.option("--audio2exp", "a2e", type=click.Path(path_type=Path), default=None, help="audio2exp checkpoint (default: the shipped checkpoint).")
+@click.option("--personalize-steps", default=300, show_default=True, type=click.IntRange(0, 1_000_000), help="Fine-tuning steps when the run does not know the person.")
+@click.option("--offset-search", default=0, show_default=True, type=click.IntRange(0, 10), help="Search audio/expression offsets of up to N frames for the best LSE-C before the final render.")
+@click.option("--syncnet-weights", type=click.Path(path_type=Path), default=None, help="SyncNet weights for the lip-sync score (syncnet_v2.model or a `lipsync train` run).")
+@click.option("--no-score", is_flag=True, help="Do not score lip sync.")
+@click.option("--visible-label", is_flag=True, help="Also write a visible 'SYNTHETIC' label (the invisible watermark is always added).")
+@click.option("--face", "face_index", default=None, type=click.IntRange(0, 9), help="Which face to dub when several are visible (0 = largest).")
+@click.option("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when available).")
+@click.option("--demo", is_flag=True, help="Dub the built-in demo (a generated talking portrait and speech); needs no input files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@verbosity_options
+@report_errors
+def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize_steps, offset_search, syncnet_weights, no_score, visible_label, face_index, device, demo, as_json) -> None:
+    """Dub VIDEO with new speech: the same person, head motion and background, with lips that
+    speak the new audio. Prints the lip-sync score (LSE-D / LSE-C) of the result.
+
+    \b
+      minerf-dub talk.mp4 --audio spanish.wav -o dubbed.mp4
+      minerf-dub talk.mp4 --expressions-from clips/other -o transfer.mp4
+      minerf-dub --demo
+    """
+    from minerf.cli_support import progress_enabled
+    from minerf.dub.pipeline import DubOptions, dub
+
+    options = DubOptions(
+        run=run_dir, audio2exp=a2e, personalize_steps=personalize_steps, offset_search=offset_search,
+        score=not no_score, syncnet_weights=syncnet_weights, visible_label=visible_label, face_index=face_index, device=device,
+    )
+    progress = progress_enabled() and not as_json
+    if demo:
+        from minerf.dub.demo import run_demo
+
+        result = run_demo(output or Path("minerf-demo") / "dubbed.mp4", options, progress)
+    else:
+        if video is None or output is None:
+            raise click.UsageError("pass VIDEO and -o OUTPUT (or --demo)")
+        result = dub(video, audio, output, options, progress, expressions_from)
+    info = result.to_dict()
+    lines = [f"wrote {info['output']}: {info['frames']} frames ({info['seconds']:.2f} s), {info['resolution'][0]}x{info['resolution'][1]}, identity '{info['identity']}'" + (" (personalized)" if info["personalized"] else "")]
+    if info["score"]:
+        s = info["score"]
+        lines.append(f"lip sync: LSE-D {s['lse_d']:.3f}  LSE-C {s['lse_c']:.3f}  offset {s['offset']}  (SyncNet weights: {s['weights']})")
+    lines += [f"note: {n}" for n in info["notes"]]
+    lines.append("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in info["timings"].items()))
+    emit(info, as_json, "\n".join(lines))

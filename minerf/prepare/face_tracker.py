@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 NUM_POINTS = 468
+warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
 
 
 @dataclass
@@ -35,6 +37,7 @@ class FaceMeshTracker:
                 min_detection_confidence=self.min_detection_confidence,
                 min_tracking_confidence=0.5,
             )
+            _warm_up(self._mesh)
 
     def detect(self, rgb: np.ndarray) -> list[np.ndarray]:
         """Return one ``(468, 3)`` float32 array per detected face, largest face first."""
@@ -91,4 +94,12 @@ def segmenter():
     with _quiet_stderr():
         import mediapipe as mp
 
-        return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        solution = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        _warm_up(solution)
+        return solution
+
+
+def _warm_up(solution) -> None:
+    """Run the graph once on a blank image while stderr is silenced: the TFLite runtime prints
+    set-up notes from its threads when a graph first runs, which say nothing to a user."""
+    solution.process(np.zeros((64, 64, 3), np.uint8))

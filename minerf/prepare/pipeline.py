@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import platform
 import shutil
 import time
@@ -189,7 +190,7 @@ def _cached_scan(work: Path, video: Path, info, options: PrepareOptions, progres
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(str(npz["meta"]))
             return ScanResult(meta["num_frames"], tuple(meta["crop_box"]), npz["boxes"], meta["faces_seen"], meta["warnings"])
-    total = max(1, int(round(info.duration * FPS))) if info.duration else None
+    total = max(1, math.ceil(info.duration * FPS - 1e-6)) if info.duration else None
     with tqdm(total=total, desc="scan", unit="frames", disable=not progress) as bar:
         scan = scan_video(video, info, options.face_index, bar)
     with atomic_path(path) as tmp:
