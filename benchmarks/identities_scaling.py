@@ -76,10 +76,10 @@ def main() -> None:
     for n in args.counts:
         if n > len(clips):
             break
-        joint = time_to_target(clips[:n], args.work / f"joint_{n}", args)
         for k in range(n):
             if k not in single:
                 single[k] = time_to_target([clips[k]], args.work / f"single_{k}", args)
+        joint = single[0] if n == 1 else time_to_target(clips[:n], args.work / f"joint_{n}", args)
         separate = sum(single[k]["seconds"] for k in range(n))
         rows.append(
             {

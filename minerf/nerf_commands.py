@@ -94,3 +94,21 @@ def eval_cmd(run_dir, max_frames, device, as_json) -> None:
     lines.append(f"mean: PSNR {result['psnr']:.2f} dB  SSIM {result['ssim']:.3f}")
     lines += [f"{k}: {v}" for k, v in result.get("not_measured", {}).items()]
     emit(result, as_json, "\n".join(lines))
+
+
+@click.command("personalize")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("clip_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="New run folder: the old identities plus this clip's person.")
+@click.option("--iters", default=1000, show_default=True, type=click.IntRange(1), help="Fine-tuning steps.")
+@click.option("--lr", "field_lr", default=1e-5, show_default=True, type=click.FloatRange(0, min_open=True), help="Learning rate of the fields (paper: 1e-5); the new codes use the preset's.")
+@click.option("--device", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@verbosity_options
+@report_errors
+def personalize_cmd(run_dir, clip_dir, out_dir, iters, field_lr, device, as_json) -> None:
+    """Add the person of CLIP_DIR to a trained run (interaction module frozen, paper Sec. 3.4)."""
+    from minerf.train.personalize import personalize
+
+    result = personalize(run_dir, clip_dir, out_dir, iters, field_lr, device=device, progress=progress_enabled() and not as_json)
+    emit(result, as_json, f"added '{result['identity']}' -> {out_dir}; held-out PSNR {result['eval_before']['psnr']:.2f} -> {result['eval']['psnr']:.2f} dB")

@@ -53,7 +53,8 @@ def window_indices(frames: np.ndarray, num_frames: int, window: int) -> np.ndarr
 
 
 class MultiClipData:
-    """The clips of one run, their identities, splits and ray sampling."""
+    """The clips of one run, their identities, splits and ray sampling. ``latent_base``: index of
+    the first clip's first latent code in the model (non-zero when a clip is added later)."""
 
     def __init__(
         self,
@@ -62,12 +63,13 @@ class MultiClipData:
         identity_of_clip: Sequence[int],
         holdout: float = 0.1,
         cache_frames: int = 64,
+        latent_base: int = 0,
     ):
         self.clips = list(clips)
         self.identity_names = list(identity_names)
         self.identity_of_clip = list(identity_of_clip)
         self.holdout = holdout
-        self.latent_offset = np.cumsum([0] + [c.num_frames for c in self.clips])[:-1]
+        self.latent_offset = latent_base + np.cumsum([0] + [c.num_frames for c in self.clips])[:-1]
         self.num_latents = int(sum(c.num_frames for c in self.clips))
         self.splits = [c.split(holdout) for c in self.clips]
         self.expression_dim = self.clips[0].expression_dim

@@ -102,8 +102,8 @@ def evaluate_heldout(model: MINeRF, data: MultiClipData, smooth: bool, max_frame
 
 @torch.no_grad()
 def write_validation_image(model: MINeRF, data: MultiClipData, smooth: bool, path: Path, max_identities: int = 8) -> None:
-    """One row per identity (first held-out frame): ground truth | render | render of the next
-    identity's code with the same expression (shows disentanglement)."""
+    """One row per identity (face crop of its first held-out frame): ground truth | render |
+    render with the next identity's code and the same expression (shows disentanglement)."""
     import cv2
 
     was_training = model.training
@@ -113,10 +113,13 @@ def write_validation_image(model: MINeRF, data: MultiClipData, smooth: bool, pat
     for ident in range(min(n_id, max_identities)):
         ci = data.clips_of_identity(ident)[0]
         t = int(data.splits[ci][1][0])
-        own = render_clip_frame(model, data, ci, t, smooth)["rgb"].cpu().numpy()
+        clip = data.clips[ci]
+        box = crop_box(clip.face_box[t], clip.resolution)  # face crop only: validation stays cheap
+        own = render_clip_frame(model, data, ci, t, smooth, box)["rgb"].cpu().numpy()
         swap_cond = clip_frame_condition(model, data, ci, np.array([t]), smooth, identity=(ident + 1) % n_id)[0]
-        swap = render_clip_frame(model, data, ci, t, smooth, cond=swap_cond)["rgb"].cpu().numpy()
-        gt = data.clips[ci].frame(t).astype(np.float32) / 255.0
+        swap = render_clip_frame(model, data, ci, t, smooth, box, cond=swap_cond)["rgb"].cpu().numpy()
+        x0, y0, x1, y1 = box
+        gt = clip.frame(t)[y0:y1, x0:x1].astype(np.float32) / 255.0
         rows.append(np.concatenate([gt, own, swap], axis=1))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]

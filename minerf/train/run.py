@@ -85,7 +85,8 @@ def save_run_checkpoint(run_dir: Path, model: MINeRF, optimizer: torch.optim.Opt
     """Write checkpoint ``step_<iteration>`` and point ``latest.json`` at it; prune older ones."""
     run_dir = Path(run_dir)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    record = {**meta, "iteration": iteration, "config": model.cfg.to_dict()}
+    reserved = {"kind", "version", "weights_bytes", "iteration", "config", "optimizer_param_groups"}
+    record = {**{k: v for k, v in meta.items() if k not in reserved}, "iteration": iteration, "config": model.cfg.to_dict()}
     if optimizer is not None:
         opt_tensors, groups = _optimizer_tensors(optimizer.state_dict())
         tensors.update(opt_tensors)

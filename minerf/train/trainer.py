@@ -69,6 +69,23 @@ def learning_rate(cfg: MINeRFConfig, step: int, total: int) -> float:
     return cfg.lr * (cfg.lr_final / cfg.lr) ** min(1.0, step / max(1, total))
 
 
+def train_step(model: MINeRF, data: MultiClipData, optimizer: torch.optim.Optimizer, generator: torch.Generator, smooth: bool, device: torch.device) -> tuple[float, float]:
+    """One gradient step on a random ray batch: photometric loss of the fine and coarse
+    renders + code regularisers (Eq. 5). Returns (loss, PSNR of the fine render)."""
+    cfg = model.cfg
+    batch = data.sample_batch(cfg.rays_per_step, cfg.frames_per_step, cfg.smoothing_window if smooth else 1, cfg.inside_fraction, generator).to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.mixed_precision):
+        cond = model.frame_condition(batch.identity, batch.expression, batch.latent, smooth)
+        out = model.render_rays(batch.origins, batch.dirs, batch.near, batch.far, batch.background, cond[batch.slot], perturb=True, generator=generator)
+    mse = F.mse_loss(out["rgb"], batch.target)
+    loss = mse + (F.mse_loss(out["rgb_coarse"], batch.target) if model.fine is not None else 0.0)
+    loss = loss + model.code_regularizer(batch.identity, batch.latent[:, batch.latent.shape[1] // 2])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.item()), -10.0 * math.log10(max(mse.item(), 1e-10))
+
+
 class _Logger:
     """JSONL log (always) and TensorBoard (when the ``tensorboard`` package is installed)."""
 
@@ -171,18 +188,8 @@ def train(clip_dirs: Sequence[str | Path], run_dir: str | Path, opts: TrainOptio
             smooth = 0 <= cfg.smoothing_start <= step
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, step, total)
-            batch = data.sample_batch(cfg.rays_per_step, cfg.frames_per_step, cfg.smoothing_window if smooth else 1, cfg.inside_fraction, generator).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.mixed_precision):
-                cond = model.frame_condition(batch.identity, batch.expression, batch.latent, smooth)
-                out = model.render_rays(batch.origins, batch.dirs, batch.near, batch.far, batch.background, cond[batch.slot], perturb=True, generator=generator)
-            mse = F.mse_loss(out["rgb"], batch.target)
-            loss = mse + (F.mse_loss(out["rgb_coarse"], batch.target) if model.fine is not None else 0.0)
-            loss = loss + model.code_regularizer(batch.identity, batch.latent[:, batch.latent.shape[1] // 2])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            psnr = -10.0 * math.log10(max(mse.item(), 1e-10))
-            window_loss += loss.item()
+            loss, psnr = train_step(model, data, optimizer, generator, smooth, device)
+            window_loss += loss
             window_psnr += psnr
             window_n += 1
             done = step + 1

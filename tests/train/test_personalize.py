@@ -1,0 +1,30 @@
+"""Personalization adds a person with the interaction module frozen and old identities intact."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from click.testing import CliRunner
+
+from cli import minerf
+from minerf.train.run import load_run
+from minerf.train.synthetic import write_synthetic_clip
+
+
+def test_personalize_new_identity(tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    clip = write_synthetic_clip(tmp_path / "newcomer", 7, 20, 32)
+    out = tmp_path / "personal"
+    result = CliRunner().invoke(minerf, ["personalize", str(run_dir), str(clip), "-o", str(out), "--iters", "30", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["eval"]["psnr"] > info["eval_before"]["psnr"]
+    base, new = load_run(run_dir), load_run(out)
+    assert new.identities == base.identities + ["newcomer"]
+    for name, value in base.model.interaction.state_dict().items():
+        assert torch.equal(value, new.model.interaction.state_dict()[name]), name
+    torch.testing.assert_close(new.model.identity_codes[:3], base.model.identity_codes, rtol=0, atol=0)
+    assert not torch.equal(new.model.coarse.density.weight, base.model.coarse.density.weight)
+    again = CliRunner().invoke(minerf, ["personalize", str(run_dir), str(clip), "-o", str(out), "--iters", "1", "-q"])
+    assert again.exit_code == 2 and "already holds a run" in again.output
