@@ -18,5 +18,6 @@ def shipped_checkpoint(kind: str) -> Path:
     """Folder of the shipped checkpoint of ``kind`` (``minerf`` or ``audio2exp``)."""
     path = SHIPPED_DIR / SHIPPED[kind]
     if not path.is_dir():
-        raise InputError(path, f"the shipped {kind} checkpoint is missing from this installation", f"reinstall minerf-dub, or pass your own with --{'run' if kind == 'minerf' else 'audio2exp'}")
+        train = "minerf train CLIP_DIR... -o RUN, then pass --run RUN" if kind == "minerf" else "audio2exp train CLIP_DIR... -o RUN, then pass --audio2exp RUN"
+        raise InputError(path, f"no {kind} checkpoint ships with this installation", f"train one ({train}), or try `minerf-dub --demo`, which trains small ones itself")
     return path

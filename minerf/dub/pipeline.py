@@ -152,28 +152,6 @@ def visible_label(frame: np.ndarray) -> np.ndarray:
     return out
 
 
-def resolve_identity(run, clip, options: DubOptions, progress: bool):
-    """(run, identity name, latent offset, personalized?) for the person of ``clip``."""
-    from checkpoints.cache import cache_dir
-    from minerf.dub.personalize import PersonalizeOptions, known_identity, personalize, run_fingerprint
-    from minerf.train.run import latest_checkpoint, load_run
-
-    found = known_identity(run, clip)
-    if found is not None:
-        return run, found[0], found[1], False
-    sha = (clip.meta.get("source") or {}).get("sha256", "nosha")[:16]
-    folder = cache_dir() / "personalized" / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{options.personalize_steps}"
-    if latest_checkpoint(folder) is not None:
-        cached = load_run(folder, run.model.identity_codes.device)
-        found = known_identity(cached, clip)
-        if found is not None:
-            log.info("reusing the personalized model in %s", folder)
-            return cached, found[0], found[1], True
-    tuned = personalize(run, clip, folder, PersonalizeOptions(steps=options.personalize_steps, progress=progress))
-    name, offset = known_identity(tuned, clip)
-    return tuned, name, offset, True
-
-
 def dub(video: str | Path, audio: str | Path | None, output: str | Path, options: DubOptions = DubOptions(), progress: bool = True, expressions_from: str | Path | None = None) -> DubResult:
     """Dub ``video`` with ``audio`` (or re-enact it with the expressions of another prepared
     clip, ``expressions_from``) into ``output``; see the module doc for the stages."""
@@ -188,7 +166,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     from checkpoints.cache import cache_dir
     from checkpoints.shipped import shipped_checkpoint
     from minerf.clip import load_clip
-    from minerf.dub.personalize import frame_latents
+    from minerf.dub.identity import frame_latents, resolve_identity
     from minerf.dub.sources import SourceFrames, cached_clip
     from minerf.dub.watermark import Embedder
     from minerf.prepare import video_io
@@ -221,7 +199,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     if clip.expression_space != space["id"]:
         raise InputError(video, f"prepared with expression space '{clip.expression_space}', the run uses '{space['id']}'", "use a run trained on clips of the shipped tracker")
     with timer.stage("personalize"):
-        run, identity, offset, personalized = resolve_identity(run, clip, options, progress)
+        run, identity, offset, personalized = resolve_identity(run, clip, options.personalize_steps, cache_dir() / "personalized", progress)
     with timer.stage("predict"):
         if source is not None:
             expressions = predictor.predict_source(source, base_expression=clip.expression.mean(0), progress=progress)

@@ -33,8 +33,13 @@ def personalize(
     seed: int = 0,
     device: str | None = None,
     progress: bool = True,
+    evaluate: bool = True,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """Add the person of ``clip_dir`` to the run in ``run_dir``; write the result to ``out_dir``."""
+    """Add the person of ``clip_dir`` to the run in ``run_dir``; write the result to ``out_dir``.
+
+    ``evaluate``: report held-out PSNR / SSIM before and after (renders the held-out frames).
+    ``name``: the new identity's name (default: the clip's name, made unique with -2, -3...)."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -43,8 +48,14 @@ def personalize(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     base = load_run(run_dir, dev)
     clip = load_clip(clip_dir, expression_space=base.expression_space["id"])
-    if clip.name in base.identities:
-        raise InputError(clip.path, f"identity '{clip.name}' is already in the model", "rename the clip folder, or fine-tune with minerf train")
+    new_name = name or clip.name
+    if name is None:
+        k = 1
+        while new_name in base.identities:
+            k += 1
+            new_name = f"{clip.name}-{k}"
+    if new_name in base.identities:
+        raise InputError(clip.path, f"identity '{new_name}' is already in the model", "choose another name")
     old_ids, old_latents = len(base.identities), int(base.meta["num_latents"])
     model = MINeRF(base.config, base.expression_space["dim"], old_ids + 1, old_latents + clip.num_frames).to(dev)
     state = base.model.state_dict()
@@ -62,10 +73,10 @@ def personalize(
             {"params": model.field_parameters(), "lr": field_lr},
         ]
     )
-    names = base.identities + [clip.name]
+    names = base.identities + [new_name]
     data = MultiClipData([clip], names, [old_ids], float(base.meta.get("holdout", 0.1)), latent_base=old_latents)
     generator = torch.Generator().manual_seed(seed)
-    before = evaluate_heldout(model, data, base.smoothing_active)
+    before = evaluate_heldout(model, data, base.smoothing_active) if evaluate else None
     model.train()
     started = time.time()
     for _ in tqdm(range(iterations), desc="personalize", unit="steps", disable=not progress):
@@ -74,10 +85,10 @@ def personalize(
         **base.meta,
         "identities": names,
         "num_latents": old_latents + clip.num_frames,
-        "clips": base.meta["clips"] + [{"name": clip.name, "path": str(clip.path.resolve()), "num_frames": clip.num_frames, "identity": clip.name}],
+        "clips": base.meta["clips"] + [{"name": clip.name, "path": str(clip.path.resolve()), "num_frames": clip.num_frames, "identity": new_name}],
         "personalized_from": str(Path(run_dir).resolve()),
-        "personalization": {"iterations": iterations, "field_lr": field_lr, "identity": clip.name},
+        "personalization": {"iterations": iterations, "field_lr": field_lr, "identity": new_name},
     }
     save_run_checkpoint(out_dir, model, None, base.iteration, meta)
-    result = evaluate_heldout(model, data, base.smoothing_active)
-    return {"run_dir": str(out_dir), "identity": clip.name, "seconds": round(time.time() - started, 2), "eval_before": before, "eval": result}
+    result = evaluate_heldout(model, data, base.smoothing_active) if evaluate else None
+    return {"run_dir": str(out_dir), "identity": new_name, "seconds": round(time.time() - started, 2), "eval_before": before, "eval": result}

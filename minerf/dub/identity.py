@@ -1,0 +1,75 @@
+"""Which MI-NeRF identity speaks in a dub: the run's own when it was trained on this very
+video, otherwise a personalized one (``minerf.train.personalize``, paper Sec. 3.4), cached
+per (run checkpoint, video) so the next dub of the same video reuses it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from minerf.clip import PreparedClip
+from minerf.train.run import LoadedRun, latest_checkpoint, load_run
+
+log = logging.getLogger(__name__)
+
+
+def run_fingerprint(run: LoadedRun) -> str:
+    """Short id of the exact checkpoint a run folder holds."""
+    record = json.dumps({k: run.meta.get(k) for k in ("iteration", "identities", "num_latents", "weights_bytes", "clips")}, sort_keys=True, default=str)
+    return hashlib.sha256(record.encode()).hexdigest()[:12]
+
+
+def _clip_sha(record: dict) -> str | None:
+    meta = Path(record.get("path", "")) / "clip.json"
+    if not meta.is_file():
+        return None
+    try:
+        return json.loads(meta.read_text()).get("source", {}).get("sha256")
+    except (json.JSONDecodeError, OSError):
+        return None
+
+
+def known_identity(run: LoadedRun, clip: PreparedClip) -> tuple[str, int] | None:
+    """(identity name, latent offset of that clip) when ``run`` was trained on this very video
+    (same source file content and frame count), else None."""
+    sha = (clip.meta.get("source") or {}).get("sha256")
+    offset = 0
+    for record in run.meta["clips"]:
+        if sha and int(record["num_frames"]) == clip.num_frames and _clip_sha(record) == sha:
+            return record["identity"], offset
+        offset += int(record["num_frames"])
+    return None
+
+
+def resolve_identity(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path, progress: bool) -> tuple[LoadedRun, str, int, bool]:
+    """(run, identity, latent offset, personalized?) for the person of ``clip``."""
+    from minerf.train.personalize import personalize
+
+    found = known_identity(run, clip)
+    if found is not None:
+        return run, found[0], found[1], False
+    sha = (clip.meta.get("source") or {}).get("sha256", "nosha")[:16]
+    folder = cache / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{steps}"
+    device = run.model.identity_codes.device
+    if latest_checkpoint(folder) is None:
+        personalize(run.path, clip.path, folder, iterations=steps, device=str(device), progress=progress, evaluate=False)
+    else:
+        log.info("reusing the personalized model in %s", folder)
+    tuned = load_run(folder, device)
+    found = known_identity(tuned, clip)
+    if found is None:  # pragma: no cover - personalize always appends the clip
+        raise RuntimeError(f"{folder} does not hold the personalized clip {clip.path}")
+    return tuned, found[0], found[1], True
+
+
+def frame_latents(run: LoadedRun, offset: int, frames: np.ndarray) -> torch.Tensor | None:
+    """Latent codes (T, 32) of the clip whose codes start at ``offset``, for clip ``frames``."""
+    if not run.config.use_latent:
+        return None
+    index = torch.as_tensor(offset + np.asarray(frames), dtype=torch.long, device=run.model.latent_codes.device)
+    return run.model.latent_codes.detach()[index]
