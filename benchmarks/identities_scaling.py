@@ -88,7 +88,8 @@ def main() -> None:
                 "one_model_reached": joint["reached"],
                 "separate_models_seconds": separate,
                 "separate_models_reached": all(single[k]["reached"] for k in range(n)),
-                "ratio_one_over_separate": round(joint["seconds"] / separate, 3) if separate else None,
+                # only meaningful when both reached the target
+                "ratio_one_over_separate": round(joint["seconds"] / separate, 3) if separate and joint["reached"] and all(single[k]["reached"] for k in range(n)) else None,
             }
         )
         print(json.dumps(rows[-1]), flush=True)
