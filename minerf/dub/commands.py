@@ -42,7 +42,6 @@ def verify_watermark(video: Path, as_json: bool) -> None:
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None, help="MI-NeRF run folder (default: the shipped checkpoint).")
 @click.option("--audio2exp", "a2e", type=click.Path(path_type=Path), default=None, help="audio2exp checkpoint (default: the shipped checkpoint).")
 @click.option("--personalize-steps", default=300, show_default=True, type=click.IntRange(0, 1_000_000), help="Fine-tuning steps when the run does not know the person.")
-@click.option("--offset-search", default=0, show_default=True, type=click.IntRange(0, 10), help="Search audio/expression offsets of up to N frames for the best LSE-C before the final render.")
 @click.option("--syncnet-weights", type=click.Path(path_type=Path), default=None, help="SyncNet weights for the lip-sync score (syncnet_v2.model or a `lipsync train` run).")
 @click.option("--no-score", is_flag=True, help="Do not score lip sync.")
 @click.option("--visible-label", is_flag=True, help="Also write a visible 'SYNTHETIC' label (the invisible watermark is always added).")
@@ -52,7 +51,7 @@ def verify_watermark(video: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @verbosity_options
 @report_errors
-def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize_steps, offset_search, syncnet_weights, no_score, visible_label, face_index, device, demo, as_json) -> None:
+def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize_steps, syncnet_weights, no_score, visible_label, face_index, device, demo, as_json) -> None:
     """Dub VIDEO with new speech: the same person, head motion and background, with lips that
     speak the new audio. Prints the lip-sync score (LSE-D / LSE-C) of the result.
 
@@ -65,7 +64,7 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
     from minerf.dub.pipeline import DubOptions, dub
 
     options = DubOptions(
-        run=run_dir, audio2exp=a2e, personalize_steps=personalize_steps, offset_search=offset_search,
+        run=run_dir, audio2exp=a2e, personalize_steps=personalize_steps,
         score=not no_score, syncnet_weights=syncnet_weights, visible_label=visible_label, face_index=face_index, device=device,
     )
     progress = progress_enabled() and not as_json

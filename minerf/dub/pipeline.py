@@ -50,8 +50,6 @@ class DubOptions:
     """audio2exp checkpoint folder (default: the shipped checkpoint)."""
     personalize_steps: int = 300
     """Fine-tuning steps for a person the run does not know."""
-    offset_search: int = 0
-    """Search audio/expression offsets in [-N, N] frames for the best LSE-C (0: off)."""
     score: bool = True
     """Score lip sync of the result (needs SyncNet weights)."""
     syncnet_weights: Path | None = None
@@ -143,6 +141,19 @@ def place_in_frame(values: np.ndarray, crop_box: tuple[int, int, int], shape: tu
     return canvas
 
 
+HEAD_BOX_MARGIN = 0.08  # of the crop size, around the head mask: room for a lower jaw
+
+
+def head_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` around the head mask plus a margin (None: render everything)."""
+    ys, xs = np.nonzero(mask > 127)
+    if len(xs) == 0:
+        return None
+    size = mask.shape[0]
+    m = int(round(HEAD_BOX_MARGIN * size))
+    return max(0, xs.min() - m), max(0, ys.min() - m), min(size, xs.max() + 1 + m), min(size, ys.max() + 1 + m)
+
+
 def visible_label(frame: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -225,7 +236,10 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     frames_store = SourceFrames.extract(video, cache_dir() / "frames" / f"{clip.meta['source']['sha256'][:16]}", clip.num_frames, progress)
     height, width = info.height, info.width
     embed = Embedder(height - height % 2, width - width % 2, total)
-    crops = render_frames(model, model.identity_codes[ident].detach(), expressions, clip.pose[timeline], clip.intrinsics, latents, (clip.background(int(j)) for j in timeline), run.smoothing_active)
+    crops = render_frames(
+        model, model.identity_codes[ident].detach(), expressions, clip.pose[timeline], clip.intrinsics, latents,
+        (clip.background(int(j)) for j in timeline), run.smoothing_active, boxes=(head_box(clip.mask(int(j))) for j in timeline),
+    )
 
     def frames_out():
         for k, (crop, acc) in enumerate(tqdm(crops, total=total, desc="render", unit="frames", disable=not progress)):
