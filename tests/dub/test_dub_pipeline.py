@@ -15,22 +15,7 @@ from minerf.dub.watermark import detect_file
 from minerf.errors import InputError
 from minerf.prepare.video_io import iter_frames, probe, read_audio
 
-RES = 64
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory, demo_video):
-    """A tiny MI-NeRF and a tiny audio2exp, both trained on the demo clip at 64 px."""
-    from audio2exp.train import PRESETS, train as train_a2e
-    from minerf.prepare.pipeline import PrepareOptions, prepare
-    from minerf.train.trainer import TrainOptions, train as train_nerf
-
-    root = tmp_path_factory.mktemp("dub_models")
-    clip = prepare(demo_video, root / "demo", PrepareOptions(resolution=RES), progress=False)
-    train_nerf([clip.path], root / "nerf", TrainOptions(preset="tiny", iterations=60, validate_every=0, evaluate=False, progress=False, config_overrides={"rays_per_step": 256}))
-    tc, nc = PRESETS["tiny"]
-    train_a2e([clip.path], root / "a2e", train_config=tc, net_config=nc)
-    return root / "nerf", root / "a2e"
+RES = 64  # the resolution the `models` fixture was trained at
 
 
 def _wav(path, seconds, seed=5):
@@ -130,3 +115,21 @@ def test_checkpoint_of_another_expression_space_is_refused(tmp_path, models, dem
     with pytest.raises(InputError, match="expression space"):
         dub(demo_video, _wav(tmp_path / "s.wav", 1.0), tmp_path / "o.mp4", _options((run, models[1])), progress=False)
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_cli_dub_json_and_errors(tmp_path, models, demo_video):
+    from click.testing import CliRunner
+
+    from cli import minerf_dub
+
+    audio = _wav(tmp_path / "s.wav", 1.0)
+    out = tmp_path / "cli.mp4"
+    args = [str(demo_video), "--audio", str(audio), "-o", str(out), "--run", str(models[0]), "--audio2exp", str(models[1]), "--no-score", "--json", "-q"]
+    result = CliRunner().invoke(minerf_dub, args)
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["frames"] == 25 and info["output"] == str(out) and set(info["timings"]) >= {"prepare", "personalize", "predict", "render", "mux"}
+    missing = CliRunner().invoke(minerf_dub, [str(demo_video), "--audio", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "x.mp4"), "--run", str(models[0]), "--audio2exp", str(models[1])])
+    assert missing.exit_code == 2 and "nope.wav: audio file does not exist" in missing.output
+    usage = CliRunner().invoke(minerf_dub, [])
+    assert usage.exit_code == 2 and "--demo" in usage.output
