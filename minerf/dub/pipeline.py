@@ -141,19 +141,6 @@ def place_in_frame(values: np.ndarray, crop_box: tuple[int, int, int], shape: tu
     return canvas
 
 
-HEAD_BOX_MARGIN = 0.08  # of the crop size, around the head mask: room for a lower jaw
-
-
-def head_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """``(x0, y0, x1, y1)`` around the head mask plus a margin (None: render everything)."""
-    ys, xs = np.nonzero(mask > 127)
-    if len(xs) == 0:
-        return None
-    size = mask.shape[0]
-    m = int(round(HEAD_BOX_MARGIN * size))
-    return max(0, xs.min() - m), max(0, ys.min() - m), min(size, xs.max() + 1 + m), min(size, ys.max() + 1 + m)
-
-
 def visible_label(frame: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -182,7 +169,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     from minerf.dub.watermark import Embedder
     from minerf.prepare import video_io
     from minerf.train.run import load_run
-    from minerf.train.video import blend_mask, paste_into_frame, ping_pong, render_frames
+    from minerf.train.video import blend_mask, paste_into_frame, ping_pong, render_frames, render_region
     from minerf.video_out import mux_audio, write_video
 
     video, output = Path(video), Path(output)
@@ -238,7 +225,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     embed = Embedder(height - height % 2, width - width % 2, total)
     crops = render_frames(
         model, model.identity_codes[ident].detach(), expressions, clip.pose[timeline], clip.intrinsics, latents,
-        (clip.background(int(j)) for j in timeline), run.smoothing_active, boxes=(head_box(clip.mask(int(j))) for j in timeline),
+        (clip.background(int(j)) for j in timeline), run.smoothing_active, regions=(render_region(clip.mask(int(j))) for j in timeline),
     )
 
     def frames_out():

@@ -42,38 +42,37 @@ def render_frames(
     latents: Tensor | None,
     backgrounds: Iterable[np.ndarray],
     smooth: bool,
-    boxes: Iterable[tuple[int, int, int, int] | None] | None = None,
+    regions: Iterable[np.ndarray] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (RGB uint8 (S, S, 3), opacity float (S, S)) for each of T frames.
 
     ``identity_code`` (d,), ``expressions`` (T, d), ``poses`` (T, 4, 4) head -> camera,
     ``intrinsics`` (3, 3), ``latents`` (T, 32) (None for models without latent codes),
     ``backgrounds`` T RGB uint8 images (S, S, 3). With ``smooth`` the model's temporal
-    attention runs over a window of neighbouring frames. ``boxes``: per frame an
-    ``(x0, y0, x1, y1)`` region to render (outside it the frame is the background, opacity 0),
-    or None for the whole view -- dubbing renders only around the head.
+    attention runs over a window of neighbouring frames. ``regions``: T bool masks (S, S) of
+    the pixels to render (the rest is background), e.g. from :func:`render_region`.
     """
     device = model.identity_codes.device
     window = model.cfg.smoothing_window if smooth else 1
     T = len(expressions)
     expr_all = torch.from_numpy(np.asarray(expressions, np.float32)).to(device)
-    box_iter = iter(boxes) if boxes is not None else None
+    regions_it = iter(regions) if regions is not None else None
     for k, bg in zip(range(T), backgrounds):
-        box = next(box_iter) if box_iter is not None else None
+        region = None if regions_it is None else torch.from_numpy(next(regions_it))
         win = torch.from_numpy(window_indices(np.array([k]), T, window)).to(device)
         lat = latents[win] if latents is not None else None
         cond = model.condition(identity_code.to(device)[None], expr_all[win], lat, smooth)[0]
-        out = render_view(model, torch.from_numpy(np.asarray(poses[k])), torch.from_numpy(np.asarray(intrinsics)), cond, torch.from_numpy(bg).float().div(255.0).to(device), box=box)
-        rgb = (out["rgb"].cpu().numpy() * 255).round().astype(np.uint8)
-        acc = out["acc"].cpu().numpy()
-        if box is None:
-            yield rgb, acc
-        else:
-            x0, y0, x1, y1 = box
-            full, full_acc = bg.copy(), np.zeros(bg.shape[:2], np.float32)
-            full[y0:y1, x0:x1] = rgb
-            full_acc[y0:y1, x0:x1] = acc
-            yield full, full_acc
+        out = render_view(model, torch.from_numpy(np.asarray(poses[k])), torch.from_numpy(np.asarray(intrinsics)), cond, torch.from_numpy(bg).float().div(255.0).to(device), region=region)
+        yield (out["rgb"].cpu().numpy() * 255).round().astype(np.uint8), out["acc"].cpu().numpy()
+
+
+def render_region(head_mask: np.ndarray, grow: float = 0.12) -> np.ndarray:
+    """Pixels worth rendering (S, S) bool: the original head mask grown by ``grow`` x S (room for
+    a different expression, e.g. an open jaw); elsewhere the render is the background anyway."""
+    import cv2
+
+    k = max(3, int(round(grow * head_mask.shape[0])) * 2 + 1)
+    return cv2.dilate((head_mask > 127).astype(np.uint8), np.ones((k, k), np.uint8)) > 0
 
 
 def ping_pong(count: int, length: int) -> np.ndarray:
