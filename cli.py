@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+__all__ = ["minerf", "minerf_dub", "audio2exp", "lipsync"]  # console-script entry points
+
 from minerf import __version__
 
 

@@ -115,15 +115,15 @@ class PreparedClip:
 
     def frame(self, index: int) -> np.ndarray:
         """RGB uint8 (S, S, 3)."""
-        return _read_image(self.frame_path(index), color=True)
+        return read_image(self.frame_path(index), color=True)
 
     def mask(self, index: int) -> np.ndarray:
         """uint8 (S, S), 255 inside the head."""
-        return _read_image(self.path / "masks" / f"{index:06d}.png", color=False)
+        return read_image(self.path / "masks" / f"{index:06d}.png", color=False)
 
     def background(self, index: int) -> np.ndarray:
         """RGB uint8 (S, S, 3): the frame with the head replaced by background."""
-        return _read_image(self.path / "backgrounds" / f"{index:06d}.jpg", color=True)
+        return read_image(self.path / "backgrounds" / f"{index:06d}.jpg", color=True)
 
     def audio(self) -> np.ndarray:
         """float32 mono samples at 16 kHz, ``num_frames * 640`` long."""
@@ -143,7 +143,7 @@ class PreparedClip:
         return idx[:-n_test], idx[-n_test:]
 
 
-def _read_image(path: Path, *, color: bool) -> np.ndarray:
+def read_image(path: Path, *, color: bool) -> np.ndarray:
     import cv2
 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from checkpoints.atomic import atomic_path, atomic_write_json
-from minerf.clip import FORMAT_NAME, FORMAT_VERSION, FPS, SAMPLES_PER_FRAME, SAMPLE_RATE, TRACK_ARRAYS
+from minerf.clip import FORMAT_NAME, FORMAT_VERSION, FPS, SAMPLES_PER_FRAME, SAMPLE_RATE, TRACK_ARRAYS, read_image
 
 SUBDIRS = ("frames", "masks", "backgrounds")
 
@@ -36,6 +36,10 @@ class ClipWriter:
 
     def has_image(self, kind: str, index: int) -> bool:
         return self.image_path(kind, index).is_file()
+
+    def read_image(self, kind: str, index: int) -> np.ndarray:
+        """A written image back (RGB for frames / backgrounds, grayscale for masks)."""
+        return read_image(self.image_path(kind, index), color=kind != "masks")
 
     def write_image(self, kind: str, index: int, image: np.ndarray) -> None:
         """Write an RGB (or grayscale mask) uint8 image atomically."""

@@ -2,7 +2,7 @@
 
 1. writes the built-in talking-portrait video (4 s) and a new synthetic speech track (6 s,
    longer than the video, so the timeline runs forwards and backwards);
-2. prepares the video; trains a ``tiny`` MI-NeRF on it (unless ``--run`` is given) and an
+2. prepares the video (into the cache the dub uses); trains a ``tiny`` MI-NeRF on it (unless ``--run`` is given) and an
    audio2exp network on it (unless ``--audio2exp`` is given);
 3. dubs the video with the new speech, watermarks and tags the result, scores it when
    SyncNet weights are available, and says where everything is.
@@ -28,7 +28,7 @@ def run_demo(output: Path, options: DubOptions, progress: bool = True) -> DubRes
 
     from audio2exp.train import PRESETS, train as train_audio2exp
     from minerf.demo_media import DemoSpec, make_demo_video, speech
-    from minerf.prepare.pipeline import PrepareOptions, prepare
+    from minerf.dub.sources import cached_clip
     from minerf.train.trainer import TrainOptions, train as train_nerf
 
     output = Path(output)
@@ -41,8 +41,8 @@ def run_demo(output: Path, options: DubOptions, progress: bool = True) -> DubRes
     if not audio.exists():
         wave, _ = speech(SPEECH_SECONDS, seed=7)
         sf.write(audio, wave, 16000)
-    clip_dir = work / "demo_clip"
-    prepare(video, clip_dir, PrepareOptions(resolution=DEMO_RESOLUTION), progress=progress)
+    # prepared into the dub's content-addressed cache, so the dub below does not prepare again
+    clip_dir = cached_clip(video, DEMO_RESOLUTION, progress).path
     run = options.run
     if run is None:
         run = work / "demo_minerf"

@@ -183,6 +183,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     run = load_run(options.run or shipped_checkpoint("minerf"), device)
     space = run.expression_space
     source = None
+    mux_source = None  # 16 kHz audio of an --expressions-from clip
     if audio is not None:
         audio = Path(audio)
         source = open_audio(audio)
@@ -207,7 +208,6 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
             if other.has_audio:
                 mux_source = other.audio()
             else:
-                mux_source = None
                 notes.append(f"{expressions_from} has no audio: the output has no audio track")
     total = len(expressions)
     if total < 1:

@@ -101,14 +101,13 @@ def prepare(video: str | Path, out_dir: str | Path, options: PrepareOptions = Pr
 
     # 4. backgrounds
     static_path = work / "static_background.png"
-    static = _cached_static(static_path, n, writer, out_dir)
-    from minerf.clip import _read_image
+    static = _cached_static(static_path, n, writer)
 
     with tqdm(total=n, desc="background", unit="frames", disable=not progress) as bar:
         for i in range(n):
             if not writer.has_image("backgrounds", i):
-                frame = _read_image(writer.image_path("frames", i), color=True)
-                mask = _read_image(writer.image_path("masks", i), color=False)
+                frame = writer.read_image("frames", i)
+                mask = writer.read_image("masks", i)
                 writer.write_image("backgrounds", i, frame_background(frame, mask, static))
             bar.update(1)
 
@@ -283,17 +282,15 @@ def _interpolate(landmarks: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return flat.reshape(landmarks.shape)
 
 
-def _cached_static(path: Path, n: int, writer: ClipWriter, out_dir: Path) -> np.ndarray:
+def _cached_static(path: Path, n: int, writer: ClipWriter) -> np.ndarray:
     import cv2
-
-    from minerf.clip import _read_image
 
     if path.is_file():
         return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     static = static_background(
         n,
-        lambda i: _read_image(writer.image_path("frames", i), color=True),
-        lambda i: _read_image(writer.image_path("masks", i), color=False),
+        lambda i: writer.read_image("frames", i),
+        lambda i: writer.read_image("masks", i),
     )
     ok, buf = cv2.imencode(".png", cv2.cvtColor(static, cv2.COLOR_RGB2BGR))
     with atomic_path(path) as tmp:
