@@ -45,7 +45,7 @@ def main() -> None:
                 amp = device.type == "cuda" and cfg.mixed_precision
 
                 def step():
-                    b = data.sample_batch(rays, cfg.frames_per_step, 1, cfg.inside_fraction, gen).to(device)
+                    b = data.sample_batch(rays, cfg.frames_per_step, 1, cfg.inside_fraction, gen, cfg.head_margin).to(device)
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                         cond = model.frame_condition(b.identity, b.expression, b.latent, False)
                         out = model.render_rays(b.origins, b.dirs, b.near, b.far, b.background, cond[b.slot], True, gen)

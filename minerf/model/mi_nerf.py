@@ -53,7 +53,10 @@ class MINeRFConfig:
     frames_per_step: int = 1
     """Frames the rays of one step are drawn from (paper: one randomly chosen frame)."""
     inside_fraction: float = 0.95
-    """Fraction of rays drawn inside the face box."""
+    """Fraction of rays drawn inside the head box (paper: 95 %)."""
+    head_margin: float = 0.25
+    """The head box is the tracked face box grown by this fraction of its size on each side, so
+    that it holds hair, ears and chin (the face landmarks alone cover only the inner face)."""
     iterations: int = 400_000
     """Default number of training steps."""
     lr: float = 5e-4

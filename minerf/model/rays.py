@@ -67,3 +67,10 @@ def sample_pixels(
     inside = torch.stack([x0 + u[:, 0] * (x1 - x0), y0 + u[:, 1] * (y1 - y0)], dim=-1).floor()
     outside = torch.randint(0, size, (num - n_in, 2), generator=generator).float()
     return torch.cat([inside, outside]).clamp(0, size - 1).long()
+
+
+def head_box(face_box: np.ndarray, margin: float) -> Tensor:
+    """The face box (x0, y0, x1, y1) grown by ``margin`` times its width / height on each side."""
+    x0, y0, x1, y1 = (float(v) for v in face_box)
+    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
+    return torch.tensor([x0 - mx, y0 - my, x1 + mx, y1 + my])

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from minerf.clip import PreparedClip, load_clip
 from minerf.errors import InputError
-from minerf.model.rays import box_bounds, pixel_rays, sample_pixels
+from minerf.model.rays import box_bounds, head_box, pixel_rays, sample_pixels
 
 
 @dataclass
@@ -142,8 +142,9 @@ class MultiClipData:
         near, far, _ = box_bounds(origins, dirs)
         return origins, dirs, near, far
 
-    def sample_batch(self, num_rays: int, num_frames: int, window: int, inside_fraction: float, generator: torch.Generator) -> RayBatch:
-        """Random training rays: ``num_frames`` random training frames, ``num_rays`` rays in all."""
+    def sample_batch(self, num_rays: int, num_frames: int, window: int, inside_fraction: float, generator: torch.Generator, head_margin: float = 0.0) -> RayBatch:
+        """Random training rays: ``num_frames`` random training frames, ``num_rays`` rays in all,
+        ``inside_fraction`` of them inside the face box grown by ``head_margin`` (the head box)."""
         picks = torch.randint(0, len(self._train_pairs), (num_frames,), generator=generator).numpy()
         per = [num_rays // num_frames + (1 if k < num_rays % num_frames else 0) for k in range(num_frames)]
         parts: list[tuple[Tensor, ...]] = []
@@ -152,7 +153,7 @@ class MultiClipData:
             ci, t = (int(v) for v in self._train_pairs[pick])
             clip = self.clips[ci]
             frame, bg = self.images(ci, t)
-            pix = sample_pixels(n, clip.resolution, torch.from_numpy(clip.face_box[t]), generator, inside_fraction)
+            pix = sample_pixels(n, clip.resolution, head_box(clip.face_box[t], head_margin), generator, inside_fraction)
             o, d, near, far = self.frame_rays(ci, t, pix)
             parts.append((o, d, near, far, bg[pix[:, 1], pix[:, 0]], frame[pix[:, 1], pix[:, 0]], torch.full((n,), slot, dtype=torch.long)))
             ident, expr, lat = self.frame_inputs(ci, np.array([t]), window)
