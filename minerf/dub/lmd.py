@@ -1,0 +1,92 @@
+"""Lip-sync accuracy of a dub against real frames: mouth landmark distance (LMD).
+
+``LMD = mean over frames t of mean over mouth points k of
+|(p_k(t) - c(t)) - (q_k(t) - d(t))| / iod(t)``
+
+where ``p`` are the face-mesh mouth points (the 40 lip points, outer + inner contour) of the
+dubbed frame, ``q`` those of the real frame at the same time, ``c`` and ``d`` their centroids
+and ``iod`` the distance between the outer eye corners (points 33 and 263) of the REAL frame.
+Removing the centroids leaves the shape of the mouth (how far it is open, how wide), not where
+the head is; dividing by the eye distance makes the number independent of the video size.
+0.01 is 1 % of the eye distance (about 1 mm on an adult face).
+
+Both videos are read at 25 fps and tracked with the same mediapipe face mesh as preparation.
+Frames where either face is not found are left out and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from minerf.prepare.expression_space import EYE_OUTER_LEFT, EYE_OUTER_RIGHT, LIP_POINTS
+
+MOUTH_LANDMARKS = LIP_POINTS
+"""Face-mesh indices of the lips: outer and inner contour (40 points)."""
+
+
+@dataclass(frozen=True)
+class LMDResult:
+    lmd: float
+    """Mean mouth landmark distance, in units of the real frame's eye distance."""
+    frames: int
+    """Frames compared (both faces found)."""
+    missing: int
+    """Frames left out because a face was not found in one of the videos."""
+    per_frame: np.ndarray
+    """(frames,) LMD of each compared frame."""
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"lmd": round(self.lmd, 5), "frames": self.frames, "missing": self.missing}
+
+
+def centred_mouth(points: np.ndarray) -> np.ndarray:
+    """(..., 468, >=2) face-mesh points -> (..., 40, 2) lip points minus their centroid."""
+    mouth = np.asarray(points, np.float64)[..., MOUTH_LANDMARKS, :2]
+    return mouth - mouth.mean(axis=-2, keepdims=True)
+
+
+def eye_distance(points: np.ndarray) -> np.ndarray:
+    """(..., 468, >=2) -> (...,) distance between the outer eye corners."""
+    points = np.asarray(points, np.float64)
+    return np.linalg.norm(points[..., EYE_OUTER_LEFT, :2] - points[..., EYE_OUTER_RIGHT, :2], axis=-1)
+
+
+def frame_lmd(output: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Per-frame LMD: (..., 468, >=2) output and real points -> (...,)."""
+    dist = np.linalg.norm(centred_mouth(output) - centred_mouth(real), axis=-1).mean(axis=-1)
+    return dist / eye_distance(real)
+
+
+def landmark_distance(output: np.ndarray, real: np.ndarray) -> LMDResult:
+    """LMD of two (T, 468, >=2) landmark sequences (NaN rows = face not found), frame-aligned;
+    the shorter sequence sets T."""
+    count = min(len(output), len(real))
+    output, real = np.asarray(output[:count], np.float64), np.asarray(real[:count], np.float64)
+    found = np.isfinite(output).all(axis=(1, 2)) & np.isfinite(real).all(axis=(1, 2))
+    per_frame = frame_lmd(output[found], real[found])
+    lmd = float(per_frame.mean()) if len(per_frame) else float("nan")
+    return LMDResult(lmd=lmd, frames=int(found.sum()), missing=int(count - found.sum()), per_frame=per_frame)
+
+
+def video_landmarks(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """(T, 468, 2) face-mesh points of the largest face in each 25 fps frame; NaN where none."""
+    from minerf.prepare.face_tracker import NUM_POINTS, FaceMeshTracker
+    from minerf.prepare.video_io import iter_frames
+
+    rows = []
+    with FaceMeshTracker(video=True) as tracker:
+        for k, frame in enumerate(iter_frames(path)):
+            if max_frames is not None and k >= max_frames:
+                break
+            faces = tracker.detect(frame)
+            rows.append(faces[0][:, :2] if faces else np.full((NUM_POINTS, 2), np.nan, np.float32))
+    return np.stack(rows) if rows else np.zeros((0, NUM_POINTS, 2), np.float32)
+
+
+def video_lmd(output: str | Path, real: str | Path) -> LMDResult:
+    """LMD of a dubbed video against the real video, frame by frame from the start."""
+    out_points = video_landmarks(output)
+    return landmark_distance(out_points, video_landmarks(real, max_frames=len(out_points)))

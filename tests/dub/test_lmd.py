@@ -1,0 +1,75 @@
+"""Mouth landmark distance (LMD) and the shuffled-audio control, on known point sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minerf.dub.lmd import MOUTH_LANDMARKS, centred_mouth, eye_distance, frame_lmd, landmark_distance
+from minerf.dub.self_dub import shuffle_plan, shuffle_segments
+
+
+def _face(radius: float, centre=(50.0, 80.0), eyes=((0.0, 0.0), (100.0, 0.0))) -> np.ndarray:
+    """(468, 2) points: outer eye corners as given, the 40 lip points evenly on a circle."""
+    points = np.zeros((468, 2))
+    points[33], points[263] = eyes
+    angles = np.linspace(0, 2 * np.pi, len(MOUTH_LANDMARKS), endpoint=False)
+    points[MOUTH_LANDMARKS] = np.asarray(centre) + radius * np.stack([np.cos(angles), np.sin(angles)], 1)
+    return points
+
+
+def test_lip_indices_are_the_40_outer_and_inner_lip_points():
+    assert len(MOUTH_LANDMARKS) == 40 and len(set(MOUTH_LANDMARKS.tolist())) == 40
+    assert {61, 291, 0, 17, 13, 14, 78, 308} <= set(MOUTH_LANDMARKS.tolist())
+
+
+def test_identical_mouths_have_zero_distance_wherever_the_head_is():
+    real = _face(10.0)
+    assert frame_lmd(real, real) == 0.0
+    assert frame_lmd(real + np.array([13.0, -7.0]), real) == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(centred_mouth(real).mean(0), 0.0, atol=1e-12)
+
+
+def test_a_wider_mouth_is_its_radius_difference_over_the_eye_distance():
+    # every lip point 2 px further from the centroid, eye distance 100 px -> 0.02
+    assert frame_lmd(_face(12.0, centre=(58.0, 91.0)), _face(10.0)) == pytest.approx(0.02)
+    assert eye_distance(_face(10.0)) == pytest.approx(100.0)
+
+
+def test_the_real_frames_eye_distance_sets_the_scale():
+    # the same shapes in a video twice as large: same LMD
+    big_real = _face(20.0, centre=(100.0, 160.0), eyes=((0.0, 0.0), (200.0, 0.0)))
+    assert frame_lmd(_face(24.0), big_real) == pytest.approx(0.02)
+    # the output's own eye distance does not matter
+    assert frame_lmd(_face(12.0, eyes=((0.0, 0.0), (50.0, 0.0))), _face(10.0)) == pytest.approx(0.02)
+
+
+def test_sequence_mean_skips_frames_without_a_face_and_counts_them():
+    real = np.stack([_face(10.0)] * 4)
+    out = np.stack([_face(10.0), _face(12.0), _face(14.0), _face(10.0), _face(10.0)])  # one extra frame
+    out[3] = np.nan
+    result = landmark_distance(out, real)
+    assert result.frames == 3 and result.missing == 1
+    np.testing.assert_allclose(result.per_frame, [0.0, 0.02, 0.04])
+    assert result.lmd == pytest.approx(0.02)
+    assert result.to_dict() == {"lmd": 0.02, "frames": 3, "missing": 1}
+
+
+def test_shuffled_audio_has_the_same_segments_in_another_order():
+    wave = np.arange(16000 * 3, dtype=np.float32)  # 3 s, every sample unique
+    bounds, order = shuffle_plan(len(wave), 16000, seed=3)
+    lengths = np.diff(bounds)
+    assert bounds[0] == 0 and bounds[-1] == len(wave)
+    assert ((lengths[:-1] >= 3200) & (lengths[:-1] <= 8000)).all() and 0 < lengths[-1] <= 8000
+    assert sorted(order.tolist()) == list(range(len(lengths))) and not np.any(order == np.arange(len(order)))
+    shuffled = shuffle_segments(wave, 16000, seed=3)
+    expected = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for k in order])
+    np.testing.assert_array_equal(shuffled, expected)
+    np.testing.assert_array_equal(np.sort(shuffled), wave)
+    np.testing.assert_array_equal(shuffle_segments(wave, 16000, seed=3), shuffled)
+    assert not np.array_equal(shuffle_segments(wave, 16000, seed=4), shuffled)
+
+
+def test_audio_shorter_than_two_segments_cannot_be_shuffled():
+    with pytest.raises(ValueError, match="shorter than two segments"):
+        shuffle_segments(np.zeros(1000, np.float32), 16000)
