@@ -47,6 +47,9 @@ class TrackResult:
     offset: int
     lse_d: float
     lse_c: float
+    distance_at_zero: float
+    """Mean distance at offset 0 (the video as it plays); ``lse_c + lse_d - distance_at_zero``
+    is the sync confidence at offset 0, equal to ``lse_c`` when ``offset`` is 0."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -148,7 +151,7 @@ def score(
             notes.append(f"track {k} (frames {track.start}-{track.end - 1}) has under {MIN_FRAMES} frames of audio and is not scored")
             continue
         s = score_track(loaded.net, track_crops, track_audio, vshift=config.vshift, batch_size=config.batch_size)
-        results.append(TrackResult(track=k, start=track.start, end=track.end, offset=s.offset, lse_d=s.lse_d, lse_c=s.lse_c, notes=list(track.notes)))
+        results.append(TrackResult(track=k, start=track.start, end=track.end, offset=s.offset, lse_d=s.lse_d, lse_c=s.lse_c, distance_at_zero=float(s.distances[config.vshift]), notes=list(track.notes)))
     if not results:
         raise InputError(where, "the audio ends before any face track has 6 frames of speech", "pass audio that covers the video")
     longest = max(results, key=lambda r: r.end - r.start)
