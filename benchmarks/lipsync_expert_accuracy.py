@@ -2,6 +2,8 @@
 held-out videos. Prints JSON (training budget, per-shift results, accuracy, chance level).
 
     python benchmarks/lipsync_expert_accuracy.py --work /tmp/lipsync_bench [--steps 600]
+    python benchmarks/lipsync_expert_accuracy.py --grid-only       # train on the 6 GRID clips only
+    python benchmarks/lipsync_expert_accuracy.py --expert checkpoints/shipped/syncnet-grid6   # test only
 
 Clips are prepared with ``minerf prepare`` into ``--work`` (reused when present). The held-out
 videos are never prepared or trained on; they are scored from the raw video through
@@ -25,16 +27,6 @@ HELD_OUT = ("grid_sbia1a.mpg", "grid_swiz3n.mpg")
 NOT_SPEECH = ("silent_expressions_no_speech.mp4",)
 
 
-def shift_audio(samples: np.ndarray, frames: int) -> np.ndarray:
-    """Delay (frames > 0) or advance (frames < 0) int16 audio by whole 25 fps frames, same length."""
-    n = abs(frames) * 640
-    if frames > 0:
-        return np.concatenate([np.zeros(n, samples.dtype), samples[:-n]])
-    if frames < 0:
-        return np.concatenate([samples[n:], np.zeros(n, samples.dtype)])
-    return samples
-
-
 def prepare(video: Path, work: Path, resolution: int) -> Path:
     out = work / video.stem
     if not (out / "clip.json").is_file():
@@ -50,21 +42,32 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--max-shift", type=int, default=6)
+    parser.add_argument("--grid-only", action="store_true", help="train on the GRID clips only (CC BY 4.0, the ones an expert that ships may use)")
+    parser.add_argument("--expert", type=Path, default=None, help="test this expert (run or checkpoint folder) instead of training one")
     args = parser.parse_args()
 
     import torch
 
-    from lipsync.media import read_audio
+    from lipsync.media import read_audio, shift_audio
     from lipsync.scoring import score
     from lipsync.train import TrainConfig, train_expert
+    from lipsync.weights import expert_folder
 
-    videos = sorted(p for p in VIDEOS.iterdir() if p.name not in NOT_SPEECH)
+    videos = sorted(p for p in VIDEOS.iterdir() if p.name not in NOT_SPEECH and (p.name.startswith("grid_") or not args.grid_only))
     train_videos = [v for v in videos if v.name not in HELD_OUT]
-    clips = [prepare(v, args.work / "clips", args.resolution) for v in train_videos]
-    run = args.work / "expert"
     config = TrainConfig(steps=args.steps)
     started = time.time()
-    summary = train_expert(clips, run, config, progress=False)
+    if args.expert is None:
+        clips = [prepare(v, args.work / "clips", args.resolution) for v in train_videos]
+        run = args.work / "expert"
+        summary = train_expert(clips, run, config, progress=False)
+        training = {"steps": summary["steps"], "train_windows": summary["windows"], "last_history": summary["history"][-3:]}
+    else:
+        run = args.expert
+        meta = json.loads((expert_folder(run) / "checkpoint.json").read_text())
+        config = TrainConfig.from_dict({**meta["config"]["train"], "model": meta["config"]["model"]})
+        train_videos = [Path(name) for name in meta["clips"]]  # the clips it was trained on
+        training = {"steps": meta["step"], "last_history": meta["history"][-3:]}
     train_seconds = time.time() - started
 
     trials = []
@@ -80,14 +83,12 @@ def main() -> None:
         "train_videos": [v.name for v in train_videos],
         "held_out_videos": list(HELD_OUT),
         "training": {
-            "steps": summary["steps"],
+            **training,
             "batch_size": config.batch_size,
             "negatives": config.negatives,
             "model": vars(config.model),
-            "train_windows": summary["windows"],
             "seconds_this_call": round(train_seconds, 1),
             "device": "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)",
-            "last_history": summary["history"][-3:],
         },
         "trials": trials,
         "accuracy_exact": float(np.mean(correct)),

@@ -95,3 +95,15 @@ def read_audio(path: Path) -> np.ndarray:
     if samples.size == 0:
         raise InputError(path, "the audio track is empty", "pass a file with speech, or the speech separately with --audio")
     return samples
+
+
+def shift_audio(samples: np.ndarray, frames: int) -> np.ndarray:
+    """Delay (frames > 0) or advance (frames < 0) audio (S,) by whole 25 fps frames, padding
+    with silence to the same length; delaying by ``s`` frames moves the scored offset by ``-s``."""
+    n = min(abs(frames) * SAMPLES_PER_FRAME, len(samples))
+    pad = np.zeros(n, samples.dtype)
+    if frames > 0:
+        return np.concatenate([pad, samples[: len(samples) - n]])
+    if frames < 0:
+        return np.concatenate([samples[n:], pad])
+    return samples
