@@ -11,6 +11,7 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 SHIPPED = {
     "minerf": "minerf-grid8-fast",
     "audio2exp": "audio2exp-grid8",
+    "lipsync": "syncnet-grid6",
 }
 
 

@@ -18,7 +18,7 @@ def lipsync() -> None:
 @lipsync.command()
 @click.argument("videos", nargs=-1, required=True)
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Score every video against this speech file instead of its own audio track.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="syncnet_v2.model (or a state dict in its layout), or a `lipsync train` run folder. Default: $MINERF_SYNCNET_WEIGHTS, then the cache.")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="syncnet_v2.model (or a state dict in its layout), or a `lipsync train` run folder. Default: $MINERF_SYNCNET_WEIGHTS, then the cache, then the shipped own expert syncnet-grid6 (its LSE numbers are not comparable with published ones).")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print all results as JSON.")
 @verbosity_options
@@ -59,8 +59,10 @@ def _table(batch) -> str:
         notes += [f"{name}: {n}" for n in result.notes]
     if batch.num_tracks:
         rows.append(f"{'mean over ' + str(batch.num_tracks) + ' tracks':<40} {'':>5} {'':>11} {'':>6} {batch.mean_lse_d:>8.3f} {batch.mean_lse_c:>8.3f}")
+    from lipsync.weights import describe_weights
+
     weights = sorted({r.weights_id for r in batch.results})
-    rows += [f"weights: {w}" for w in weights]
+    rows += [f"weights: {describe_weights(w)}" for w in weights]
     rows += [f"note: {n}" for n in notes]
     rows += [f"FAILED: {message}" for message in batch.errors.values()]
     return "\n".join(rows)

@@ -1,26 +1,34 @@
 """Finding and loading SyncNet weights: the public ``syncnet_v2.model`` or an own expert.
 
 Lookup order: an explicit path (``--weights`` / ``weights=``), ``$MINERF_SYNCNET_WEIGHTS``,
-then ``$MINERF_CACHE/syncnet_v2.model`` and ``$MINERF_CACHE/syncnet_expert`` (a folder). A
-file is a plain state dict read with ``torch.load(..., weights_only=True)`` (never unpickling
-code) or a ``.safetensors`` file; a folder is a checkpoint written by ``lipsync train``.
-Every loaded model carries a ``weights_id`` naming the weights, which every score reports.
+then ``$MINERF_CACHE/syncnet_v2.model`` and ``$MINERF_CACHE/syncnet_expert`` (a folder), and
+last the own expert that ships with the toolkit (``checkpoints/shipped/syncnet-grid6``, trained
+by ``lipsync train`` on six GRID clips; ``$MINERF_SYNCNET_NO_SHIPPED=1`` turns this fallback
+off). A file is a plain state dict read with ``torch.load(..., weights_only=True)`` (never
+unpickling code) or a ``.safetensors`` file; a folder is a checkpoint written by ``lipsync
+train``. Every loaded model carries a ``weights_id`` naming the weights, which every score
+reports; :func:`describe_weights` turns it into words, saying when the numbers are not
+comparable with published LSE-D / LSE-C.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from checkpoints import check_state_dict, find_weights, load_checkpoint
+from checkpoints.shipped import SHIPPED, SHIPPED_DIR
 from lipsync.model import SyncNet, SyncNetConfig
 from minerf.errors import InputError
 
 ENV_VAR = "MINERF_SYNCNET_WEIGHTS"
+NO_SHIPPED_ENV_VAR = "MINERF_SYNCNET_NO_SHIPPED"
+SHIPPED_KIND = "lipsync"
 CACHE_NAMES = ("syncnet_v2.model", "syncnet_expert")
 CHECKPOINT_KIND = "syncnet"
 CHECKPOINT_VERSION = 1
@@ -33,6 +41,7 @@ MISSING_FIX = (
     "`lipsync train CLIP_DIR... -o RUN` and pass --weights RUN (its scores are not comparable "
     "with published LSE numbers)"
 )
+NOT_COMPARABLE = "own expert: LSE-D / LSE-C not comparable with published numbers from the public syncnet_v2"
 
 
 @dataclass
@@ -44,11 +53,20 @@ class LoadedSyncNet:
     path: Path
 
 
+def shipped_expert() -> Path | None:
+    """The own expert that ships with the toolkit, or None when it is absent or turned off
+    with ``$MINERF_SYNCNET_NO_SHIPPED=1``."""
+    if os.environ.get(NO_SHIPPED_ENV_VAR, "") not in ("", "0"):
+        return None
+    path = SHIPPED_DIR / SHIPPED[SHIPPED_KIND]
+    return path if (path / "checkpoint.json").is_file() else None
+
+
 def resolve_weights(weights: str | Path | None) -> Path:
     """The weights path to use, or :class:`InputError` saying where to get weights."""
-    path = find_weights(weights, ENV_VAR, CACHE_NAMES)
+    path = find_weights(weights, ENV_VAR, CACHE_NAMES) or shipped_expert()
     if path is None:
-        raise InputError(None, "no SyncNet weights found (no --weights, no $" + ENV_VAR + ", nothing in the cache)", MISSING_FIX)
+        raise InputError(None, f"no SyncNet weights found (no --weights, no ${ENV_VAR}, nothing in the cache, shipped expert absent or turned off by ${NO_SHIPPED_ENV_VAR})", MISSING_FIX)
     if not path.exists():
         raise InputError(path, "SyncNet weights file does not exist", MISSING_FIX)
     return path
@@ -115,12 +133,24 @@ def _load_cached(path: Path, mtime: float, device: str) -> LoadedSyncNet:
     if path.is_dir():
         folder = expert_folder(path)
         net = load_expert(folder)
-        weights_id = f"own-expert:{path.name}:{_digest(folder / 'weights.safetensors')}"
+        source = "shipped-expert" if path.parent == SHIPPED_DIR.resolve() else "own-expert"
+        weights_id = f"{source}:{path.name}:{_digest(folder / 'weights.safetensors')}"
     else:
         net = load_public(path)
         weights_id = f"syncnet_v2-layout:{path.name}:{_digest(path)}"
     net.to(device).eval()
     return LoadedSyncNet(net=net, weights_id=weights_id, path=path)
+
+
+def describe_weights(weights_id: str) -> str:
+    """Words for a ``weights_id``: which weights, and for own experts that their LSE numbers
+    are not comparable with published ones."""
+    source, name, digest = weights_id.split(":", 2) if weights_id.count(":") >= 2 else ("", weights_id, "")
+    if source == "shipped-expert":
+        return f"{name} (own expert, shipped; {digest}) - {NOT_COMPARABLE}"
+    if source == "own-expert":
+        return f"{name} (own expert; {digest}) - {NOT_COMPARABLE}"
+    return weights_id
 
 
 def load_syncnet(weights: str | Path | None = None, device: str | torch.device | None = None) -> LoadedSyncNet:

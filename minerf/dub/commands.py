@@ -42,7 +42,7 @@ def verify_watermark(video: Path, as_json: bool) -> None:
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None, help="MI-NeRF run folder (default: the shipped checkpoint).")
 @click.option("--audio2exp", "a2e", type=click.Path(path_type=Path), default=None, help="audio2exp checkpoint (default: the shipped checkpoint).")
 @click.option("--personalize-steps", default=300, show_default=True, type=click.IntRange(0, 1_000_000), help="Fine-tuning steps when the run does not know the person.")
-@click.option("--syncnet-weights", type=click.Path(path_type=Path), default=None, help="SyncNet weights for the lip-sync score (syncnet_v2.model or a `lipsync train` run).")
+@click.option("--syncnet-weights", type=click.Path(path_type=Path), default=None, help="SyncNet weights for the lip-sync score (syncnet_v2.model or a `lipsync train` run; default: $MINERF_SYNCNET_WEIGHTS, the cache, then the shipped own expert).")
 @click.option("--no-score", is_flag=True, help="Do not score lip sync.")
 @click.option("--visible-label", is_flag=True, help="Also write a visible 'SYNTHETIC' label (the invisible watermark is always added).")
 @click.option("--face", "face_index", default=None, type=click.IntRange(0, 9), help="Which face to dub when several are visible (0 = largest).")
@@ -80,7 +80,7 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
     lines = [f"wrote {info['output']}: {info['frames']} frames ({info['seconds']:.2f} s), {info['resolution'][0]}x{info['resolution'][1]}, identity '{info['identity']}'" + (" (personalized)" if info["personalized"] else "")]
     if info["score"]:
         s = info["score"]
-        lines.append(f"lip sync: LSE-D {s['lse_d']:.3f}  LSE-C {s['lse_c']:.3f}  offset {s['offset']}  (SyncNet weights: {s['weights']})")
+        lines.append(f"lip sync: LSE-D {s['lse_d']:.3f}  LSE-C {s['lse_c']:.3f}  offset {s['offset']}  (SyncNet weights: {s['weights_note']})")
     lines += [f"note: {n}" for n in info["notes"]]
     lines.append("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in info["timings"].items()))
     emit(info, as_json, "\n".join(lines))

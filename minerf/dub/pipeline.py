@@ -13,7 +13,8 @@ Stages (each timed; ``benchmarks/dub_speed.py`` reports them):
    shorter), composite, paste into the full-resolution source frames (only the head region
    changes), add the invisible watermark there, and
 5. **mux** the frames with the new audio into an mp4 tagged as synthetic media;
-6. **score** lip sync (LSE-D / LSE-C) with SyncNet weights when they are available.
+6. **score** lip sync (LSE-D / LSE-C) with SyncNet weights: the given ones, or else the shipped
+   own expert (whose numbers are not comparable with published LSE).
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ class DubOptions:
     personalize_steps: int = 300
     """Fine-tuning steps for a person the run does not know."""
     score: bool = True
-    """Score lip sync of the result (needs SyncNet weights)."""
+    """Score lip sync of the result (with the shipped own expert when no other weights are found)."""
     syncnet_weights: Path | None = None
-    """SyncNet weights for scoring (default: $MINERF_SYNCNET_WEIGHTS or the cache)."""
+    """SyncNet weights for scoring (default: $MINERF_SYNCNET_WEIGHTS, the cache, then the shipped
+    own expert syncnet-grid6)."""
     visible_label: bool = False
     """Also write a visible 'SYNTHETIC' label in a corner (changes pixels outside the head)."""
     face_index: int | None = None
@@ -290,12 +292,14 @@ def run_resolution(run, options: DubOptions) -> int:
 
 
 def score_output(output: Path, options: DubOptions, notes: list[str]) -> dict[str, Any] | None:
-    """LSE-D / LSE-C of the dubbed video, or None (with a note) when no SyncNet weights exist."""
+    """LSE-D / LSE-C of the dubbed video, or None (with a note) when no SyncNet weights exist
+    (the shipped expert absent or turned off)."""
     import lipsync
+    from lipsync.weights import describe_weights
 
     try:
         result = lipsync.score(output, weights=options.syncnet_weights, device=options.device)
     except InputError as exc:
         notes.append(f"lip sync not scored: {exc}")
         return None
-    return {"lse_d": result.lse_d, "lse_c": result.lse_c, "offset": result.offset, "weights": result.weights_id}
+    return {"lse_d": result.lse_d, "lse_c": result.lse_c, "offset": result.offset, "weights": result.weights_id, "weights_note": describe_weights(result.weights_id)}
