@@ -1,4 +1,4 @@
-"""Click commands: ``audio2exp train``, ``audio2exp predict``, ``audio2exp evaluate``."""
+"""Click commands: ``audio2exp train``, ``predict``, ``adapt``, ``evaluate``."""
 
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
 @click.option("--fps", type=click.FloatRange(1.0, 240.0), default=25.0, show_default=True, help="Frame rate of the output.")
 @click.option("--identity", default=None, help="Name of a training clip whose mean expression to use (default: the average).")
 @click.option("--reference-clip", "reference_clips", multiple=True, type=_PATH, help="Prepared clip(s) of the target person: their mean expression is the base.")
+@click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Speaker calibration written by `audio2exp adapt` (pass the same person's --reference-clip too).")
 @click.option("--encoder", default=None, help="New location of the checkpoint's transformers encoder (hf features).")
 @click.option("--chunk-seconds", type=click.FloatRange(1.0, 3600.0), default=60.0, show_default=True, help="Audio processed at once (memory bound).")
 @click.option("--no-silence-gate", is_flag=True, help="Do not force the rest expression in silent frames.")
@@ -72,7 +73,7 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @verbosity_options
 @report_errors
-def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: str | None, reference_clips: tuple[Path, ...], encoder: str | None, chunk_seconds: float, no_silence_gate: bool, device: str, as_json: bool) -> None:
+def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: str | None, reference_clips: tuple[Path, ...], calibration: Path | None, encoder: str | None, chunk_seconds: float, no_silence_gate: bool, device: str, as_json: bool) -> None:
     """Predict expressions for every frame of AUDIO (any format librosa/soundfile read)."""
     from audio2exp.predict import predict_to_file
 
@@ -85,6 +86,7 @@ def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: s
         fps=fps,
         identity=identity,
         reference_clips=reference_clips,
+        calibration=calibration,
         encoder=encoder,
         chunk_seconds=chunk_seconds,
         silence_gate_on=not no_silence_gate,
@@ -92,6 +94,30 @@ def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: s
         progress=progress_enabled() and not as_json,
     )
     emit(summary, as_json, f"wrote {summary['frames']} x {summary['dim']} expressions ({summary['fps']:g} fps, {summary['seconds']:.1f} s of audio) -> {output}")
+
+
+@audio2exp.command()
+@click.argument("clip", type=_PATH)
+@click.option("--checkpoint", required=True, type=_PATH, help="Run folder written by `audio2exp train`.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the calibration (.json).")
+@click.option("--holdout", type=click.FloatRange(0.0, 0.9), default=0.0, show_default=True, help="Leave the last fraction of the clip out of the fit (to evaluate on it).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@verbosity_options
+@report_errors
+def adapt(clip: Path, checkpoint: Path, output: Path, holdout: float, device: str, as_json: bool) -> None:
+    """Fit a speaker calibration on a prepared CLIP of the person (their speech and tracked
+    expressions); use it with `predict --calibration`."""
+    from audio2exp.adapt import calibrate_on_clip
+    from audio2exp.predict import Audio2ExpPredictor
+    from minerf.clip import load_clip
+
+    predictor = Audio2ExpPredictor.load(checkpoint, device=device)
+    prepared = load_clip(clip, check_files=False)
+    frames = prepared.split(holdout)[0] if holdout > 0 else None
+    calibration = calibrate_on_clip(predictor, prepared, frames)
+    calibration.save(output)
+    emit({"output": str(output), "frames": calibration.frames, "mouth_components": calibration.mouth}, as_json, f"calibrated on {calibration.frames} frames of {clip} -> {output}")
 
 
 @audio2exp.command()

@@ -25,6 +25,25 @@ UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
 EYE_OUTER_LEFT, EYE_OUTER_RIGHT = 33, 263
 # A frame this far below its file's level (dB) is a pause for the rest-expression estimate.
 PAUSE_BELOW_LEVEL_DB = 30.0
+# Cross-validation: frames this close to a held-out block are not trained on either (the
+# tracked expression of neighbouring frames is nearly the same).
+FOLD_GAP_FRAMES = 5
+
+
+def split_frames(num_frames: int, holdout: float = 0.1, fold: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) frame indices of a clip: the last ``holdout`` fraction is the test set
+    (the paper's split), or with ``fold = (k, K)`` the k-th of K equal blocks, with
+    ``FOLD_GAP_FRAMES`` left out on each side of it."""
+    idx = np.arange(num_frames)
+    if fold is None:
+        n_test = max(1, int(round(num_frames * holdout)))
+        return idx[:-n_test], idx[-n_test:]
+    k, folds = int(fold[0]), int(fold[1])
+    if not 0 <= k < folds or folds < 2:
+        raise InputError(None, f"fold {k} of {folds} does not exist", "pass k in 0..K-1 with K >= 2")
+    lo, hi = k * num_frames // folds, (k + 1) * num_frames // folds
+    train = idx[(idx < lo - FOLD_GAP_FRAMES) | (idx >= hi + FOLD_GAP_FRAMES)]
+    return train, idx[lo:hi]
 
 
 def mouth_opening(landmarks2d: np.ndarray) -> np.ndarray:
@@ -95,8 +114,9 @@ def features_of(samples: np.ndarray, extractor: FeatureExtractor, name: str = "<
     return feats, frame_db, level
 
 
-def load_clip_data(path: str | Path, extractor: FeatureExtractor, holdout: float = 0.1, expression_space: str | None = None) -> ClipData:
-    """Load a prepared clip (with audio) and compute its features."""
+def load_clip_data(path: str | Path, extractor: FeatureExtractor, holdout: float = 0.1, expression_space: str | None = None, fold: Sequence[int] | None = None) -> ClipData:
+    """Load a prepared clip (with audio) and compute its features; frames split by
+    :func:`split_frames`."""
     clip: PreparedClip = load_clip(path, expression_space=expression_space, check_files=False)
     if not clip.has_audio:
         raise InputError(clip.path, "this clip has no audio track, so it cannot teach speech -> expression", "leave it out of audio2exp training or prepare a video with speech")
@@ -104,7 +124,7 @@ def load_clip_data(path: str | Path, extractor: FeatureExtractor, holdout: float
     feats, frame_db, level = features_of(samples, extractor, name=str(clip.path))
     n = clip.num_frames
     feats, frame_db = feats[:n], frame_db[:n]
-    train, test = clip.split(holdout)
+    train, test = split_frames(n, holdout, fold)
     return ClipData(
         name=clip.name,
         path=clip.path,
@@ -120,7 +140,7 @@ def load_clip_data(path: str | Path, extractor: FeatureExtractor, holdout: float
     )
 
 
-def load_training_clips(paths: Sequence[str | Path], extractor: FeatureExtractor, holdout: float = 0.1) -> list[ClipData]:
+def load_training_clips(paths: Sequence[str | Path], extractor: FeatureExtractor, holdout: float = 0.1, fold: Sequence[int] | None = None) -> list[ClipData]:
     """Load every clip with audio (clips without are skipped with a warning); all must share
     one expression space."""
     if not paths:
@@ -133,10 +153,10 @@ def load_training_clips(paths: Sequence[str | Path], extractor: FeatureExtractor
             log.warning("%s has no audio track: left out of audio2exp training", path)
     if not with_audio:
         raise InputError(paths[0], "none of the clips has an audio track", "prepare videos with speech")
-    clips = [load_clip_data(with_audio[0], extractor, holdout)]
+    clips = [load_clip_data(with_audio[0], extractor, holdout, fold=fold)]
     space = clips[0].meta["expression_space"]["id"]
     for path in with_audio[1:]:
-        clips.append(load_clip_data(path, extractor, holdout, expression_space=space))
+        clips.append(load_clip_data(path, extractor, holdout, expression_space=space, fold=fold))
     names = [c.name for c in clips]
     if len(set(names)) != len(names):
         clash = sorted({n for n in names if names.count(n) > 1})

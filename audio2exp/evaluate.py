@@ -1,8 +1,9 @@
 """How good are predicted expressions? Held-out comparison with baselines, speech following.
 
-* :func:`heldout_comparison`: on the held-out last 10 % of each clip, the network against the
-  clip's mean expression and a linear regression from the audio envelope (both fitted on the
-  training frames): mean squared error of the mouth components (and of all), and correlation
+* :func:`heldout_comparison`: on the held-out last 10 % of each clip, the network (as is, and
+  with a speaker calibration fitted on the clip's training frames) against the clip's mean
+  expression and a linear regression from the audio envelope (one for all clips, and one per
+  clip; all fitted on the training frames): mean squared error of the mouth components (and of all), and correlation
   of the predicted mouth opening (expression -> opening readout) with the tracked one
   (landmarks). Also smoothness: mean frame-to-frame change of predicted vs tracked.
 * :func:`speech_following`: on any speech file, does the predicted mouth opening separate
@@ -16,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from audio2exp.adapt import fit_calibration
 from audio2exp.audio import SILENCE_DBFS, measure_level, open_audio
 from audio2exp.data import ClipData, apply_readout, load_clip_data
 from audio2exp.predict import Audio2ExpPredictor
@@ -33,19 +35,34 @@ def _envelope_design(clip: ClipData) -> np.ndarray:
     return np.stack(cols + [np.ones(n)], axis=1)
 
 
-def envelope_baseline(clips: Sequence[ClipData], ridge: float = 1e-3) -> list[np.ndarray]:
+def envelope_baseline(clips: Sequence[ClipData], ridge: float = 1e-3, per_clip: bool = False) -> list[np.ndarray]:
     """Linear regression audio envelope -> expression offset from the clip mean.
 
-    Fitted on all clips' training frames; returns each clip's prediction for all frames (N, d).
+    Fitted on the training frames of all clips together (one map for everybody) or, with
+    ``per_clip``, of each clip alone (a map per speaker, like a calibrated network); returns
+    each clip's prediction for all frames (N, d).
     """
-    xs, ys = [], []
-    for c in clips:
+    groups = [[c] for c in clips] if per_clip else [list(clips)]
+    out = []
+    for group in groups:
+        xs, ys = [], []
+        for c in group:
+            idx = c.train[c.valid[c.train]]
+            xs.append(_envelope_design(c)[idx])
+            ys.append(c.expression[idx] - c.expression[idx].mean(0))
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        w = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ y)
+        out.extend(c.expression[c.train[c.valid[c.train]]].mean(0) + _envelope_design(c) @ w for c in group)
+    return out
+
+
+def calibrated(clips: Sequence[ClipData], predictions: Sequence[np.ndarray], mouth: Sequence[int]) -> list[np.ndarray]:
+    """Each clip's predictions (N, d) after a speaker calibration fitted on its training frames."""
+    out = []
+    for c, p in zip(clips, predictions):
         idx = c.train[c.valid[c.train]]
-        xs.append(_envelope_design(c)[idx])
-        ys.append(c.expression[idx] - c.expression[idx].mean(0))
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    w = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ y)
-    return [c.expression[c.train[c.valid[c.train]]].mean(0) + _envelope_design(c) @ w for c in clips]
+        out.append(fit_calibration(p[idx], c.expression[idx], mouth).apply(p))
+    return out
 
 
 def mean_baseline(clips: Sequence[ClipData]) -> list[np.ndarray]:
@@ -100,28 +117,33 @@ def score(clips: Sequence[ClipData], predictions: Sequence[np.ndarray], readout:
 
 
 def heldout_comparison(predictor: Audio2ExpPredictor, clip_paths: Sequence[str | Path]) -> dict[str, Any]:
-    """The network vs. the mean-expression and audio-envelope baselines on held-out frames.
+    """The network vs. the mean-expression and audio-envelope baselines on held-out frames
+    (the checkpoint's: its hold-out fraction, or its cross-validation fold).
 
     Clips the checkpoint was trained on are predicted with their own identity; others with
     the mean expression of their training frames as base.
     """
-    holdout = float(predictor.meta.get("training", {}).get("holdout", 0.1))
+    training = predictor.meta.get("training", {})
+    holdout = float(training.get("holdout", 0.1))
+    fold = training.get("config", {}).get("fold")
     clips = []
     for path in clip_paths:
-        clip = load_clip_data(path, predictor.extractor, holdout)
+        clip = load_clip_data(path, predictor.extractor, holdout, fold=fold)
         predictor.check_clip(clip.meta, clip.path)
         clips.append(clip)
     net = []
     for c in clips:
-        kwargs: dict[str, Any] = {"identity": c.name} if c.name in predictor.identities else {"base_expression": c.expression[c.train].mean(0)}
+        kwargs: dict[str, Any] = {"identity": c.name} if c.name in predictor.identities else {"reference_expressions": c.expression[c.train[c.valid[c.train]]]}
         net.append(predictor.predict(_audio(c), **kwargs)[: c.num_frames])
     readout = predictor.readout
     mouth = predictor.mouth_components
     tracked_step = float(np.mean([mean_step(c.expression[:, mouth], c.valid) for c in clips]))
     methods = {
         "audio2exp": score(clips, net, readout, mouth),
+        "audio2exp_calibrated": score(clips, calibrated(clips, net, mouth), readout, mouth),
         "mean_expression": score(clips, mean_baseline(clips), readout, mouth),
         "envelope_linear": score(clips, envelope_baseline(clips), readout, mouth),
+        "envelope_linear_per_clip": score(clips, envelope_baseline(clips, ridge=1e-2, per_clip=True), readout, mouth),
     }
     reference = methods["mean_expression"]["per_clip"]
     for result in methods.values():
@@ -133,6 +155,9 @@ def heldout_comparison(predictor: Audio2ExpPredictor, clip_paths: Sequence[str |
         "heldout_frames": int(sum(c.test.size for c in clips)),
         "train_frames": int(sum(c.train.size for c in clips)),
         "mouth_components": mouth,
+        # how well the expression -> opening readout reproduces the tracked (landmark) opening
+        # from the tracked expressions on the held-out frames: the ceiling of opening_corr
+        "readout_corr_on_tracked": score(clips, [c.expression for c in clips], readout, mouth)["opening_corr_pooled"],
         **methods,
         "tracked_mouth_step": tracked_step,
     }

@@ -14,7 +14,7 @@ closed, still mouth.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from audio2exp.checkpoint import check_expression_space, load_model
 from audio2exp.data import apply_readout
 from audio2exp.features import FeatureConfig, FeatureExtractor, make_extractor, stream_features
 from minerf.errors import InputError
+
+if TYPE_CHECKING:
+    from audio2exp.adapt import SpeakerCalibration
 
 DEFAULT_CHUNK_FRAMES = 1500  # 60 s
 # Frames this far below the file's level (dB), or below SILENCE_DBFS, are silence; so are
@@ -108,21 +111,32 @@ class Audio2ExpPredictor:
         return apply_readout(self.readout, expressions)
 
     # ------------------------------------------------------------------ prediction
-    def _base(self, identity: str | int | None, base_expression: np.ndarray | None) -> torch.Tensor:
-        """Standardised base expression (1, d)."""
+    def _style(self, identity: str | int | None, base_expression: np.ndarray | None, reference_expressions: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardised base expression and speaker scale, each (1, d); the average speaker's
+        unless ``identity``, ``reference_expressions`` (N, d) or ``base_expression`` (d,) say otherwise."""
         m = self.model
+        base, scale = m.base(None), m.scale(None)
+        if identity is not None:
+            if isinstance(identity, str):
+                if identity not in self.identities:
+                    raise InputError(None, f"unknown identity '{identity}'", f"use one of {self.identities}, or none for the average speaker")
+                identity = self.identities.index(identity)
+            index = torch.tensor([int(identity)], device=self.device)
+            base, scale = m.base(index), m.scale(index)
+        if reference_expressions is not None:
+            ref = np.asarray(reference_expressions, dtype=np.float32)
+            if ref.ndim != 2 or ref.shape[1] != self.expression_dim or len(ref) < 2:
+                raise InputError(None, f"reference expressions have shape {ref.shape}, expected (frames >= 2, {self.expression_dim})", "pass the tracked expressions of a prepared clip of the target person")
+            ref_t = torch.from_numpy(ref).to(self.device)
+            base = m.to_standard(ref_t.mean(0))[None]
+            if m.config.speaker_scale:
+                scale = m.spread_of(ref_t)[None]
         if base_expression is not None:
-            base = np.asarray(base_expression, dtype=np.float32).reshape(-1)
-            if base.shape != (self.expression_dim,):
-                raise InputError(None, f"base expression has {base.size} values, the expression space has {self.expression_dim}", "pass a mean expression of this space")
-            return m.to_standard(torch.from_numpy(base).to(self.device))[None]
-        if identity is None:
-            return m.base(None)
-        if isinstance(identity, str):
-            if identity not in self.identities:
-                raise InputError(None, f"unknown identity '{identity}'", f"use one of {self.identities}, or none for the average speaker")
-            identity = self.identities.index(identity)
-        return m.base(torch.tensor([int(identity)], device=self.device))
+            given = np.asarray(base_expression, dtype=np.float32).reshape(-1)
+            if given.shape != (self.expression_dim,):
+                raise InputError(None, f"base expression has {given.size} values, the expression space has {self.expression_dim}", "pass a mean expression of this space")
+            base = m.to_standard(torch.from_numpy(given).to(self.device))[None]
+        return base, scale
 
     @torch.inference_mode()
     def predict_source(
@@ -131,18 +145,26 @@ class Audio2ExpPredictor:
         *,
         identity: str | int | None = None,
         base_expression: np.ndarray | None = None,
+        reference_expressions: np.ndarray | None = None,
+        calibration: "SpeakerCalibration | None" = None,
         fps: float = FPS,
         chunk_frames: int = DEFAULT_CHUNK_FRAMES,
         silence_gate_on: bool = True,
         progress: bool = False,
     ) -> np.ndarray:
-        """Expressions (T, d) for a whole source at ``fps`` (T = ceil(seconds * fps))."""
+        """Expressions (T, d) for a whole source at ``fps`` (T = ceil(seconds * fps)).
+
+        The speaker: a training ``identity``, or ``reference_expressions`` (N, d) tracked on
+        the target person (their mean is the base, their spread the scale of the motion), or
+        a ``base_expression`` (d,) with the average speaker's scale; none = average speaker.
+        ``calibration`` (:mod:`audio2exp.adapt`) maps the mouth coefficients to that speaker's.
+        """
         from tqdm import tqdm
 
         if fps <= 0:
             raise InputError(None, f"fps must be positive, got {fps}", "pass e.g. --fps 25")
         model = self.model
-        base = self._base(identity, base_expression)
+        base, scale = self._style(identity, base_expression, reference_expressions)
         level, frame_db = measure_level(source)
         total = source.num_frames
         out = np.empty((total, self.expression_dim), np.float32)
@@ -151,13 +173,15 @@ class Audio2ExpPredictor:
         with bar:
             for first, feats in stream_features(source, self.extractor, normalising_gain(level), chunk_frames, margin):
                 x = torch.from_numpy(feats).to(self.device)[None]
-                z = model.offsets(x) + base[:, None, :]
+                z = model.offsets(x) * scale[:, None, :] + base[:, None, :]
                 out[first : first + z.shape[1]] = model.to_units(z)[0].float().cpu().numpy()
                 bar.update(z.shape[1])
         if silence_gate_on:
-            rest = model.to_units(base + model.rest_offset)[0].float().cpu().numpy()
+            rest = model.to_units(base + scale * model.rest_offset)[0].float().cpu().numpy()
             gate = silence_gate(frame_db[:total], level)[:, None]
             out = (1.0 - gate) * out + gate * rest
+        if calibration is not None:
+            out = calibration.apply(out)
         num_out = total if fps == FPS else int(np.ceil(source.num_samples * fps / (FPS * SAMPLES_PER_FRAME)))
         return resample_frames(out, num_out, fps)
 
@@ -178,6 +202,7 @@ def predict_to_file(
     fps: float = FPS,
     identity: str | None = None,
     reference_clips: Sequence[Path] = (),
+    calibration: Path | None = None,
     encoder: str | None = None,
     chunk_seconds: float = 60.0,
     silence_gate_on: bool = True,
@@ -185,22 +210,24 @@ def predict_to_file(
     progress: bool = False,
 ) -> dict[str, Any]:
     """The ``audio2exp predict`` command: write expressions (T, d) float32 to ``output`` (.npy)."""
+    from audio2exp.adapt import SpeakerCalibration
     from checkpoints import atomic_path
 
     predictor = Audio2ExpPredictor.load(checkpoint, device=device, encoder=encoder)
-    base = None
+    reference = None
     if reference_clips:
         from minerf.clip import load_clip
 
         clips = [load_clip(p, check_files=False) for p in reference_clips]
         for clip in clips:
             predictor.check_clip(clip.meta, clip.path)
-        base = np.concatenate([c.expression[c.valid.astype(bool)] for c in clips]).mean(0)
+        reference = np.concatenate([c.expression[c.valid.astype(bool)] for c in clips])
     source = open_audio(audio)
     expressions = predictor.predict_source(
         source,
         identity=identity,
-        base_expression=base,
+        reference_expressions=reference,
+        calibration=None if calibration is None else SpeakerCalibration.load(calibration),
         fps=fps,
         chunk_frames=max(1, int(round(chunk_seconds * FPS))),
         silence_gate_on=silence_gate_on,

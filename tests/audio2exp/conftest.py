@@ -50,14 +50,16 @@ def synthetic_speech(num_frames: int, seed: int) -> tuple[np.ndarray, np.ndarray
     return audio.astype(np.float32), opening, vowel
 
 
-def make_clip(path: Path, *, seed: int, num_frames: int = 250, offset: float = 0.0, space: dict | None = None) -> Path:
-    """Write a synthetic prepared clip (tiny 16 px images) and return its folder."""
+def make_clip(path: Path, *, seed: int, num_frames: int = 250, offset: float = 0.0, space: dict | None = None, mouth_gain: tuple[float, float] = (1.0, 1.0)) -> Path:
+    """Write a synthetic prepared clip (tiny 16 px images) and return its folder.
+    ``mouth_gain`` scales the speaker's e0 / e1 motion (a speaking style)."""
     rng = np.random.default_rng(seed + 1000)
     audio, opening, vowel = synthetic_speech(num_frames, seed)
     kernel = np.array([0.25, 0.5, 0.25])
     e = np.zeros((num_frames, DIM))
     e[:, 0] = 3.0 * np.convolve(opening, kernel, mode="same")
     e[:, 1] = 1.5 * np.convolve(vowel * (opening > 0.05), kernel, mode="same")
+    e[:, :2] *= np.asarray(mouth_gain)
     e[:, 2:] = np.cumsum(rng.standard_normal((num_frames, DIM - 2)) * 0.1, axis=0)
     e += rng.standard_normal(e.shape) * 0.15 + offset  # tracking jitter, identity offset
     lm = np.zeros((num_frames, NUM_LANDMARKS, 2), np.float32)
