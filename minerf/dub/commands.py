@@ -44,6 +44,8 @@ def verify_watermark(video: Path, as_json: bool) -> None:
 @click.option("--personalize-steps", default=300, show_default=True, type=click.IntRange(0, 1_000_000), help="Fine-tuning steps when the run does not know the person.")
 @click.option("--syncnet-weights", type=click.Path(path_type=Path), default=None, help="SyncNet weights for the lip-sync score (syncnet_v2.model or a `lipsync train` run; default: $MINERF_SYNCNET_WEIGHTS, the cache, then the shipped own expert).")
 @click.option("--no-score", is_flag=True, help="Do not score lip sync.")
+@click.option("--sync-search", default=0, show_default=True, type=click.IntRange(0, 10), help="Try audio/expression shifts of -N..N frames on short previews and render with the one SyncNet finds best in sync (needs SyncNet weights; 2N+1 preview renders).")
+@click.option("--sync-search-seconds", default=2.0, show_default=True, type=click.FloatRange(0.5, 30.0), help="Length of each --sync-search preview (the loudest stretch of the audio).")
 @click.option("--visible-label", is_flag=True, help="Also write a visible 'SYNTHETIC' label (the invisible watermark is always added).")
 @click.option("--face", "face_index", default=None, type=click.IntRange(0, 9), help="Which face to dub when several are visible (0 = largest).")
 @click.option("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when available).")
@@ -51,12 +53,13 @@ def verify_watermark(video: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @verbosity_options
 @report_errors
-def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize_steps, syncnet_weights, no_score, visible_label, face_index, device, demo, as_json) -> None:
+def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize_steps, syncnet_weights, no_score, sync_search, sync_search_seconds, visible_label, face_index, device, demo, as_json) -> None:
     """Dub VIDEO with new speech: the same person, head motion and background, with lips that
     speak the new audio. Prints the lip-sync score (LSE-D / LSE-C) of the result.
 
     \b
       minerf-dub talk.mp4 --audio spanish.wav -o dubbed.mp4
+      minerf-dub talk.mp4 --audio spanish.wav -o dubbed.mp4 --sync-search 2
       minerf-dub talk.mp4 --expressions-from clips/other -o transfer.mp4
       minerf-dub --demo
     """
@@ -66,6 +69,7 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
     options = DubOptions(
         run=run_dir, audio2exp=a2e, personalize_steps=personalize_steps,
         score=not no_score, syncnet_weights=syncnet_weights, visible_label=visible_label, face_index=face_index, device=device,
+        sync_search=sync_search, sync_search_seconds=sync_search_seconds,
     )
     progress = progress_enabled() and not as_json
     if demo:
@@ -81,6 +85,19 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
     if info["score"]:
         s = info["score"]
         lines.append(f"lip sync: LSE-D {s['lse_d']:.3f}  LSE-C {s['lse_c']:.3f}  offset {s['offset']}  (SyncNet weights: {s['weights_note']})")
+    if info["sync_search"]:
+        lines += sync_search_lines(info["sync_search"])
     lines += [f"note: {n}" for n in info["notes"]]
     lines.append("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in info["timings"].items()))
     emit(info, as_json, "\n".join(lines))
+
+
+def sync_search_lines(search: dict) -> list[str]:
+    """The per-offset table of a sync search as text."""
+    from lipsync.weights import describe_weights
+
+    lines = [f"sync search over frames {search['start_frame']}-{search['start_frame'] + search['frames'] - 1} (SyncNet weights: {describe_weights(search['weights'])}):"]
+    lines.append(f"  {'shift':>5}  {'LSE-C at 0':>10}  {'LSE-C':>7}  {'LSE-D':>7}  {'SyncNet offset':>14}")
+    for k, c0, c, d, o in zip(search["offsets"], search["lse_c_at_0"], search["lse_c"], search["lse_d"], search["syncnet_offset"]):
+        lines.append(f"  {k:>+5d}  {c0:>10.3f}  {c:>7.3f}  {d:>7.3f}  {o:>14d}" + ("  <- chosen" if k == search["chosen"] else ""))
+    return lines

@@ -7,7 +7,9 @@ Stages (each timed; ``benchmarks/dub_speed.py`` reports them):
    was trained on this very video, otherwise a new identity code + latent codes fitted on the
    clip with the multiplicative module frozen (paper Sec. 3.4); cached, so the next dub of the
    same video reuses it;
-3. **predict** expressions (T, d) from the new audio with audio2exp (25 fps);
+3. **predict** expressions (T, d) from the new audio with audio2exp (25 fps); with
+   ``sync_search`` > 0, **sync_search** shifts them by the audio <-> expression offset whose
+   short preview SyncNet finds best in sync (:mod:`minerf.dub.sync_search`);
 4. **render** the head for every output frame over a timeline of the clip's poses, latent
    codes and backgrounds (ping-pong when the audio is longer than the video, cut when
    shorter), composite, paste into the full-resolution source frames (only the head region
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,6 +32,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from minerf import __version__
+from minerf.dub.sync_search import SyncSearch, shift_expressions
 from minerf.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,11 @@ class DubOptions:
     """Also write a visible 'SYNTHETIC' label in a corner (changes pixels outside the head)."""
     face_index: int | None = None
     """Which face to dub when several are visible (0 = largest)."""
+    sync_search: int = 0
+    """Try audio <-> expression shifts of -N..N frames on a preview and keep the one SyncNet
+    finds best in sync (0: off; needs SyncNet weights; costs 2N + 1 preview renders)."""
+    sync_search_seconds: float = 2.0
+    """Length of each sync-search preview (the loudest stretch of the audio)."""
     device: str | None = None
     """torch device (default: cuda when available, else cpu)."""
 
@@ -74,6 +82,8 @@ class DubResult:
     personalized: bool
     audio: str
     score: dict[str, Any] | None
+    sync_search: dict[str, Any] | None = None
+    """The offset search's per-offset table and chosen offset (see :class:`SyncSearch`)."""
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -178,6 +188,12 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     check_output_path(output)
     if (audio is None) == (expressions_from is None):
         raise InputError(None, "pass exactly one of --audio and --expressions-from", "minerf-dub VIDEO --audio SPEECH -o OUT.mp4")
+    if options.sync_search < 0 or options.sync_search_seconds <= 0:
+        raise InputError(None, f"sync search of {options.sync_search} frames over {options.sync_search_seconds} s previews", "pass --sync-search N with N >= 0 and --sync-search-seconds above 0")
+    if options.sync_search:
+        from minerf.dub.sync_search import require_weights
+
+        require_weights(options.syncnet_weights, options.device)
     info = video_io.probe(video)
     timer = Timer()
     notes: list[str] = []
@@ -209,6 +225,8 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
             expressions = other.expression
             if other.has_audio:
                 mux_source = other.audio()
+            elif options.sync_search:
+                raise InputError(expressions_from, "the clip has no audio: --sync-search needs the speech to compare the lips with", "leave out --sync-search, or use a clip prepared with its audio")
             else:
                 notes.append(f"{expressions_from} has no audio: the output has no audio track")
     total = len(expressions)
@@ -225,35 +243,56 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     frames_store = SourceFrames.extract(video, cache_dir() / "frames" / f"{clip.meta['source']['sha256'][:16]}", clip.num_frames, progress)
     height, width = info.height, info.width
     embed = Embedder(height - height % 2, width - width % 2, total)
-    crops = render_frames(
-        model, model.identity_codes[ident].detach(), expressions, clip.pose[timeline], clip.intrinsics, latents,
-        (clip.background(int(j)) for j in timeline), run.smoothing_active, regions=(render_region(clip.mask(int(j))) for j in timeline),
-    )
+    code = model.identity_codes[ident].detach()
+    if audio is not None:
+        wave = read_mux_audio(audio, total)
+    elif mux_source is not None:
+        import soxr
 
-    def frames_out():
-        for k, (crop, acc) in enumerate(tqdm(crops, total=total, desc="render", unit="frames", disable=not progress)):
-            j = int(timeline[k])
-            alpha = blend_mask(clip.mask(j), acc)
-            frame = paste_into_frame(frames_store[j], crop, alpha, clip.crop_box)
-            frame = frame[: height - height % 2, : width - width % 2]
-            weight = place_in_frame(alpha, clip.crop_box, frame.shape[:2])
-            frame = embed(k, frame, weight)
-            yield visible_label(frame) if options.visible_label else frame
+        wave = soxr.resample(mux_source, 16000, MUX_RATE).astype(np.float32)
+    else:
+        wave = None
 
-    with tempfile.TemporaryDirectory(prefix="minerf-dub-") as tmp:
-        silent_video = Path(tmp) / "video.mp4"
-        with timer.stage("render"):
-            write_video(silent_video, frames_out(), fps=25)
-        with timer.stage("mux"):
-            if audio is not None:
-                mux_audio(silent_video, read_mux_audio(audio, total), MUX_RATE, output, SYNTHETIC_TAGS)
-            elif mux_source is not None:
-                import soxr
+    def write_dub(path: Path, expr: np.ndarray, span: slice, final: bool) -> None:
+        """Render output frames ``span`` with expressions ``expr`` (total, d), composite, mark,
+        encode and mux the matching audio into ``path`` (the final video, or a preview)."""
+        ks = range(total)[span]
+        js = timeline[span]
+        crops = render_frames(
+            model, code, expr[span], clip.pose[js], clip.intrinsics, None if latents is None else latents[span],
+            (clip.background(int(j)) for j in js), run.smoothing_active, regions=(render_region(clip.mask(int(j))) for j in js),
+        )
 
-                wave = soxr.resample(mux_source, 16000, MUX_RATE).astype(np.float32)
-                mux_audio(silent_video, wave, MUX_RATE, output, SYNTHETIC_TAGS)
-            else:
-                write_video(output, (f for f in video_io.iter_frames(silent_video)), fps=25, metadata=SYNTHETIC_TAGS)
+        def frames_out():
+            bar = tqdm(zip(ks, crops), total=len(ks), desc="render", unit="frames", disable=not (progress and final))
+            for k, (crop, acc) in bar:
+                j = int(timeline[k])
+                alpha = blend_mask(clip.mask(j), acc)
+                frame = paste_into_frame(frames_store[j], crop, alpha, clip.crop_box)
+                frame = frame[: height - height % 2, : width - width % 2]
+                weight = place_in_frame(alpha, clip.crop_box, frame.shape[:2])
+                frame = embed(k, frame, weight)
+                yield visible_label(frame) if options.visible_label else frame
+
+        stage = timer.stage if final else (lambda name: nullcontext())
+        with tempfile.TemporaryDirectory(prefix="minerf-dub-") as tmp:
+            silent_video = Path(tmp) / "video.mp4"
+            with stage("render"):
+                write_video(silent_video, frames_out(), fps=25)
+            with stage("mux"):
+                if wave is not None:
+                    per_frame = MUX_RATE // 25
+                    mux_audio(silent_video, wave if final else wave[ks.start * per_frame : ks.stop * per_frame], MUX_RATE, path, SYNTHETIC_TAGS)
+                else:
+                    write_video(path, (f for f in video_io.iter_frames(silent_video)), fps=25, metadata=SYNTHETIC_TAGS)
+
+    search = None
+    if options.sync_search:
+        with timer.stage("sync_search"):
+            search = sync_search(expressions, wave, total, options, notes, write_dub, progress)
+        if search is not None:
+            expressions = shift_expressions(expressions, search.chosen)
+    write_dub(output, expressions, slice(0, total), final=True)
     score = None
     if options.score and (audio is not None or mux_source is not None):
         with timer.stage("score"):
@@ -267,9 +306,35 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
         personalized=personalized,
         audio=str(audio if audio is not None else expressions_from),
         score=score,
+        sync_search=None if search is None else search.to_dict(),
         timings=timer.seconds,
         notes=notes,
     )
+
+
+def sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, options: DubOptions, notes: list[str], write_dub, progress: bool) -> SyncSearch | None:
+    """The offset search of ``options.sync_search`` over previews written by
+    ``write_dub(path, expressions (total, d), frames, final=False)`` from the ``total``-frame
+    timeline with audio ``wave`` (48 kHz); None, with a note, when SyncNet cannot score them."""
+    import tempfile
+
+    import lipsync
+    from minerf.dub.sync_search import candidate_offsets, preview_window, search_offsets
+
+    count = min(total, max(1, int(round(options.sync_search_seconds * 25))))
+    start = preview_window(wave, MUX_RATE // 25, total, count)
+    with tempfile.TemporaryDirectory(prefix="minerf-sync-") as tmp:
+
+        def score_preview(k: int):
+            path = Path(tmp) / f"preview_{k:+d}.mp4"
+            write_dub(path, shift_expressions(expressions, k), slice(start, start + count), final=False)
+            return lipsync.score(path, weights=options.syncnet_weights, device=options.device)
+
+        try:
+            return search_offsets(candidate_offsets(options.sync_search), score_preview, start, count, progress)
+        except InputError as exc:
+            notes.append(f"sync search not done, the predicted timing is used: {exc}")
+            return None
 
 
 def predictor_path(options: DubOptions) -> Path:
