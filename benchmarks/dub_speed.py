@@ -1,12 +1,14 @@
 """Wall time per second of dubbed output, split by stage; prints JSON.
 
     python benchmarks/dub_speed.py [--run RUN --audio2exp A2E] [--video V] [--audio A]
+                                   [--sync-search N [--sync-search-seconds S] [--syncnet-weights W]]
 
 Without --run / --audio2exp it trains the demo's models first (tiny MI-NeRF, audio2exp on the
 generated talking portrait, as ``minerf-dub --demo`` does; that training is reported as
 ``setup_seconds`` and not counted per output second). The dub runs in a fresh cache, so
 preparation and personalization are included; a second dub of the same video shows the
-cached case.
+cached case. With --sync-search the offset search runs before the final render and its
+time shows as the ``sync_search`` stage.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=None)
     parser.add_argument("--audio", type=Path, default=None)
     parser.add_argument("--personalize-steps", type=int, default=100)
+    parser.add_argument("--sync-search", type=int, default=0, help="offset search of -N..N frames (0: off)")
+    parser.add_argument("--sync-search-seconds", type=float, default=2.0)
+    parser.add_argument("--syncnet-weights", type=Path, default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dub_speed_"))
     os.environ["MINERF_CACHE"] = str(work / "cache")
@@ -63,7 +68,10 @@ def main() -> None:
             a2e = work / "a2e"
             train_a2e([clip.path], a2e, train_config=PRESETS["default"][0], net_config=PRESETS["default"][1])
         setup = time.perf_counter() - start
-    options = DubOptions(run=run, audio2exp=a2e, personalize_steps=args.personalize_steps)
+    options = DubOptions(
+        run=run, audio2exp=a2e, personalize_steps=args.personalize_steps, syncnet_weights=args.syncnet_weights,
+        sync_search=args.sync_search, sync_search_seconds=args.sync_search_seconds,
+    )
     results = []
     for name in ("first", "cached"):
         start = time.perf_counter()
@@ -78,6 +86,7 @@ def main() -> None:
                 "stage_seconds_per_output_second": {k: round(v / result.seconds, 3) for k, v in result.timings.items()},
                 "personalized": result.personalized,
                 "scored": result.score is not None,
+                "sync_search": result.sync_search and {k: result.sync_search[k] for k in ("offsets", "lse_c_at_0", "chosen", "frames")},
             }
         )
     print(json.dumps({"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(), "setup_seconds": round(setup, 1), "runs": results}, indent=2))
