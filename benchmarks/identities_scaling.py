@@ -1,114 +1,237 @@
-"""Paper Fig. 4 at small scale: time to reach a held-out PSNR with ONE model for N identities
-versus N single-identity models (same preset, same machine).
+"""Paper Fig. 4 (left) at small scale: training needed to reach a held-out PSNR with ONE model for
+N identities versus N single-identity models (same preset, same machine).
 
-Clips: prepared clips in --clips-dir (default: the GRID videos of ../shared/data/videos are
-prepared there at 128 px first). Prints JSON and writes a PNG plot.
+Every model trains with the same settings: preset ``--preset`` (default ``tiny``: 6-level hash
+grid, 1x32 MLPs, 16 + 16 samples, 512 rays from 4 frames per step, lr 1e-2 -> 1e-3 decayed over
+``--max-steps``), the same rays per step whether it knows 1 or 8 identities. Every
+``--eval-every`` steps the held-out PSNR (face crop, first ``--eval-frames`` held-out frames of
+each clip; ``minerf.train.evaluate.evaluate_heldout``) is measured; a joint model reaches the
+target when the mean over its identities' held-out frames does. A run stops at the target or at
+``--max-steps`` (then it is reported as not reached, with its best PSNR).
 
-    python benchmarks/identities_scaling.py --clips-dir /tmp/grid --counts 1 2 4 8 --target-psnr 22
+The CPU is usually shared, so three measures are reported for each run: steps to target,
+wall-clock training seconds to target (evaluation excluded; noisy under load) and an estimate =
+steps x the seconds per step measured for that configuration in a separate, interleaved timing
+phase (``step_seconds``; it also shows that a step costs the same for 1 and 8 identities).
+Ratios are (sum over the N single-identity runs) / (the one joint run); N = 1 is the same model.
+
+The 8 single-identity runs are trained once and summed over the first N clips; every finished
+run is kept as JSON in ``--work`` and reused by a later call with the same settings. Prints JSON
+(settings, step timing, per-run curves, rows with ratios) and writes a PNG plot.
+
+    python benchmarks/identities_scaling.py --clips-dir /tmp/grid --counts 1 2 4 8 \\
+        --target-psnr 20 21 --max-steps 600 --eval-every 25 --eval-frames 1 --plot scaling.png
+
+Clips: the prepared clips in ``--clips-dir`` (sorted by name); when it holds none, the GRID
+videos of ../shared/data/videos are prepared there at ``--resolution`` first.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import statistics
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from _nerf_common import ROOT
+import torch
+
+from _nerf_common import ROOT, device_name
+from scaling_curves import scaling_row, summarize
 
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
 
 
 def prepared_clips(clips_dir: Path, resolution: int) -> list[Path]:
+    """The complete prepared clips in ``clips_dir``; prepares the GRID videos there if it has none."""
     from minerf.clip import is_complete
     from minerf.prepare.pipeline import PrepareOptions, prepare
 
-    clips = []
+    clips = sorted(p for p in clips_dir.glob("*") if p.is_dir() and is_complete(p)) if clips_dir.is_dir() else []
+    if clips:
+        return clips
     for video in sorted(VIDEOS.glob("grid_*.mpg")):
         out = clips_dir / video.stem
-        if not is_complete(out):
-            prepare(video, out, PrepareOptions(resolution=resolution), progress=False)
+        prepare(video, out, PrepareOptions(resolution=resolution), progress=False)
         clips.append(out)
     if not clips:
-        raise SystemExit(f"no GRID videos in {VIDEOS}")
+        raise SystemExit(f"no prepared clips in {clips_dir} and no GRID videos in {VIDEOS}")
     return clips
 
 
-def time_to_target(clips: list[Path], run_dir: Path, args) -> dict:
-    """Train in chunks of --eval-every steps; training seconds until held-out PSNR >= target."""
-    from minerf.train.evaluate import evaluate_heldout
-    from minerf.train.trainer import TrainOptions, train
-    from minerf.train.video import RunRenderer
+class Run:
+    """A fresh model, its Adam optimizer and sampling RNG on ``clips`` (one identity per clip)."""
 
-    seconds, step, history = 0.0, 0, []
-    while step < args.max_steps:
-        step = min(args.max_steps, step + args.eval_every)
-        opts = TrainOptions(preset=args.preset, iterations=args.max_steps, stop_at=step, checkpoint_every=10**9, validate_every=0, evaluate=False, progress=False)
+    def __init__(self, clips: list[Path], args: argparse.Namespace):
+        from minerf.model import MINeRF, get_preset
+        from minerf.train.data import MultiClipData
+
+        self.data = MultiClipData.from_dirs(clips)
+        self.cfg = get_preset(args.preset)
+        torch.manual_seed(args.seed)
+        self.model = MINeRF(self.cfg, self.data.expression_dim, len(self.data.identity_names), self.data.num_latents)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, betas=(0.9, 0.999), eps=1e-8)
+        self.generator = torch.Generator().manual_seed(args.seed)
+        self.total = args.max_steps
+        self.step = 0
+
+    def train_steps(self, count: int) -> float:
+        """``count`` training steps (learning rate decayed over ``--max-steps``); wall seconds."""
+        from minerf.train.trainer import learning_rate, train_step
+
         start = time.perf_counter()
-        train(clips, run_dir, opts)
-        seconds += time.perf_counter() - start
-        renderer = RunRenderer.open(run_dir, "cpu")
-        result = evaluate_heldout(renderer.run.model, renderer.data, False, args.eval_frames)
-        history.append({"step": step, "train_seconds": round(seconds, 1), "psnr": round(result["psnr"], 3)})
-        print(json.dumps({"clips": len(clips), **history[-1]}), flush=True)
-        if result["psnr"] >= args.target_psnr:
-            return {"reached": True, "seconds": round(seconds, 1), "steps": step, "history": history}
-    return {"reached": False, "seconds": round(seconds, 1), "steps": step, "history": history}
+        for _ in range(count):
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate(self.cfg, self.step, self.total)
+            train_step(self.model, self.data, self.optimizer, self.generator, False, torch.device("cpu"))
+            self.step += 1
+        return time.perf_counter() - start
+
+    def heldout(self, frames: int) -> dict[str, Any]:
+        from minerf.train.evaluate import evaluate_heldout
+
+        return evaluate_heldout(self.model, self.data, False, frames)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--clips-dir", type=Path, default=Path("/tmp/minerf-grid-128"))
-    ap.add_argument("--work", type=Path, default=Path("/tmp/minerf-identities-scaling"))
-    ap.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 8])
-    ap.add_argument("--preset", default="fast")
-    ap.add_argument("--target-psnr", type=float, default=22.0)
-    ap.add_argument("--max-steps", type=int, default=2000)
-    ap.add_argument("--eval-every", type=int, default=100)
-    ap.add_argument("--eval-frames", type=int, default=2)
-    ap.add_argument("--resolution", type=int, default=128)
-    ap.add_argument("--plot", type=Path, default=Path("identities_scaling.png"))
-    args = ap.parse_args()
-
-    clips = prepared_clips(args.clips_dir, args.resolution)
-    single: dict[int, dict] = {}
-    rows = []
-    for n in args.counts:
-        if n > len(clips):
+def train_to_target(clips: list[Path], args: argparse.Namespace, label: str) -> list[dict[str, Any]]:
+    """Train until the held-out PSNR reaches the highest ``--target-psnr`` or ``--max-steps``;
+    the curve."""
+    run = Run(clips, args)
+    history: list[dict[str, Any]] = []
+    seconds = 0.0
+    while run.step < args.max_steps:
+        seconds += run.train_steps(min(args.eval_every, args.max_steps - run.step))
+        result = run.heldout(args.eval_frames)
+        point = {
+            "step": run.step,
+            "train_seconds": round(seconds, 2),
+            "psnr": round(result["psnr"], 3),
+            "per_identity": {k: round(v["psnr"], 2) for k, v in result["identities"].items()},
+        }
+        history.append(point)
+        print(json.dumps({"run": label, **{k: v for k, v in point.items() if k != "per_identity"}}), file=sys.stderr, flush=True)
+        if point["psnr"] >= max(args.target_psnr):
             break
-        for k in range(n):
-            if k not in single:
-                single[k] = time_to_target([clips[k]], args.work / f"single_{k}", args)
-        joint = single[0] if n == 1 else time_to_target(clips[:n], args.work / f"joint_{n}", args)
-        separate = sum(single[k]["seconds"] for k in range(n))
-        rows.append(
-            {
-                "identities": n,
-                "one_model_seconds": joint["seconds"],
-                "one_model_reached": joint["reached"],
-                "separate_models_seconds": separate,
-                "separate_models_reached": all(single[k]["reached"] for k in range(n)),
-                # only meaningful when both reached the target
-                "ratio_one_over_separate": round(joint["seconds"] / separate, 3) if separate and joint["reached"] and all(single[k]["reached"] for k in range(n)) else None,
-            }
-        )
-        print(json.dumps(rows[-1]), flush=True)
-    report = {"benchmark": "identities_scaling", "preset": args.preset, "target_psnr": args.target_psnr, "max_steps": args.max_steps, "rows": rows, "single": single}
-    print(json.dumps(report, indent=2))
+    return history
+
+
+def step_seconds(clips: list[Path], counts: list[int], args: argparse.Namespace) -> dict[int, dict[str, Any]]:
+    """Seconds per training step of a model on the first N clips, for each N in ``counts``.
+
+    The models are timed in turn (``--timing-rounds`` rounds of ``--timing-steps`` steps, after
+    one warm-up round), so a change of machine load hits every N alike; the median round counts.
+    """
+    runs = {n: Run(clips[:n], args) for n in counts}
+    times: dict[int, list[float]] = {n: [] for n in counts}
+    for rnd in range(args.timing_rounds + 1):
+        for n, run in runs.items():
+            sec = run.train_steps(args.timing_steps) / args.timing_steps
+            if rnd:
+                times[n].append(sec)
+    return {n: {"median": round(statistics.median(t), 4), "rounds": [round(x, 4) for x in t]} for n, t in times.items()}
+
+
+def cached_curve(path: Path, settings: dict[str, Any], compute) -> list[dict[str, Any]]:
+    """The curve stored at ``path`` when it was measured with ``settings``, else ``compute()``
+    (then stored)."""
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored.get("settings") == settings:
+            return stored["history"]
+    history = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"settings": settings, "history": history}))
+    tmp.replace(path)
+    return history
+
+
+def plot(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace, path: Path) -> None:
+    """Estimated training time to each target vs N: one joint model (solid) and the sum of N
+    single models (dashed), annotated with the ratio. Runs that did not reach a target are not
+    drawn (the JSON says so)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ns = [r["identities"] for r in rows]
-    ax.plot(ns, [r["one_model_seconds"] for r in rows], "o-", label="one MI-NeRF for N identities")
-    ax.plot(ns, [r["separate_models_seconds"] for r in rows], "s--", label="N single-identity models")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for color, (target, target_rows) in zip(("C0", "C1", "C2", "C3", "C4"), rows.items()):
+        for key, style, label in (("joint", "o-", "one model, N ids"), ("separate", "s--", "N single models (sum)")):
+            pts = [(r["identities"], r[f"{key}_estimated_seconds"]) for r in target_rows if r[f"{key}_estimated_seconds"] is not None]
+            if pts:
+                ax.plot(*zip(*pts), style, color=color, label=f"{label}, {target} dB")
+        for r in target_rows:
+            if r["ratio_estimated_seconds"] is not None:
+                ax.annotate(f"x{r['ratio_estimated_seconds']:.2f}", (r["identities"], r["joint_estimated_seconds"]), textcoords="offset points", xytext=(4, -12), fontsize=7, color=color)
     ax.set_xlabel("identities N")
-    ax.set_ylabel(f"training seconds to {args.target_psnr} dB")
-    ax.legend()
+    ax.set_xticks(sorted({r["identities"] for target_rows in rows.values() for r in target_rows}))
+    ax.set_ylabel("est. training seconds to target (1 CPU thread)")
+    ax.set_title(f"time to held-out PSNR target, preset '{args.preset}' (x = separate / joint)", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(args.plot, dpi=120)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips-dir", type=Path, default=Path("/tmp/minerf-grid-128"))
+    ap.add_argument("--work", type=Path, default=Path("/tmp/minerf-identities-scaling"), help="finished runs (JSON), reused")
+    ap.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 8])
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--target-psnr", type=float, nargs="+", default=[20.0, 21.0], help="held-out PSNR targets (dB); runs go on to the highest")
+    ap.add_argument("--max-steps", type=int, default=600, help="step cap of every run (and its lr schedule)")
+    ap.add_argument("--eval-every", type=int, default=25)
+    ap.add_argument("--eval-frames", type=int, default=1, help="held-out frames per clip in each evaluation")
+    ap.add_argument("--resolution", type=int, default=128, help="only used when the GRID clips are prepared")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--timing-steps", type=int, default=10)
+    ap.add_argument("--timing-rounds", type=int, default=3)
+    ap.add_argument("--plot", type=Path, default=Path("identities_scaling.png"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    clips = prepared_clips(args.clips_dir, args.resolution)
+    counts = sorted(n for n in set(args.counts) if n <= len(clips))
+    if not counts:
+        raise SystemExit(f"--counts {args.counts}: only {len(clips)} clips in {args.clips_dir}")
+    settings = {k: v for k, v in vars(args).items() if k in ("preset", "target_psnr", "max_steps", "eval_every", "eval_frames", "seed", "threads")}
+
+    timing = step_seconds(clips, counts, args)
+    seconds = {n: timing[n]["median"] for n in counts}
+    seconds.setdefault(1, seconds[counts[0]])
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for k in range(max(counts)):
+        key = {**settings, "clips": [clips[k].name]}
+        curves[f"single_{k}"] = cached_curve(args.work / f"single_{clips[k].name}.json", key, lambda k=k: train_to_target([clips[k]], args, f"single {clips[k].name}"))
+    for n in counts:
+        if n > 1:
+            key = {**settings, "clips": [c.name for c in clips[:n]]}
+            curves[f"joint_{n}"] = cached_curve(args.work / f"joint_{n}.json", key, lambda n=n: train_to_target(clips[:n], args, f"joint {n}"))
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for target in sorted(args.target_psnr):
+        singles = [summarize(curves[f"single_{k}"], target, seconds[1]) for k in range(max(counts))]
+        joint = {n: singles[0] if n == 1 else summarize(curves[f"joint_{n}"], target, seconds[n]) for n in counts}
+        rows[f"{target:g}"] = [scaling_row(n, joint[n], singles[:n]) for n in counts]
+    cfg = Run(clips[:1], args).cfg
+    report = {
+        "benchmark": "identities_scaling",
+        "settings": {**settings, "clips_dir": str(args.clips_dir), "clips": [c.name for c in clips], "counts": counts},
+        "model": {"rays_per_step": cfg.rays_per_step, "frames_per_step": cfg.frames_per_step, "samples": [cfg.coarse_samples, cfg.fine_samples], "lr": [cfg.lr, cfg.lr_final], "field": dataclasses.asdict(cfg.field)},
+        "device": device_name(torch.device("cpu")),
+        "step_seconds": {str(n): t for n, t in timing.items()},
+        "rows": rows,
+        "curves": curves,
+        "plot": str(args.plot),
+    }
+    plot(rows, args, args.plot)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
