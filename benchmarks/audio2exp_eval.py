@@ -1,14 +1,19 @@
 """audio2exp on the real clips: held-out comparison with baselines, speech following, smoothness.
 
-    python benchmarks/audio2exp_eval.py [--clips DIR_OF_PREPARED_CLIPS] [--seeds 0 1 2] > eval.json
+    python benchmarks/audio2exp_eval.py [--clips DIR_OF_PREPARED_CLIPS] [--seeds 0 1 2] [--folds 10] > eval.json
 
 Prepares every video of ../shared/data/videos at 128 px (unless --clips points at prepared
 clips), trains the default network on the first 90 % of each clip with speech, and prints
 JSON: for each seed, mean squared error of the mouth coefficients and correlation of the
-mouth opening on the held-out last 10 % (network vs. the clip's mean expression vs. a
-linear regression from the audio envelope), frame-to-frame change (predicted vs. tracked),
+mouth opening on the held-out last 10 % (network, as is and with a speaker calibration
+fitted on each clip's training frames, vs. the clip's mean expression vs. linear regressions
+from the audio envelope, one for all clips and one per clip), frame-to-frame change (predicted vs. tracked),
 and on the non-English speech of ../shared/data/audio the ROC AUC of the predicted mouth
 opening for speech vs. pause frames (with and without the silence gate).
+
+With ``--folds K`` it also cross-validates (seed 0): K trainings, each holding out the k-th
+of K blocks of every clip (every frame is held out once), and reports the mouth MSE over all
+frames and the mean over folds of the other measures.
 """
 
 from __future__ import annotations
@@ -48,11 +53,40 @@ def summarise(result: dict) -> dict:
     return {k: round(float(result[k]), 4) for k in keep}
 
 
+def cross_validate(clips: list[Path], folds: int, steps: int | None, work: Path, methods: tuple[str, ...]) -> dict:
+    """Train ``folds`` times (block k of every clip held out) and pool the held-out results."""
+    from dataclasses import replace
+
+    from audio2exp.evaluate import heldout_comparison
+    from audio2exp.predict import Audio2ExpPredictor
+    from audio2exp.train import PRESETS, train
+
+    per_fold = []
+    for k in range(folds):
+        config, net = PRESETS["default"]
+        config = replace(config, fold=(k, folds), **({"steps": steps} if steps else {}))
+        train(clips, work / f"fold{k}", train_config=config, net_config=net)
+        per_fold.append(heldout_comparison(Audio2ExpPredictor.load(work / f"fold{k}"), clips))
+    frames = [h["heldout_frames"] for h in per_fold]
+    out: dict = {"folds": folds, "heldout_frames": int(sum(frames))}
+    for name in methods:
+        out[name] = {
+            "mouth_mse": round(float(sum(h[name]["mouth_mse"] * n for h, n in zip(per_fold, frames)) / sum(frames)), 4),
+            **{key: round(sum(h[name][key] for h in per_fold) / folds, 4) for key in ("relative_mouth_mse", "opening_corr_pooled", "opening_corr", "mouth_step")},
+            "mouth_mse_per_clip": {c: round(sum(h[name]["per_clip"][c]["mouth_mse"] for h in per_fold) / folds, 3) for c in per_fold[0]["clips"]},
+        }
+    out["tracked_mouth_step"] = round(sum(h["tracked_mouth_step"] for h in per_fold) / folds, 4)
+    out["folds_where_audio2exp_mse_beats_every_baseline"] = sum(h["audio2exp"]["mouth_mse"] < min(h[b]["mouth_mse"] for b in ("mean_expression", "envelope_linear", "envelope_linear_per_clip")) for h in per_fold)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=Path, default=None, help="folder of prepared clips (default: prepare ../shared/data/videos)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--folds", type=int, default=0, help="also cross-validate with this many blocks per clip (0: no)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
 
     from dataclasses import replace
@@ -65,6 +99,8 @@ def main() -> None:
         work = Path(tmp)
         clips = prepared_clips(args.clips, work)
         speech = non_english_speech()
+        methods = ("audio2exp", "audio2exp_calibrated", "mean_expression", "envelope_linear", "envelope_linear_per_clip")
+        baselines = ("mean_expression", "envelope_linear", "envelope_linear_per_clip")
         runs = []
         for seed in args.seeds:
             config, net = PRESETS["default"]
@@ -80,13 +116,14 @@ def main() -> None:
                     "seed": seed,
                     "train_seconds": round(train_s, 1),
                     "steps": summary["step"],
-                    "heldout": {name: summarise(held[name]) for name in ("audio2exp", "mean_expression", "envelope_linear")},
-                    "clips_where_audio2exp_beats_both_baselines": sum(
-                        held["audio2exp"]["per_clip"][c]["mouth_mse"] < min(held["mean_expression"]["per_clip"][c]["mouth_mse"], held["envelope_linear"]["per_clip"][c]["mouth_mse"]) for c in held["clips"]
-                    ),
-                    "heldout_per_clip_mouth_mse": {
-                        clip: {name: round(held[name]["per_clip"][clip]["mouth_mse"], 3) for name in ("audio2exp", "mean_expression", "envelope_linear")} for clip in held["clips"]
+                    "heldout": {name: summarise(held[name]) for name in methods},
+                    "clips_where_beating_every_baseline": {
+                        name: sum(held[name]["per_clip"][c]["mouth_mse"] < min(held[b]["per_clip"][c]["mouth_mse"] for b in baselines) for c in held["clips"]) for name in ("audio2exp", "audio2exp_calibrated")
                     },
+                    "heldout_per_clip": {
+                        clip: {name: [round(held[name]["per_clip"][clip][k], 3) for k in ("mouth_mse", "opening_corr")] for name in methods} for clip in held["clips"]
+                    },
+                    "readout_corr_on_tracked": round(held["readout_corr_on_tracked"], 4),
                     "tracked_mouth_step": round(held["tracked_mouth_step"], 4),
                     "speech_following": {
                         ("gate_on" if gate else "gate_off"): {
@@ -107,11 +144,16 @@ def main() -> None:
             "speech_files": [p.name for p in speech],
             "runs": runs,
         }
-        for method in ("audio2exp", "mean_expression", "envelope_linear"):
-            for metric in ("mouth_mse", "relative_mouth_mse", "opening_corr_pooled"):
+        for method in methods:
+            for metric in ("mouth_mse", "relative_mouth_mse", "opening_corr_pooled", "opening_corr", "mouth_step"):
                 values = [r["heldout"][method][metric] for r in runs]
                 report.setdefault("mean_over_seeds", {}).setdefault(method, {})[metric] = round(sum(values) / len(values), 4)
-    print(json.dumps(report, indent=2))
+        if args.folds:
+            report["cross_validation"] = cross_validate(clips, args.folds, args.steps, work, methods)
+    text = json.dumps(report, indent=2)
+    if args.out is not None:
+        args.out.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
