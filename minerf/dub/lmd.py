@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minerf.prepare.expression_space import EYE_OUTER_LEFT, EYE_OUTER_RIGHT, LIP_POINTS
+from minerf.prepare.expression_space import EYE_OUTER_LEFT, EYE_OUTER_RIGHT, LIP_POINTS, LOWER_INNER_LIP, UPPER_INNER_LIP
 
 MOUTH_LANDMARKS = LIP_POINTS
 """Face-mesh indices of the lips: outer and inner contour (40 points)."""
@@ -58,6 +58,25 @@ def frame_lmd(output: np.ndarray, real: np.ndarray) -> np.ndarray:
     """Per-frame LMD: (..., 468, >=2) output and real points -> (...,)."""
     dist = np.linalg.norm(centred_mouth(output) - centred_mouth(real), axis=-1).mean(axis=-1)
     return dist / eye_distance(real)
+
+
+def mouth_opening(points: np.ndarray) -> np.ndarray:
+    """(..., 468, >=2) -> (...,) gap between the inner lips (points 13, 14) over the eye distance."""
+    points = np.asarray(points, np.float64)
+    return np.linalg.norm(points[..., UPPER_INNER_LIP, :2] - points[..., LOWER_INNER_LIP, :2], axis=-1) / eye_distance(points)
+
+
+def opening_correlation(output: np.ndarray, real: np.ndarray) -> float:
+    """Pearson correlation over time of the mouth opening of two frame-aligned (T, 468, >=2)
+    landmark sequences (frames without a face left out): does the mouth move when the real
+    one does? NaN when either opening does not vary."""
+    count = min(len(output), len(real))
+    a, b = mouth_opening(output[:count]), mouth_opening(real[:count])
+    found = np.isfinite(a) & np.isfinite(b)
+    a, b = a[found], b[found]
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def landmark_distance(output: np.ndarray, real: np.ndarray) -> LMDResult:

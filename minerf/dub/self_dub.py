@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from minerf.dub.lmd import video_lmd
+from minerf.dub.lmd import landmark_distance, opening_correlation, video_landmarks
 from minerf.dub.pipeline import DubOptions, dub
 
 SEGMENT_SECONDS = (0.2, 0.5)
@@ -49,9 +49,10 @@ def shuffle_segments(wave: np.ndarray, sample_rate: int, seed: int = 0, segment_
 
 def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed: int = 0, tracked: bool = False, progress: bool = False) -> dict[str, Any]:
     """Dub ``video`` with its own audio and with the shuffled control into ``work``; return
-    ``{lmd_own, lmd_shuffled, ratio, frames, missing, settings}`` (``lmd_tracked`` too with
-    ``tracked``: the run re-rendering the clip's own tracked expressions, no audio2exp -- what
-    the NeRF alone can reach)."""
+    ``lmd_<case>``, ``opening_corr_<case>`` (correlation of the output's mouth opening with the
+    real one's), ``frames_<case>``, ``missing_<case>`` for the cases ``own``, ``shuffled`` (and
+    ``tracked`` with ``tracked``: the run re-rendering the clip's own tracked expressions, no
+    audio2exp -- what the NeRF alone reaches), ``ratio`` = lmd_shuffled / lmd_own, settings."""
     import soundfile as sf
 
     from checkpoints.shipped import shipped_checkpoint
@@ -68,17 +69,23 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
 
         raise InputError(video, "has no audio track", "a self-dub needs the video's own speech")
     options = dataclasses.replace(options, score=False)
+    real = video_landmarks(video)
     result: dict[str, Any] = {"video": str(video)}
-    for name, audio in (("own", wave), ("shuffled", shuffle_segments(wave, 16000, seed))):
-        sf.write(work / f"{name}.wav", audio, 16000)
-        dub(video, work / f"{name}.wav", work / f"{name}.mp4", options, progress)
-        measured = video_lmd(work / f"{name}.mp4", video)
-        result[f"lmd_{name}"] = round(measured.lmd, 5)
-        result[f"frames_{name}"], result[f"missing_{name}"] = measured.frames, measured.missing
+    outputs = {"own": wave, "shuffled": shuffle_segments(wave, 16000, seed)}
     if tracked:
-        clip = cached_clip(video, run_resolution(load_run(options.run or shipped_checkpoint("minerf"), "cpu"), options), progress)
-        dub(video, None, work / "tracked.mp4", options, progress, expressions_from=clip.path)
-        result["lmd_tracked"] = round(video_lmd(work / "tracked.mp4", video).lmd, 5)
+        outputs["tracked"] = None
+    for name, audio in outputs.items():
+        if audio is None:
+            clip = cached_clip(video, run_resolution(load_run(options.run or shipped_checkpoint("minerf"), "cpu"), options), progress)
+            dub(video, None, work / f"{name}.mp4", options, progress, expressions_from=clip.path)
+        else:
+            sf.write(work / f"{name}.wav", audio, 16000)
+            dub(video, work / f"{name}.wav", work / f"{name}.mp4", options, progress)
+        points = video_landmarks(work / f"{name}.mp4")
+        measured = landmark_distance(points, real)
+        result[f"lmd_{name}"] = round(measured.lmd, 5)
+        result[f"opening_corr_{name}"] = round(opening_correlation(points, real), 3)
+        result[f"frames_{name}"], result[f"missing_{name}"] = measured.frames, measured.missing
     result["ratio"] = round(result["lmd_shuffled"] / result["lmd_own"], 3)
     result["settings"] = {"seed": seed, "segment_seconds": list(SEGMENT_SECONDS), "personalize_steps": options.personalize_steps, "run": str(options.run), "audio2exp": str(options.audio2exp)}
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minerf.dub.lmd import MOUTH_LANDMARKS, centred_mouth, eye_distance, frame_lmd, landmark_distance
+from minerf.dub.lmd import MOUTH_LANDMARKS, centred_mouth, eye_distance, frame_lmd, landmark_distance, mouth_opening, opening_correlation
 from minerf.dub.self_dub import shuffle_plan, shuffle_segments
 
 
@@ -73,3 +73,17 @@ def test_shuffled_audio_has_the_same_segments_in_another_order():
 def test_audio_shorter_than_two_segments_cannot_be_shuffled():
     with pytest.raises(ValueError, match="shorter than two segments"):
         shuffle_segments(np.zeros(1000, np.float32), 16000)
+
+
+def test_mouth_opening_and_its_correlation_over_time():
+    real = np.stack([_face(10.0) for _ in range(5)])
+    gaps = np.array([2.0, 6.0, 4.0, 10.0, 8.0])
+    real[:, 13] = [50.0, 70.0]
+    real[:, 14, 0], real[:, 14, 1] = 50.0, 70.0 + gaps
+    np.testing.assert_allclose(mouth_opening(real), gaps / 100.0)
+    out = real.copy()
+    assert opening_correlation(out, real) == pytest.approx(1.0)
+    out[:, 14, 1] = 70.0 + gaps[::-1]
+    assert opening_correlation(out, real) == pytest.approx(np.corrcoef(gaps[::-1], gaps)[0, 1])
+    out[:, 14, 1] = 75.0  # a mouth that never moves
+    assert np.isnan(opening_correlation(out, real))
