@@ -33,13 +33,22 @@ def test_heldout_frames_beat_both_baselines(real_run):
 
     predictor, clips = real_run
     result = heldout_comparison(predictor, clips)
-    net, mean, env = result["audio2exp"], result["mean_expression"], result["envelope_linear"]
+    net, cal, mean, env = result["audio2exp"], result["audio2exp_calibrated"], result["mean_expression"], result["envelope_linear"]
+    env_clip = result["envelope_linear_per_clip"]
     # per-clip error relative to the clip's mean-expression error (pooled MSE is dominated by
-    # one badly tracked clip, where every method is equally far off; it is reported, not asserted)
+    # one clip whose held-out expression is far outside its training range, where every method
+    # is equally far off; it is reported in docs/audio2exp.md, not asserted)
     assert net["relative_mouth_mse"] < env["relative_mouth_mse"] < mean["relative_mouth_mse"] == 1.0
     assert net["opening_corr_pooled"] > 0.2 > mean["opening_corr_pooled"]
+    # calibrated on each speaker's training frames: below the per-clip envelope regression too,
+    # and its opening follows the tracked one better than the envelope's
+    assert cal["relative_mouth_mse"] < env_clip["relative_mouth_mse"] < env["relative_mouth_mse"]
+    assert cal["opening_corr_pooled"] > max(env["opening_corr_pooled"], env_clip["opening_corr_pooled"]) + 0.1
+    # the readout expression -> opening is a sound measure: it reproduces the tracked opening
+    assert result["readout_corr_on_tracked"] > 0.99
     # no more jitter than the tracker: frame-to-frame change of the mouth coefficients
     assert net["mouth_step"] <= result["tracked_mouth_step"]
+    assert cal["mouth_step"] <= result["tracked_mouth_step"]
 
 
 def test_mouth_follows_non_english_speech(real_run):
