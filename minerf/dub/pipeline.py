@@ -289,7 +289,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     search = None
     if options.sync_search:
         with timer.stage("sync_search"):
-            search = sync_search(expressions, wave, total, options, notes, write_dub, progress)
+            search = run_sync_search(expressions, wave, total, options, notes, write_dub, progress)
         if search is not None:
             expressions = shift_expressions(expressions, search.chosen)
     write_dub(output, expressions, slice(0, total), final=True)
@@ -312,7 +312,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     )
 
 
-def sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, options: DubOptions, notes: list[str], write_dub, progress: bool) -> SyncSearch | None:
+def run_sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, options: DubOptions, notes: list[str], write_dub, progress: bool) -> SyncSearch | None:
     """The offset search of ``options.sync_search`` over previews written by
     ``write_dub(path, expressions (total, d), frames, final=False)`` from the ``total``-frame
     timeline with audio ``wave`` (48 kHz); None, with a note, when SyncNet cannot score them."""

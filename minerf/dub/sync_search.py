@@ -19,7 +19,7 @@ Cost: 2N + 1 preview renders + SyncNet scores before the final render.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -51,8 +51,6 @@ class SyncSearch:
     """SyncNet weights id used (the same as the final score's)."""
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return asdict(self)
 
 
