@@ -33,12 +33,13 @@ from minerf.dub.commands import minerf_dub, verify_watermark  # noqa: E402
 
 minerf.add_command(verify_watermark)
 
-from minerf.nerf_commands import eval_cmd, personalize_cmd, render_cmd, train_cmd  # noqa: E402
+from minerf.nerf_commands import eval_cmd, export_cmd, personalize_cmd, render_cmd, train_cmd  # noqa: E402
 
 minerf.add_command(train_cmd)
 minerf.add_command(render_cmd)
 minerf.add_command(eval_cmd)
 minerf.add_command(personalize_cmd)
+minerf.add_command(export_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     minerf()

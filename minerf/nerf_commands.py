@@ -112,3 +112,17 @@ def personalize_cmd(run_dir, clip_dir, out_dir, iters, field_lr, device, as_json
 
     result = personalize(run_dir, clip_dir, out_dir, iters, field_lr, device=device, progress=progress_enabled() and not as_json)
     emit(result, as_json, f"added '{result['identity']}' -> {out_dir}; held-out PSNR {result['eval_before']['psnr']:.2f} -> {result['eval']['psnr']:.2f} dB")
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="New run folder holding the latest checkpoint's weights only.")
+@click.option("--json", "as_json", is_flag=True)
+@verbosity_options
+@report_errors
+def export_cmd(run_dir, out_dir, as_json) -> None:
+    """Write RUN_DIR's latest checkpoint without optimizer state, portable to other machines."""
+    from minerf.train.export import export_run
+
+    result = export_run(run_dir, out_dir)
+    emit(result, as_json, f"exported step {result['iteration']} ({len(result['identities'])} identities, {result['bytes'] / 1e6:.1f} MB) -> {out_dir}")

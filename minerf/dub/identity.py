@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from minerf.clip import PreparedClip
+from minerf.train.export import clip_source_sha
 from minerf.train.run import LoadedRun, latest_checkpoint, load_run
 
 log = logging.getLogger(__name__)
@@ -24,23 +25,13 @@ def run_fingerprint(run: LoadedRun) -> str:
     return hashlib.sha256(record.encode()).hexdigest()[:12]
 
 
-def _clip_sha(record: dict) -> str | None:
-    meta = Path(record.get("path", "")) / "clip.json"
-    if not meta.is_file():
-        return None
-    try:
-        return json.loads(meta.read_text()).get("source", {}).get("sha256")
-    except (json.JSONDecodeError, OSError):
-        return None
-
-
 def known_identity(run: LoadedRun, clip: PreparedClip) -> tuple[str, int] | None:
     """(identity name, latent offset of that clip) when ``run`` was trained on this very video
     (same source file content and frame count), else None."""
     sha = (clip.meta.get("source") or {}).get("sha256")
     offset = 0
     for record in run.meta["clips"]:
-        if sha and int(record["num_frames"]) == clip.num_frames and _clip_sha(record) == sha:
+        if sha and int(record["num_frames"]) == clip.num_frames and clip_source_sha(record) == sha:
             return record["identity"], offset
         offset += int(record["num_frames"])
     return None

@@ -136,6 +136,7 @@ def write_synthetic_clip(
     crop = [0, 0, size]
     source = None
     if source_frame is not None:
+        from minerf.prepare.video_io import file_sha256
         from minerf.video_out import write_video
 
         width, height, x0, y0 = source_frame
@@ -155,6 +156,6 @@ def write_synthetic_clip(
         "resolution": size,
         "expression_space": {"id": SPACE_ID, "dim": EXPRESSION_DIM},
         "crop_box": crop,
-        "source": {"path": None if source is None else str(source), "synthetic_identity": identity},
+        "source": {"path": None if source is None else str(source), "sha256": None if source is None else file_sha256(source), "synthetic_identity": identity},
     }
     return write_clip(path, frames=frames, masks=masks, backgrounds=[bg] * num_frames, tracks=tracks, meta=meta)

@@ -121,7 +121,13 @@ def _run_meta(data: MultiClipData, preset: str, ablation: str, total: int) -> di
         "num_latents": data.num_latents,
         "holdout": data.holdout,
         "clips": [
-            {"name": c.name, "path": str(c.path.resolve()), "num_frames": c.num_frames, "identity": data.identity_names[data.identity_of_clip[ci]]}
+            {
+                "name": c.name,
+                "path": str(c.path.resolve()),
+                "source_sha256": (c.meta.get("source") or {}).get("sha256"),
+                "num_frames": c.num_frames,
+                "identity": data.identity_names[data.identity_of_clip[ci]],
+            }
             for ci, c in enumerate(data.clips)
         ],
     }

@@ -128,8 +128,8 @@ class RunRenderer:
         run.model.eval()
         clips = []
         for rec in run.meta["clips"]:
-            if not Path(rec["path"]).is_dir():
-                raise InputError(Path(rec["path"]), f"the training clip of '{rec['name']}' is gone", "restore the prepared clip folder (rendering uses its poses and backgrounds)")
+            if not Path(rec.get("path", "")).is_dir():
+                raise InputError(Path(rec.get("path", "")), f"the training clip of '{rec['name']}' is not there", "prepare its source video to this path (minerf prepare VIDEO -o PATH); rendering uses its poses and backgrounds")
             clips.append(load_clip(rec["path"], expression_space=run.expression_space["id"]))
         names = run.identities
         data = MultiClipData(clips, names, [names.index(rec["identity"]) for rec in run.meta["clips"]], float(run.meta.get("holdout", 0.1)))
