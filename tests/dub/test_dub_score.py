@@ -1,0 +1,23 @@
+"""The dub's lip-sync score: the shipped own expert when no other weights exist (named, with
+the warning that its numbers are not comparable), a note instead of a score when it is off."""
+
+from __future__ import annotations
+
+from minerf.dub.pipeline import DubOptions, score_output
+
+
+def test_dub_scores_with_the_shipped_expert_and_names_it(demo_video):
+    notes: list[str] = []
+    score = score_output(demo_video, DubOptions(device="cpu"), notes)
+    assert notes == []
+    assert score["weights"].startswith("shipped-expert:syncnet-grid6:")
+    assert "syncnet-grid6 (own expert, shipped" in score["weights_note"] and "not comparable" in score["weights_note"]
+    assert score["lse_d"] > 0 and -15 <= score["offset"] <= 15
+
+
+def test_dub_without_any_weights_notes_that_it_is_not_scored(demo_video, monkeypatch):
+    monkeypatch.setenv("MINERF_SYNCNET_NO_SHIPPED", "1")
+    notes: list[str] = []
+    assert score_output(demo_video, DubOptions(device="cpu"), notes) is None
+    (note,) = notes
+    assert note.startswith("lip sync not scored:") and "no SyncNet weights found" in note

@@ -1,0 +1,67 @@
+"""The own SyncNet expert that ships (checkpoints/shipped/syncnet-grid6): found through the
+normal weights lookup as the last resort, small, trained on GRID clips only, and able to find
+a known audio shift on a GRID video it never saw."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import lipsync
+from checkpoints.shipped import SHIPPED, SHIPPED_DIR
+from lipsync.media import shift_audio
+from lipsync.weights import NO_SHIPPED_ENV_VAR, describe_weights, load_syncnet
+from minerf.errors import InputError
+from tests.conftest import shared_data
+
+SHIPPED_EXPERT = SHIPPED_DIR / SHIPPED["lipsync"]
+HELD_OUT = ("grid_sbia1a", "grid_swiz3n")
+
+
+def test_shipped_expert_is_the_last_resort_and_says_its_numbers_are_not_comparable(monkeypatch, random_weights):
+    loaded = load_syncnet(None, "cpu")
+    assert loaded.path == SHIPPED_EXPERT.resolve()
+    assert loaded.weights_id.startswith("shipped-expert:syncnet-grid6:")
+    assert "own expert, shipped" in describe_weights(loaded.weights_id) and "not comparable" in describe_weights(loaded.weights_id)
+    assert describe_weights("syncnet_v2-layout:syncnet_v2.model:abc") == "syncnet_v2-layout:syncnet_v2.model:abc"
+    monkeypatch.setenv("MINERF_SYNCNET_WEIGHTS", str(random_weights))  # anything configured wins
+    assert load_syncnet(None, "cpu").path == random_weights.resolve()
+    monkeypatch.delenv("MINERF_SYNCNET_WEIGHTS")
+    monkeypatch.setenv(NO_SHIPPED_ENV_VAR, "1")
+    with pytest.raises(InputError, match="no SyncNet weights found"):
+        load_syncnet(None, "cpu")
+
+
+def test_shipped_expert_is_small_weights_only_and_trained_on_grid_clips_only():
+    assert sorted(p.name for p in SHIPPED_EXPERT.iterdir()) == ["checkpoint.json", "weights.safetensors"]
+    assert sum(p.stat().st_size for p in SHIPPED_EXPERT.iterdir()) < 8 * 2**20
+    meta = json.loads((SHIPPED_EXPERT / "checkpoint.json").read_text())
+    assert meta["kind"] == "syncnet"
+    clips = meta["clips"]
+    assert len(clips) == 6 and all(c.startswith("grid_") for c in clips)  # GRID: CC BY 4.0
+    assert not set(clips) & set(HELD_OUT)
+
+
+@pytest.fixture(scope="module")
+def held_out_crops():
+    """(224 px face crops of the one face track, 16 kHz int16 audio of that track) of a GRID
+    video the shipped expert was not trained on."""
+    from lipsync.faces import FaceTrackConfig, crop_tracks, find_tracks
+    from lipsync.media import SAMPLES_PER_FRAME, iter_video_frames, read_audio
+
+    video = shared_data("videos", "grid_sbia1a.mpg")
+    config = FaceTrackConfig()
+    tracks, _, _ = find_tracks(iter_video_frames(video), config)
+    (track,) = tracks
+    (crops,) = crop_tracks(iter_video_frames(video), tracks, config)
+    return crops, read_audio(video)[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+
+
+@pytest.mark.parametrize("delay", [0, 4, -4])
+def test_shipped_expert_finds_a_known_audio_shift_on_a_held_out_grid_video(held_out_crops, delay):
+    crops, audio = held_out_crops
+    result = lipsync.score(crops, shift_audio(audio, delay), faces_cropped=True, device="cpu")
+    assert result.weights_id.startswith("shipped-expert:")
+    assert abs(result.offset - (-delay)) <= 1, result
