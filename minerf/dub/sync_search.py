@@ -109,6 +109,12 @@ def require_weights(weights: Any, device: str | None) -> str:
         ) from None
 
 
+def confidence_at_zero(result: Any) -> float:
+    """Sync confidence at offset 0 of a lipsync ScoreResult: median minus the distance at
+    offset 0 of each track's curve, averaged over tracks."""
+    return float(np.mean([t.lse_c + t.lse_d - t.distance_at_zero for t in result.tracks]))
+
+
 def search_offsets(offsets: Sequence[int], score_preview: Callable[[int], Any], start: int, frames: int, progress: bool = True) -> SyncSearch:
     """Score a preview for every offset with ``score_preview(k) -> lipsync ScoreResult`` and
     choose the offset with the highest sync confidence at offset 0."""
@@ -117,7 +123,7 @@ def search_offsets(offsets: Sequence[int], score_preview: Callable[[int], Any], 
     conf0, lse_c, lse_d, found, weights = [], [], [], [], ""
     for k in tqdm(offsets, desc="sync search", unit="offsets", disable=not progress):
         result = score_preview(k)
-        conf0.append(round(float(np.mean([t.lse_c + t.lse_d - t.distance_at_zero for t in result.tracks])), 4))
+        conf0.append(round(confidence_at_zero(result), 4))
         lse_c.append(round(float(result.lse_c), 4))
         lse_d.append(round(float(result.lse_d), 4))
         found.append(int(result.offset))
