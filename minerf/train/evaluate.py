@@ -70,8 +70,13 @@ def render_clip_frame(model: MINeRF, data: MultiClipData, ci: int, t: int, smoot
 
 
 @torch.no_grad()
-def evaluate_heldout(model: MINeRF, data: MultiClipData, smooth: bool, max_frames: int | None = None, progress: bool = False) -> dict[str, Any]:
-    """PSNR / SSIM on the face crop of every clip's held-out frames, per identity and overall."""
+def evaluate_heldout(
+    model: MINeRF, data: MultiClipData, smooth: bool, max_frames: int | None = None, progress: bool = False, renders: dict[tuple[int, int], np.ndarray] | None = None
+) -> dict[str, Any]:
+    """PSNR / SSIM on the face crop of every clip's held-out frames, per identity and overall.
+
+    ``renders``, when given, is filled with {(clip index, frame): rendered crop (H, W, 3)}.
+    """
     from tqdm import tqdm
 
     was_training = model.training
@@ -85,6 +90,8 @@ def evaluate_heldout(model: MINeRF, data: MultiClipData, smooth: bool, max_frame
         clip = data.clips[ci]
         box = crop_box(clip.face_box[t], clip.resolution)
         pred = render_clip_frame(model, data, ci, t, smooth, box)["rgb"].cpu().numpy()
+        if renders is not None:
+            renders[(ci, t)] = pred
         x0, y0, x1, y1 = box
         target = clip.frame(t)[y0:y1, x0:x1].astype(np.float32) / 255.0
         per_identity[data.identity_names[data.identity_of_clip[ci]]].append((psnr(pred, target), ssim(pred, target)))
@@ -130,17 +137,39 @@ def write_validation_image(model: MINeRF, data: MultiClipData, smooth: bool, pat
     model.train(was_training)
 
 
-def evaluate_run(run_dir: str | Path, max_frames: int | None = None, device: str | None = None, progress: bool = False) -> dict[str, Any]:
-    """``minerf eval``: held-out PSNR / SSIM of a run (also written to RUN_DIR/eval.json)."""
+def evaluate_run(
+    run_dir: str | Path,
+    max_frames: int | None = None,
+    device: str | None = None,
+    progress: bool = False,
+    acd_frames: int | None = 4,
+    face_models: str | Path | None = None,
+) -> dict[str, Any]:
+    """``minerf eval``: held-out PSNR / SSIM and identity preservation (ACD) of a run, also
+    written to RUN_DIR/eval.json.
+
+    ``acd_frames``: held-out frames per identity for ACD (None: skip ACD); ``face_models``: a
+    folder holding dlib's face-recognition weights (default: the installed face-recognition-models).
+    """
     from checkpoints import atomic_write_json
     from minerf.train.video import RunRenderer
 
+    embedder = None
+    if acd_frames is not None:
+        from minerf.identity_embedding import EmbedderConfig, FaceEmbedder
+
+        embedder = FaceEmbedder(EmbedderConfig(weights_dir=Path(face_models) if face_models is not None else None))
     renderer = RunRenderer.open(run_dir, device)
-    result = evaluate_heldout(renderer.run.model, renderer.data, renderer.run.smoothing_active, max_frames, progress)
+    model, data, smooth = renderer.run.model, renderer.data, renderer.run.smoothing_active
+    renders: dict[tuple[int, int], np.ndarray] = {}
+    result = evaluate_heldout(model, data, smooth, max_frames, progress, renders)
     result["iteration"] = renderer.run.iteration
-    result["not_measured"] = {
-        "lpips": "LPIPS weights (AlexNet/VGG backbone) are not available offline; not computed",
-        "acd": "identity-embedding model (dlib / face-recognition-models) not integrated; not computed",
-    }
+    result["not_measured"] = {"lpips": "LPIPS weights (AlexNet/VGG backbone) are not available offline; not computed"}
+    if embedder is not None:
+        from minerf.train.identity_eval import evaluate_acd
+
+        result["acd"] = evaluate_acd(model, data, smooth, embedder, acd_frames, renders, progress)
+    else:
+        result["not_measured"]["acd"] = "skipped (--no-acd)"
     atomic_write_json(Path(run_dir) / "eval.json", result)
     return result
