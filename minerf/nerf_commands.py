@@ -80,18 +80,26 @@ def render_cmd(run_dir, identity, expressions_from, expressions, output, crop_on
 
 @click.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--max-frames", type=click.IntRange(1), default=None, help="Held-out frames per clip (default: all).")
+@click.option("--max-frames", type=click.IntRange(1), default=None, help="Held-out frames per clip for PSNR / SSIM (default: all).")
+@click.option("--acd-frames", type=click.IntRange(1), default=4, show_default=True, help="Held-out frames per identity for ACD (self-reconstruction and expression transfer).")
+@click.option("--no-acd", is_flag=True, help="Skip ACD (identity preservation).")
+@click.option("--face-models", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder with dlib_face_recognition_resnet_model_v1.dat and shape_predictor_5_face_landmarks.dat (default: the installed face-recognition-models).")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @verbosity_options
 @report_errors
-def eval_cmd(run_dir, max_frames, device, as_json) -> None:
-    """PSNR / SSIM on the face crop of the held-out last 10 % of every training clip."""
+def eval_cmd(run_dir, max_frames, acd_frames, no_acd, face_models, device, as_json) -> None:
+    """PSNR / SSIM on the face crop of the held-out last 10 % of every training clip, and
+    identity preservation (ACD) of self-reconstruction and expression transfer."""
     from minerf.train.evaluate import evaluate_run
 
-    result = evaluate_run(run_dir, max_frames, device, progress_enabled() and not as_json)
+    result = evaluate_run(run_dir, max_frames, device, progress_enabled() and not as_json, None if no_acd else acd_frames, face_models)
     lines = [f"{name}: PSNR {v['psnr']:.2f} dB  SSIM {v['ssim']:.3f}  ({v['frames']} frames)" for name, v in result["identities"].items()]
     lines.append(f"mean: PSNR {result['psnr']:.2f} dB  SSIM {result['ssim']:.3f}")
+    if "acd" in result:
+        acd = result["acd"]
+        parts = [f"{k.replace('_', ' ')} {acd[k]:.3f}" for k in ("transfer", "self", "real_heldout", "real_other_identities") if k in acd]
+        lines.append("ACD (lower = same identity): " + ", ".join(parts) + (f" ({acd['note']})" if "note" in acd else ""))
     lines += [f"{k}: {v}" for k, v in result.get("not_measured", {}).items()]
     emit(result, as_json, "\n".join(lines))
 
