@@ -26,8 +26,6 @@ import numpy as np
 
 from minerf.errors import InputError
 
-FPS = 25
-
 
 @dataclass
 class SyncSearch:
