@@ -5,8 +5,8 @@
 2. prepares the video (into the cache the dub uses); trains a ``tiny`` MI-NeRF on it (unless ``--run`` is given) and an
    audio2exp network on it (unless ``--audio2exp`` is given);
 3. dubs the video with the new speech, watermarks and tags the result, scores its lip sync
-   (with the shipped own SyncNet expert unless other weights are found), and says where
-   everything is.
+   (with the shipped own SyncNet expert unless other weights are found; only when the face
+   detector finds a face track in the rendered output), and says where everything is.
 
 On 2 CPU cores the default budget takes a few minutes; the picture is a rough one (a tiny
 model trained for minutes), the point is to see every stage run.
