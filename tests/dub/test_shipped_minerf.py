@@ -1,0 +1,56 @@
+"""The MI-NeRF that ships (checkpoints/shipped/minerf-grid8-fast): loads through the normal
+path, recognises a GRID video it was trained on (no personalization needed), renders that
+person's held-out frame close to the real one, and its identity codes matter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from checkpoints.shipped import SHIPPED, SHIPPED_DIR, shipped_checkpoint
+from minerf.clip import load_clip
+from minerf.dub.identity import known_identity
+from minerf.train.run import latest_checkpoint, load_run
+from minerf.train.views import crop_box, psnr, render_view
+
+GRID = ["grid_bbaf2n", "grid_brbk7n", "grid_lbbc2a", "grid_lwbsza", "grid_s2_swwp2s", "grid_sbia1a", "grid_sbwe5n", "grid_swiz3n"]
+
+
+def test_shipped_minerf_is_small_weights_only_and_knows_the_grid_identities():
+    run = load_run(shipped_checkpoint("minerf"))
+    assert shipped_checkpoint("minerf") == SHIPPED_DIR / SHIPPED["minerf"]
+    assert sorted(run.identities) == GRID
+    assert run.expression_space == {"id": "mp468-pca-v1", "dim": 24}
+    assert run.optimizer_state is None
+    weights = latest_checkpoint(shipped_checkpoint("minerf")) / "weights.safetensors"
+    assert weights.stat().st_size < 8_000_000
+    assert all(rec.get("source_sha256") for rec in run.meta["clips"])
+
+
+def _render(run, clip, ident: int, offset: int, t: int) -> np.ndarray:
+    model = run.model
+    train_frames = clip.split(0.1)[0]
+    latent = model.latent_codes[offset + train_frames[0] : offset + train_frames[-1] + 1].mean(dim=0)
+    cond = model.condition(model.identity_codes[ident][None], torch.from_numpy(clip.expression[t][None, None]).float(), latent[None, None], False)[0]
+    box = crop_box(clip.face_box[t], clip.resolution)
+    with torch.no_grad():
+        out = render_view(model, torch.from_numpy(clip.pose[t]), torch.from_numpy(clip.intrinsics), cond, torch.from_numpy(clip.background(t)).float() / 255, box)
+    return out["rgb"].numpy(), box
+
+
+@pytest.mark.parametrize("name", ["grid_swiz3n"])
+def test_shipped_minerf_renders_a_known_person_on_a_held_out_frame(prepared_shared_clips, name):
+    torch.manual_seed(0)
+    run = load_run(shipped_checkpoint("minerf"))
+    clip = load_clip(prepared_shared_clips[name])
+    found = known_identity(run, clip)
+    assert found is not None and found[0] == name  # same source video: no personalization
+    ident, offset = run.identity_index(name), found[1]
+    t = clip.num_frames - 1  # held out in training
+    own, box = _render(run, clip, ident, offset, t)
+    other, _ = _render(run, clip, (ident + 4) % len(GRID), offset, t)
+    x0, y0, x1, y1 = box
+    real = clip.frame(t)[y0:y1, x0:x1].astype(np.float32) / 255
+    assert psnr(own, real) > 23.0
+    assert psnr(other, real) < psnr(own, real) - 2.0
