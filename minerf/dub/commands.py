@@ -84,7 +84,8 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
     lines = [f"wrote {info['output']}: {info['frames']} frames ({info['seconds']:.2f} s), {info['resolution'][0]}x{info['resolution'][1]}, identity '{info['identity']}'" + (" (personalized)" if info["personalized"] else "")]
     if info["score"]:
         s = info["score"]
-        lines.append(f"lip sync: LSE-D {s['lse_d']:.3f}  LSE-C {s['lse_c']:.3f}  offset {s['offset']}  (SyncNet weights: {s['weights_note']})")
+        faces = "" if s.get("faces", "detected") == "detected" else f"  (faces: {s['faces']})"
+        lines.append(f"lip sync: LSE-D {s['lse_d']:.3f}  LSE-C {s['lse_c']:.3f}  offset {s['offset']}{faces}  (SyncNet weights: {s['weights_note']})")
     if info["sync_search"]:
         lines += sync_search_lines(info["sync_search"])
     lines += [f"note: {n}" for n in info["notes"]]

@@ -177,6 +177,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     from checkpoints.shipped import shipped_checkpoint
     from minerf.clip import load_clip
     from minerf.dub.identity import frame_latents, resolve_identity
+    from minerf.dub.score_faces import known_face_boxes
     from minerf.dub.sources import SourceFrames, cached_clip
     from minerf.dub.watermark import Embedder
     from minerf.prepare import video_io
@@ -296,7 +297,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     score = None
     if options.score and (audio is not None or mux_source is not None):
         with timer.stage("score"):
-            score = score_output(output, options, notes)
+            score = score_output(output, options, notes, known_face_boxes(clip.face_box, clip.crop_box, clip.resolution, timeline))
     return DubResult(
         output=str(output),
         frames=total,
@@ -356,15 +357,26 @@ def run_resolution(run, options: DubOptions) -> int:
     return int(run.meta.get("resolution", 128))
 
 
-def score_output(output: Path, options: DubOptions, notes: list[str]) -> dict[str, Any] | None:
+def score_output(output: Path, options: DubOptions, notes: list[str], known_boxes: np.ndarray | None = None) -> dict[str, Any] | None:
     """LSE-D / LSE-C of the dubbed video, or None (with a note) when no SyncNet weights exist
-    (the shipped expert absent or turned off)."""
+    (the shipped expert absent or turned off). When SyncNet's detector finds no face track and
+    ``known_boxes`` (T, 4) frame pixels are given, the face crops are taken there instead
+    (``faces``: :data:`~minerf.dub.score_faces.KNOWN_BOXES_MARK`)."""
     import lipsync
     from lipsync.weights import describe_weights
+    from minerf.dub.score_faces import DETECTED_MARK, KNOWN_BOXES_MARK, no_face_track, score_at_boxes
 
+    faces = DETECTED_MARK
     try:
-        result = lipsync.score(output, weights=options.syncnet_weights, device=options.device)
+        try:
+            result = lipsync.score(output, weights=options.syncnet_weights, device=options.device)
+        except InputError as exc:
+            if known_boxes is None or not no_face_track(exc):
+                raise
+            log.info("%s; scoring at the known face boxes", exc.problem)
+            result = score_at_boxes(output, known_boxes, options.syncnet_weights, options.device)
+            faces = KNOWN_BOXES_MARK
     except InputError as exc:
         notes.append(f"lip sync not scored: {exc}")
         return None
-    return {"lse_d": result.lse_d, "lse_c": result.lse_c, "offset": result.offset, "weights": result.weights_id, "weights_note": describe_weights(result.weights_id)}
+    return {"lse_d": result.lse_d, "lse_c": result.lse_c, "offset": result.offset, "weights": result.weights_id, "weights_note": describe_weights(result.weights_id), "faces": faces}
