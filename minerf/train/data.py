@@ -20,6 +20,7 @@ from torch import Tensor
 from minerf.clip import PreparedClip, load_clip
 from minerf.errors import InputError
 from minerf.model.rays import box_bounds, head_box, pixel_rays, sample_pixels
+from minerf.prepare.expression_space import LIP_POINTS
 
 
 @dataclass
@@ -142,9 +143,10 @@ class MultiClipData:
         near, far, _ = box_bounds(origins, dirs)
         return origins, dirs, near, far
 
-    def sample_batch(self, num_rays: int, num_frames: int, window: int, inside_fraction: float, generator: torch.Generator, head_margin: float = 0.0) -> RayBatch:
-        """Random training rays: ``num_frames`` random training frames, ``num_rays`` rays in all,
-        ``inside_fraction`` of them inside the face box grown by ``head_margin`` (the head box)."""
+    def sample_batch(self, num_rays: int, num_frames: int, window: int, inside_fraction: float, generator: torch.Generator, head_margin: float = 0.0, mouth_fraction: float = 0.0) -> RayBatch:
+        """Random training rays: ``num_frames`` random training frames, ``num_rays`` rays in all;
+        ``mouth_fraction`` of each frame's rays inside the lips' box, ``inside_fraction`` of the
+        others inside the face box grown by ``head_margin`` (the head box)."""
         picks = torch.randint(0, len(self._train_pairs), (num_frames,), generator=generator).numpy()
         per = [num_rays // num_frames + (1 if k < num_rays % num_frames else 0) for k in range(num_frames)]
         parts: list[tuple[Tensor, ...]] = []
@@ -153,7 +155,12 @@ class MultiClipData:
             ci, t = (int(v) for v in self._train_pairs[pick])
             clip = self.clips[ci]
             frame, bg = self.images(ci, t)
-            pix = sample_pixels(n, clip.resolution, head_box(clip.face_box[t], head_margin), generator, inside_fraction)
+            n_mouth = int(round(n * mouth_fraction))
+            pix = sample_pixels(n - n_mouth, clip.resolution, head_box(clip.face_box[t], head_margin), generator, inside_fraction)
+            if n_mouth:
+                lips = clip.landmarks2d[t][LIP_POINTS]
+                lip_box = np.concatenate([lips.min(axis=0), lips.max(axis=0)])
+                pix = torch.cat([pix, sample_pixels(n_mouth, clip.resolution, head_box(lip_box, 0.3), generator, 1.0)])
             o, d, near, far = self.frame_rays(ci, t, pix)
             parts.append((o, d, near, far, bg[pix[:, 1], pix[:, 0]], frame[pix[:, 1], pix[:, 0]], torch.full((n,), slot, dtype=torch.long)))
             ident, expr, lat = self.frame_inputs(ci, np.array([t]), window)

@@ -73,7 +73,7 @@ def train_step(model: MINeRF, data: MultiClipData, optimizer: torch.optim.Optimi
     """One gradient step on a random ray batch: photometric loss of the fine and coarse
     renders + code regularisers (Eq. 5). Returns (loss, PSNR of the fine render)."""
     cfg = model.cfg
-    batch = data.sample_batch(cfg.rays_per_step, cfg.frames_per_step, cfg.smoothing_window if smooth else 1, cfg.inside_fraction, generator, cfg.head_margin).to(device)
+    batch = data.sample_batch(cfg.rays_per_step, cfg.frames_per_step, cfg.smoothing_window if smooth else 1, cfg.inside_fraction, generator, cfg.head_margin, cfg.mouth_fraction).to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.mixed_precision):
         cond = model.frame_condition(batch.identity, batch.expression, batch.latent, smooth)
         out = model.render_rays(batch.origins, batch.dirs, batch.near, batch.far, batch.background, cond[batch.slot], perturb=True, generator=generator)
