@@ -18,11 +18,10 @@ from audio2exp.audio import SILENCE_DBFS, array_source, measure_level, normalisi
 from audio2exp.features import FeatureExtractor, stream_features
 from minerf.clip import PreparedClip, load_clip
 from minerf.errors import InputError
+from minerf.prepare.expression_space import mouth_opening
 
 log = logging.getLogger(__name__)
 
-UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
-EYE_OUTER_LEFT, EYE_OUTER_RIGHT = 33, 263
 # A frame this far below its file's level (dB) is a pause for the rest-expression estimate.
 PAUSE_BELOW_LEVEL_DB = 30.0
 # Cross-validation: frames this close to a held-out block are not trained on either (the
@@ -44,13 +43,6 @@ def split_frames(num_frames: int, holdout: float = 0.1, fold: Sequence[int] | No
     lo, hi = k * num_frames // folds, (k + 1) * num_frames // folds
     train = idx[(idx < lo - FOLD_GAP_FRAMES) | (idx >= hi + FOLD_GAP_FRAMES)]
     return train, idx[lo:hi]
-
-
-def mouth_opening(landmarks2d: np.ndarray) -> np.ndarray:
-    """Inner-lip gap over eye-corner distance: (N, 468, 2) -> (N,)."""
-    gap = np.linalg.norm(landmarks2d[:, LOWER_INNER_LIP] - landmarks2d[:, UPPER_INNER_LIP], axis=-1)
-    eyes = np.linalg.norm(landmarks2d[:, EYE_OUTER_RIGHT] - landmarks2d[:, EYE_OUTER_LEFT], axis=-1)
-    return (gap / np.maximum(eyes, 1e-6)).astype(np.float32)
 
 
 def declared_mouth_components(meta: dict) -> list[int] | None:
@@ -130,7 +122,7 @@ def load_clip_data(path: str | Path, extractor: FeatureExtractor, holdout: float
         path=clip.path,
         features=feats.astype(np.float32),
         expression=clip.expression.astype(np.float32),
-        opening=mouth_opening(clip.landmarks2d),
+        opening=mouth_opening(clip.landmarks2d).astype(np.float32),
         frame_db=frame_db,
         level_db=level,
         valid=clip.valid.astype(bool),

@@ -105,6 +105,11 @@ class PreparedClip:
         return bool(self.meta["has_audio"])
 
     @property
+    def source_sha256(self) -> str | None:
+        """SHA-256 of the source video file (None for clips written without one)."""
+        return (self.meta.get("source") or {}).get("sha256")
+
+    @property
     def crop_box(self) -> tuple[int, int, int]:
         x0, y0, side = self.meta["crop_box"]
         return int(x0), int(y0), int(side)

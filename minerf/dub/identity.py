@@ -28,7 +28,7 @@ def run_fingerprint(run: LoadedRun) -> str:
 def known_identity(run: LoadedRun, clip: PreparedClip) -> tuple[str, int] | None:
     """(identity name, latent offset of that clip) when ``run`` was trained on this very video
     (same source file content and frame count), else None."""
-    sha = (clip.meta.get("source") or {}).get("sha256")
+    sha = clip.source_sha256
     offset = 0
     for record in run.meta["clips"]:
         if sha and int(record["num_frames"]) == clip.num_frames and clip_source_sha(record) == sha:
@@ -44,7 +44,7 @@ def resolve_identity(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path
     found = known_identity(run, clip)
     if found is not None:
         return run, found[0], found[1], False
-    sha = (clip.meta.get("source") or {}).get("sha256", "nosha")[:16]
+    sha = (clip.source_sha256 or "nosha")[:16]
     folder = cache / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{steps}"
     device = run.model.identity_codes.device
     if latest_checkpoint(folder) is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minerf.prepare.expression_space import EYE_OUTER_LEFT, EYE_OUTER_RIGHT, LIP_POINTS, LOWER_INNER_LIP, UPPER_INNER_LIP
+from minerf.prepare.expression_space import LIP_POINTS, eye_distance, mouth_opening
 
 MOUTH_LANDMARKS = LIP_POINTS
 """Face-mesh indices of the lips: outer and inner contour (40 points)."""
@@ -48,22 +48,10 @@ def centred_mouth(points: np.ndarray) -> np.ndarray:
     return mouth - mouth.mean(axis=-2, keepdims=True)
 
 
-def eye_distance(points: np.ndarray) -> np.ndarray:
-    """(..., 468, >=2) -> (...,) distance between the outer eye corners."""
-    points = np.asarray(points, np.float64)
-    return np.linalg.norm(points[..., EYE_OUTER_LEFT, :2] - points[..., EYE_OUTER_RIGHT, :2], axis=-1)
-
-
 def frame_lmd(output: np.ndarray, real: np.ndarray) -> np.ndarray:
     """Per-frame LMD: (..., 468, >=2) output and real points -> (...,)."""
     dist = np.linalg.norm(centred_mouth(output) - centred_mouth(real), axis=-1).mean(axis=-1)
     return dist / eye_distance(real)
-
-
-def mouth_opening(points: np.ndarray) -> np.ndarray:
-    """(..., 468, >=2) -> (...,) gap between the inner lips (points 13, 14) over the eye distance."""
-    points = np.asarray(points, np.float64)
-    return np.linalg.norm(points[..., UPPER_INNER_LIP, :2] - points[..., LOWER_INNER_LIP, :2], axis=-1) / eye_distance(points)
 
 
 def opening_correlation(output: np.ndarray, real: np.ndarray) -> float:

@@ -144,12 +144,14 @@ def place_in_frame(values: np.ndarray, crop_box: tuple[int, int, int], shape: tu
     """A crop-sized (S, S) map resized to the crop box and placed in an (H, W) zero canvas."""
     import cv2
 
-    x0, y0, side = crop_box
+    from minerf.train.video import crop_in_frame
+
     canvas = np.zeros(shape, np.float32)
-    big = cv2.resize(values.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
-    h, w = shape
-    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
-    canvas[fy0:fy1, fx0:fx1] = big[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+    overlap = crop_in_frame(crop_box, shape)
+    if overlap is not None:
+        side = crop_box[2]
+        big = cv2.resize(values.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+        canvas[overlap[0]] = big[overlap[1]]
     return canvas
 
 

@@ -53,7 +53,7 @@ def box_bounds(origins: Tensor, dirs: Tensor, box: np.ndarray = HEAD_BOX) -> tup
 def sample_pixels(
     num: int,
     size: int,
-    face_box: Tensor,
+    face_box: Tensor | np.ndarray,
     generator: torch.Generator | None = None,
     inside_fraction: float = 0.95,
 ) -> Tensor:
@@ -69,8 +69,8 @@ def sample_pixels(
     return torch.cat([inside, outside]).clamp(0, size - 1).long()
 
 
-def head_box(face_box: np.ndarray, margin: float) -> Tensor:
-    """The face box (x0, y0, x1, y1) grown by ``margin`` times its width / height on each side."""
-    x0, y0, x1, y1 = (float(v) for v in face_box)
+def grow_box(box: np.ndarray, margin: float) -> np.ndarray:
+    """A box (x0, y0, x1, y1) grown by ``margin`` times its width / height on each side (float64)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
     mx, my = (x1 - x0) * margin, (y1 - y0) * margin
-    return torch.tensor([x0 - mx, y0 - my, x1 + mx, y1 + my])
+    return np.array([x0 - mx, y0 - my, x1 + mx, y1 + my])

@@ -52,6 +52,19 @@ EYE_OUTER_LEFT, EYE_OUTER_RIGHT = 33, 263
 EYE_DISTANCE_DM = 0.95  # outer eye corners ~9.5 cm apart: sets the metric scale
 
 
+def eye_distance(points: np.ndarray) -> np.ndarray:
+    """(..., 468, >=2) face-mesh points -> (...,) distance between the outer eye corners."""
+    points = np.asarray(points, np.float64)
+    return np.linalg.norm(points[..., EYE_OUTER_LEFT, :2] - points[..., EYE_OUTER_RIGHT, :2], axis=-1)
+
+
+def mouth_opening(points: np.ndarray) -> np.ndarray:
+    """(..., 468, >=2) -> (...,) gap between the inner lips (points 13, 14) over the eye distance."""
+    points = np.asarray(points, np.float64)
+    gap = np.linalg.norm(points[..., UPPER_INNER_LIP, :2] - points[..., LOWER_INNER_LIP, :2], axis=-1)
+    return gap / np.maximum(eye_distance(points), 1e-6)
+
+
 @dataclass(frozen=True)
 class ExpressionSpace:
     """A linear landmark expression model. ``basis`` is (d, 468, 3), unit-variance scaled."""

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from minerf.clip import PreparedClip, load_clip
 from minerf.errors import InputError
-from minerf.model.rays import box_bounds, head_box, pixel_rays, sample_pixels
+from minerf.model.rays import box_bounds, grow_box, pixel_rays, sample_pixels
 from minerf.prepare.expression_space import LIP_POINTS
 
 
@@ -156,11 +156,11 @@ class MultiClipData:
             clip = self.clips[ci]
             frame, bg = self.images(ci, t)
             n_mouth = int(round(n * mouth_fraction))
-            pix = sample_pixels(n - n_mouth, clip.resolution, head_box(clip.face_box[t], head_margin), generator, inside_fraction)
+            pix = sample_pixels(n - n_mouth, clip.resolution, grow_box(clip.face_box[t], head_margin), generator, inside_fraction)
             if n_mouth:
                 lips = clip.landmarks2d[t][LIP_POINTS]
                 lip_box = np.concatenate([lips.min(axis=0), lips.max(axis=0)])
-                pix = torch.cat([pix, sample_pixels(n_mouth, clip.resolution, head_box(lip_box, 0.3), generator, 1.0)])
+                pix = torch.cat([pix, sample_pixels(n_mouth, clip.resolution, grow_box(lip_box, 0.3), generator, 1.0)])
             o, d, near, far = self.frame_rays(ci, t, pix)
             parts.append((o, d, near, far, bg[pix[:, 1], pix[:, 0]], frame[pix[:, 1], pix[:, 0]], torch.full((n,), slot, dtype=torch.long)))
             ident, expr, lat = self.frame_inputs(ci, np.array([t]), window)

@@ -40,7 +40,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     if out_dir.exists() and any(out_dir.iterdir()):
         raise InputError(out_dir, "the export folder exists and is not empty", "choose a new folder or delete this one")
     run = load_run(run_dir, "cpu")
-    meta = {k: v for k, v in run.meta.items() if k not in {"kind", "version", "weights_bytes", "iteration", "config", "optimizer_param_groups"}}
+    meta = dict(run.meta)  # save_run_checkpoint drops the keys it writes itself
     meta["clips"] = [{**rec, "source_sha256": clip_source_sha(rec)} for rec in run.meta["clips"]]
     meta["exported_from"] = {"iteration": run.iteration}
     tmp = out_dir.with_name(out_dir.name + ".partial")

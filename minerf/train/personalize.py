@@ -85,7 +85,7 @@ def personalize(
         **base.meta,
         "identities": names,
         "num_latents": old_latents + clip.num_frames,
-        "clips": base.meta["clips"] + [{"name": clip.name, "path": str(clip.path.resolve()), "source_sha256": (clip.meta.get("source") or {}).get("sha256"), "num_frames": clip.num_frames, "identity": new_name}],
+        "clips": base.meta["clips"] + [{"name": clip.name, "path": str(clip.path.resolve()), "source_sha256": clip.source_sha256, "num_frames": clip.num_frames, "identity": new_name}],
         "personalized_from": str(Path(run_dir).resolve()),
         "personalization": {"iterations": iterations, "field_lr": field_lr, "identity": new_name},
     }

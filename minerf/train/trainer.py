@@ -124,7 +124,7 @@ def _run_meta(data: MultiClipData, preset: str, ablation: str, total: int) -> di
             {
                 "name": c.name,
                 "path": str(c.path.resolve()),
-                "source_sha256": (c.meta.get("source") or {}).get("sha256"),
+                "source_sha256": c.source_sha256,
                 "num_frames": c.num_frames,
                 "identity": data.identity_names[data.identity_of_clip[ci]],
             }

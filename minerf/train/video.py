@@ -84,22 +84,32 @@ def ping_pong(count: int, length: int) -> np.ndarray:
     return np.where(p < length, p, period - p)
 
 
+def crop_in_frame(crop_box: tuple[int, int, int], shape: tuple[int, ...]) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """Where a crop at ``crop_box`` = (x0, y0, side), resized to side x side, overlaps an (H, W)
+    frame: (frame slices, resized-crop slices), or None when it lies outside the frame."""
+    x0, y0, side = crop_box
+    H, W = shape[:2]
+    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + side), min(H, y0 + side)
+    if fx1 <= fx0 or fy1 <= fy0:
+        return None
+    return (slice(fy0, fy1), slice(fx0, fx1)), (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+
+
 def paste_into_frame(frame: np.ndarray, crop: np.ndarray, alpha: np.ndarray, crop_box: tuple[int, int, int]) -> np.ndarray:
     """Blend ``crop`` (S, S, 3) into ``frame`` (H, W, 3) where ``crop_box`` = (x0, y0, side) says
     where the crop came from; ``alpha`` (S, S) in [0, 1] weights the crop."""
     import cv2
 
-    x0, y0, side = crop_box
-    H, W = frame.shape[:2]
+    overlap = crop_in_frame(crop_box, frame.shape)
+    if overlap is None:
+        return frame
+    dst, sub = overlap
+    side = crop_box[2]
     big = cv2.resize(crop, (side, side), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     a = cv2.resize(alpha.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)[..., None]
-    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + side), min(H, y0 + side)
-    if fx1 <= fx0 or fy1 <= fy0:
-        return frame
     out = frame.copy()
-    region = out[fy0:fy1, fx0:fx1].astype(np.float32)
-    sub = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
-    out[fy0:fy1, fx0:fx1] = np.clip(region * (1 - a[sub]) + big[sub] * a[sub], 0, 255).round().astype(np.uint8)
+    region = out[dst].astype(np.float32)
+    out[dst] = np.clip(region * (1 - a[sub]) + big[sub] * a[sub], 0, 255).round().astype(np.uint8)
     return out
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from minerf.model.mi_nerf import MINeRF
-from minerf.model.rays import box_bounds, pixel_rays
+from minerf.model.rays import box_bounds, grow_box, pixel_rays
 
 
 @torch.no_grad()
@@ -64,9 +64,8 @@ def _autocast(model: MINeRF, device: torch.device):
 
 def crop_box(face_box: np.ndarray, size: int, margin: float = 0.1) -> tuple[int, int, int, int]:
     """Integer face crop (x0, y0, x1, y1) of an S x S image: the face box grown by ``margin``."""
-    x0, y0, x1, y1 = (float(v) for v in face_box)
-    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
-    box = (int(np.floor(x0 - mx)), int(np.floor(y0 - my)), int(np.ceil(x1 + mx)), int(np.ceil(y1 + my)))
+    x0, y0, x1, y1 = grow_box(face_box, margin)
+    box = (int(np.floor(x0)), int(np.floor(y0)), int(np.ceil(x1)), int(np.ceil(y1)))
     return max(0, box[0]), max(0, box[1]), min(size, max(box[2], box[0] + 8)), min(size, max(box[3], box[1] + 8))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from minerf.model.rays import head_box
+from minerf.model.rays import grow_box
 from minerf.prepare.expression_space import LIP_POINTS
 from minerf.train.data import MultiClipData
 
@@ -16,7 +16,7 @@ def _rays_in_lip_box(data: MultiClipData, mouth_fraction: float) -> float:
     clip = data.clips[0]
     t = int(np.argmin(np.abs(clip.expression - batch.expression[0, 0].numpy()).sum(axis=1)))
     lips = clip.landmarks2d[t][LIP_POINTS]
-    x0, y0, x1, y1 = head_box(np.concatenate([lips.min(axis=0), lips.max(axis=0)]), 0.3).tolist()
+    x0, y0, x1, y1 = grow_box(np.concatenate([lips.min(axis=0), lips.max(axis=0)]), 0.3).tolist()
     # the pixel of each ray: project its direction through the frame's camera
     dirs = batch.dirs.numpy()
     pose = clip.pose[t].astype(np.float64)
