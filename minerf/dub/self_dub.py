@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from minerf.dub.lmd import landmark_distance, opening_correlation, video_landmarks
+from minerf.dub.lmd import landmark_distance, opening_correlation, paired_lmd_difference, video_landmarks
 from minerf.dub.pipeline import DubOptions, dub
 
 SEGMENT_SECONDS = (0.2, 0.5)
@@ -74,6 +74,7 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     outputs = {"own": wave, "shuffled": shuffle_segments(wave, 16000, seed)}
     if tracked:
         outputs["tracked"] = None
+    landmarks: dict[str, np.ndarray] = {}
     for name, audio in outputs.items():
         if audio is None:
             clip = cached_clip(video, run_resolution(load_run(options.run or shipped_checkpoint("minerf"), "cpu"), options), progress)
@@ -81,11 +82,12 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
         else:
             sf.write(work / f"{name}.wav", audio, 16000)
             dub(video, work / f"{name}.wav", work / f"{name}.mp4", options, progress)
-        points = video_landmarks(work / f"{name}.mp4")
+        points = landmarks[name] = video_landmarks(work / f"{name}.mp4")
         measured = landmark_distance(points, real)
         result[f"lmd_{name}"] = round(measured.lmd, 5)
         result[f"opening_corr_{name}"] = round(opening_correlation(points, real), 3)
         result[f"frames_{name}"], result[f"missing_{name}"] = measured.frames, measured.missing
     result["ratio"] = round(result["lmd_shuffled"] / result["lmd_own"], 3)
+    result["paired"] = paired_lmd_difference(landmarks["own"], landmarks["shuffled"], real, seed=seed)
     result["settings"] = {"seed": seed, "segment_seconds": list(SEGMENT_SECONDS), "personalize_steps": options.personalize_steps, "run": str(options.run), "audio2exp": str(options.audio2exp)}
     return result

@@ -43,6 +43,10 @@ class FieldConfig:
     """``relu`` (paper) or ``softplus`` (smoother start for the hash grid)."""
     hash_grid: HashGridConfig = field(default_factory=HashGridConfig)
     """Hash grid parameters (``hash`` only)."""
+    region_attention: bool = False
+    """Gate the conditioning per point, channel by channel, with ``2 sigmoid(A enc(x))`` (as
+    ER-NeRF's region attention): the expression can then act on the mouth without acting on
+    the forehead, which one shared first layer cannot do with a static encoding."""
 
     def __post_init__(self) -> None:
         if isinstance(self.hash_grid, dict):
@@ -83,13 +87,19 @@ class ConditionedField(nn.Module):
         self.density = nn.Linear(cfg.width, 1)
         self.feature = nn.Linear(cfg.width, cfg.width)
         self.color = _mlp(cfg.width + self.dir_enc.out_dim, cfg.color_width, cfg.color_depth, 3)
+        self.attention = nn.Linear(self.pos_enc.out_dim, cond_dim) if cfg.region_attention else None
+        if self.attention is not None:  # starts as the identity gate (2 sigmoid(0) = 1)
+            nn.init.zeros_(self.attention.weight)
+            nn.init.zeros_(self.attention.bias)
 
     def forward(self, x: Tensor, v: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         R, S, _ = x.shape
         unit = (x - self.box_min) / self.box_size  # head box -> [0, 1]^3
         flat = unit.reshape(R * S, 3)
-        enc = self.pos_enc(flat if self.cfg.encoding == "hash" else flat * 2 - 1)
         cond_s = cond[:, None, :].expand(R, S, cond.shape[-1]).reshape(R * S, -1)
+        enc = self.pos_enc(flat if self.cfg.encoding == "hash" else flat * 2 - 1)
+        if self.attention is not None:
+            cond_s = cond_s * 2.0 * torch.sigmoid(self.attention(enc.to(cond_s.dtype)))
         h_in = torch.cat([enc.to(cond_s.dtype), cond_s], dim=-1)
         h = self.backbone_a(h_in)
         if self.backbone_b is not None:

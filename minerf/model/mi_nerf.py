@@ -55,11 +55,11 @@ class MINeRFConfig:
     inside_fraction: float = 0.95
     """Fraction of rays drawn inside the head box (paper: 95 %)."""
     head_margin: float = 0.25
+    """The head box is the tracked face box grown by this fraction of its size on each side, so
+    that it holds hair, ears and chin (the face landmarks alone cover only the inner face)."""
     mouth_fraction: float = 0.0
     """Fraction of each frame's rays drawn inside the lip landmarks' box (grown by 30 %), on top
     of the head-box sampling: the mouth is ~2 % of the head box, so its motion gets few rays."""
-    """The head box is the tracked face box grown by this fraction of its size on each side, so
-    that it holds hair, ears and chin (the face landmarks alone cover only the inner face)."""
     iterations: int = 400_000
     """Default number of training steps."""
     lr: float = 5e-4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minerf.dub.lmd import MOUTH_LANDMARKS, centred_mouth, eye_distance, frame_lmd, landmark_distance, mouth_opening, opening_correlation
+from minerf.dub.lmd import MOUTH_LANDMARKS, centred_mouth, eye_distance, frame_lmd, landmark_distance, mouth_opening, opening_correlation, paired_lmd_difference
 from minerf.dub.self_dub import shuffle_plan, shuffle_segments
 
 
@@ -53,6 +53,25 @@ def test_sequence_mean_skips_frames_without_a_face_and_counts_them():
     np.testing.assert_allclose(result.per_frame, [0.0, 0.02, 0.04])
     assert result.lmd == pytest.approx(0.02)
     assert result.to_dict() == {"lmd": 0.02, "frames": 3, "missing": 1}
+
+
+def test_paired_difference_counts_frames_and_brackets_the_mean():
+    real = np.stack([_face(10.0)] * 40)
+    own = np.stack([_face(10.0 + 0.5 * (k % 2)) for k in range(40)])  # LMD 0 or 0.005
+    control = np.stack([_face(12.0)] * 40)  # LMD 0.02 everywhere
+    control[5] = np.nan  # no face there: that frame is left out of the pairing
+    result = paired_lmd_difference(own, control, real, block=5, seed=0)
+    assert result["frames"] == 39 and result["own_closer_fraction"] == 1.0
+    diff = 0.02 - np.array([0.005 * (k % 2) for k in range(40) if k != 5])
+    assert result["mean_difference"] == pytest.approx(diff.mean(), abs=1e-6)
+    low, high = result["ci95"]
+    assert 0.015 <= low <= diff.mean() <= high <= 0.02
+    # swapped roles: own is the farther one, the interval lies below zero
+    swapped = paired_lmd_difference(control, own, real, block=5)
+    assert swapped["own_closer_fraction"] == 0.0 and swapped["ci95"][1] < 0
+    # the same mouths: no difference, the interval is exactly zero
+    assert paired_lmd_difference(own, own, real)["ci95"] == [0.0, 0.0]
+    assert paired_lmd_difference(own[:0], control[:0], real[:0])["frames"] == 0
 
 
 def test_shuffled_audio_has_the_same_segments_in_another_order():

@@ -55,6 +55,10 @@ def test_self_dub_reports_own_and_shuffled_audio_lmd(tmp_path, monkeypatch, shor
         assert result[f"frames_{case}"] == 50 and result[f"missing_{case}"] == 0
         assert 0.0 < result[f"lmd_{case}"] < 0.15
     assert result["ratio"] == pytest.approx(result["lmd_shuffled"] / result["lmd_own"], abs=2e-3)
+    paired = result["paired"]
+    assert paired["frames"] == 50 and 0.0 <= paired["own_closer_fraction"] <= 1.0
+    assert paired["mean_difference"] == pytest.approx(result["lmd_shuffled"] - result["lmd_own"], abs=1e-4)
+    assert paired["ci95"][0] <= paired["mean_difference"] <= paired["ci95"][1]
     assert result["settings"]["seed"] == 1 and result["settings"]["segment_seconds"] == [0.2, 0.5]
     import soundfile as sf
 

@@ -8,6 +8,7 @@ import torch
 
 from minerf.clip import HEAD_BOX
 from minerf.model import ABLATIONS, MINeRF, get_preset
+from minerf.model.mi_nerf import MINeRFConfig
 from minerf.model.rays import box_bounds, pixel_rays, sample_pixels
 from minerf.model.render import importance_depths, stratified_depths, volume_render
 
@@ -141,3 +142,28 @@ def test_paper_preset_is_table5():
     model = MINeRF(cfg, expression_dim=79, num_identities=2, num_latents=4)
     linears = [m for m in model.coarse.modules() if isinstance(m, torch.nn.Linear)]
     assert sum(1 for m in linears if m.out_features == 256 and m is not model.coarse.feature) == 8
+
+
+def test_region_attention_starts_as_the_plain_field_and_its_gate_is_trainable():
+    torch.manual_seed(0)
+    plain_cfg = get_preset("tiny")
+    gated_cfg = get_preset("tiny")
+    gated_cfg.field.region_attention = True
+    plain = MINeRF(plain_cfg, expression_dim=5, num_identities=2, num_latents=10)
+    gated = MINeRF(gated_cfg, expression_dim=5, num_identities=2, num_latents=10)
+    missing, unexpected = gated.load_state_dict(plain.state_dict(), strict=False)
+    assert unexpected == [] and all(".attention." in k for k in missing) and missing
+    torch.manual_seed(1)
+    x = torch.rand(8, 6, 3) * torch.from_numpy(HEAD_BOX[1] - HEAD_BOX[0]).float() + torch.from_numpy(HEAD_BOX[0]).float()
+    v = torch.nn.functional.normalize(torch.randn(8, 3), dim=-1)
+    cond = torch.randn(8, gated.cond_dim)
+    rgb_p, sigma_p = plain.coarse(x, v, cond)
+    rgb_g, sigma_g = gated.coarse(x, v, cond)
+    assert torch.allclose(rgb_p, rgb_g) and torch.allclose(sigma_p, sigma_g)  # zero-initialised gate = 1
+    (rgb_g.sum() + sigma_g.sum()).backward()
+    assert gated.coarse.attention.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        gated.coarse.attention.bias.normal_()
+    rgb_g2, _ = gated.coarse(x, v, cond)
+    assert not torch.allclose(rgb_g2, rgb_p)
+    assert MINeRFConfig.from_dict(gated_cfg.to_dict()).field.region_attention is True
