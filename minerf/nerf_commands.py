@@ -109,7 +109,7 @@ def eval_cmd(run_dir, max_frames, acd_frames, no_acd, face_models, device, as_js
 @click.argument("clip_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="New run folder: the old identities plus this clip's person.")
 @click.option("--iters", default=1000, show_default=True, type=click.IntRange(1), help="Fine-tuning steps.")
-@click.option("--lr", "field_lr", default=1e-5, show_default=True, type=click.FloatRange(0, min_open=True), help="Learning rate of the fields (paper: 1e-5); the new codes use the preset's.")
+@click.option("--lr", "field_lr", default=None, type=click.FloatRange(0, min_open=True), help="Learning rate of the fields (default: 1e-5, the paper's, for MLP fields; 1e-3 for hash-grid fields); the new codes use the preset's.")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @verbosity_options

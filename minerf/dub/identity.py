@@ -39,13 +39,14 @@ def known_identity(run: LoadedRun, clip: PreparedClip) -> tuple[str, int] | None
 
 def resolve_identity(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path, progress: bool) -> tuple[LoadedRun, str, int, bool]:
     """(run, identity, latent offset, personalized?) for the person of ``clip``."""
-    from minerf.train.personalize import personalize
+    from minerf.train.personalize import personalize, personalize_defaults
 
     found = known_identity(run, clip)
     if found is not None:
         return run, found[0], found[1], False
     sha = (clip.source_sha256 or "nosha")[:16]
-    folder = cache / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{steps}"
+    field_lr, mouth = personalize_defaults(run.config)
+    folder = cache / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{steps}-lr{field_lr:g}-m{mouth:g}"
     device = run.model.identity_codes.device
     if latest_checkpoint(folder) is None:
         personalize(run.path, clip.path, folder, iterations=steps, device=str(device), progress=progress, evaluate=False)

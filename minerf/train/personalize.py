@@ -2,12 +2,19 @@
 
 The interaction module stays frozen. For a new person a fresh identity code and one latent
 code per frame of the new clip are learned (at the preset's learning rate) while the fields
-are fine-tuned at a small learning rate (paper: 1e-5). The result is a new run folder that
-knows every old identity plus the new one, so ``minerf render`` works on it unchanged.
+are fine-tuned at a small learning rate. The result is a new run folder that knows every old
+identity plus the new one, so ``minerf render`` works on it unchanged.
+
+Defaults depend on the field (:func:`personalize_defaults`): the paper's MLP fields keep the
+paper's 1e-5 and the run's ray sampling. Hash-grid fields (``fast`` / ``tiny``) are tuned for a
+CPU budget of hundreds of steps: at 1e-5 their grids hardly move in that time, and an unseen
+face stays a smeared mix of the training people, so they use 1e-3 and send a quarter of the
+rays to the lips (docs/minerf-model.md has the measurements).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -16,11 +23,18 @@ import torch
 
 from minerf.clip import load_clip
 from minerf.errors import InputError
-from minerf.model.mi_nerf import MINeRF
+from minerf.model.mi_nerf import MINeRF, MINeRFConfig
 from minerf.train.data import MultiClipData
 from minerf.train.evaluate import evaluate_heldout
 from minerf.train.run import latest_checkpoint, load_run, save_run_checkpoint
 from minerf.train.trainer import train_step
+
+
+def personalize_defaults(config: MINeRFConfig) -> tuple[float, float]:
+    """(field learning rate, mouth ray fraction) used when :func:`personalize` is not told."""
+    if config.field.encoding == "hash":
+        return 1e-3, max(config.mouth_fraction, 0.25)
+    return 1e-5, config.mouth_fraction
 
 
 def personalize(
@@ -28,8 +42,9 @@ def personalize(
     clip_dir: str | Path,
     out_dir: str | Path,
     iterations: int = 1000,
-    field_lr: float = 1e-5,
+    field_lr: float | None = None,
     code_lr: float | None = None,
+    mouth_fraction: float | None = None,
     seed: int = 0,
     device: str | None = None,
     progress: bool = True,
@@ -39,7 +54,8 @@ def personalize(
     """Add the person of ``clip_dir`` to the run in ``run_dir``; write the result to ``out_dir``.
 
     ``evaluate``: report held-out PSNR / SSIM before and after (renders the held-out frames).
-    ``name``: the new identity's name (default: the clip's name, made unique with -2, -3...)."""
+    ``name``: the new identity's name (default: the clip's name, made unique with -2, -3...).
+    ``field_lr`` / ``mouth_fraction``: default from :func:`personalize_defaults`."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -57,6 +73,9 @@ def personalize(
     if new_name in base.identities:
         raise InputError(clip.path, f"identity '{new_name}' is already in the model", "choose another name")
     old_ids, old_latents = len(base.identities), int(base.meta["num_latents"])
+    default_lr, default_mouth = personalize_defaults(base.config)
+    field_lr = default_lr if field_lr is None else field_lr
+    mouth_fraction = default_mouth if mouth_fraction is None else mouth_fraction
     model = MINeRF(base.config, base.expression_space["dim"], old_ids + 1, old_latents + clip.num_frames).to(dev)
     state = base.model.state_dict()
     with torch.no_grad():
@@ -79,15 +98,17 @@ def personalize(
     before = evaluate_heldout(model, data, base.smoothing_active) if evaluate else None
     model.train()
     started = time.time()
+    model.cfg = dataclasses.replace(base.config, mouth_fraction=mouth_fraction)  # sampling only
     for _ in tqdm(range(iterations), desc="personalize", unit="steps", disable=not progress):
         train_step(model, data, optimizer, generator, base.smoothing_active, dev)
+    model.cfg = base.config
     meta = {
         **base.meta,
         "identities": names,
         "num_latents": old_latents + clip.num_frames,
         "clips": base.meta["clips"] + [{"name": clip.name, "path": str(clip.path.resolve()), "source_sha256": clip.source_sha256, "num_frames": clip.num_frames, "identity": new_name}],
         "personalized_from": str(Path(run_dir).resolve()),
-        "personalization": {"iterations": iterations, "field_lr": field_lr, "identity": new_name},
+        "personalization": {"iterations": iterations, "field_lr": field_lr, "mouth_fraction": mouth_fraction, "identity": new_name},
     }
     save_run_checkpoint(out_dir, model, None, base.iteration, meta)
     result = evaluate_heldout(model, data, base.smoothing_active) if evaluate else None

@@ -8,6 +8,8 @@ import torch
 from click.testing import CliRunner
 
 from cli import minerf
+from minerf.model import get_preset
+from minerf.train.personalize import personalize_defaults
 from minerf.train.run import load_run
 from minerf.train.synthetic import write_synthetic_clip
 
@@ -26,5 +28,17 @@ def test_personalize_new_identity(tiny_run, tmp_path):
         assert torch.equal(value, new.model.interaction.state_dict()[name]), name
     torch.testing.assert_close(new.model.identity_codes[:3], base.model.identity_codes, rtol=0, atol=0)
     assert not torch.equal(new.model.coarse.density.weight, base.model.coarse.density.weight)
+    # hash-grid fields: lr 1e-3 and a quarter of the rays on the lips while tuning; the saved
+    # config is still the base run's (the mouth share is a sampling setting of this tuning only)
+    assert (new.meta["personalization"]["field_lr"], new.meta["personalization"]["mouth_fraction"]) == (1e-3, 0.25)
+    assert new.config.to_dict() == base.config.to_dict()
     again = CliRunner().invoke(minerf, ["personalize", str(run_dir), str(clip), "-o", str(out), "--iters", "1", "-q"])
     assert again.exit_code == 2 and "already holds a run" in again.output
+
+
+def test_personalize_defaults_follow_the_field():
+    assert personalize_defaults(get_preset("paper")) == (1e-5, 0.0)  # the paper's learning rate
+    assert personalize_defaults(get_preset("fast")) == (1e-3, 0.25)
+    tiny = get_preset("tiny")
+    tiny.mouth_fraction = 0.4
+    assert personalize_defaults(tiny) == (1e-3, 0.4)
