@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=96, help="demo only: crop size")
     parser.add_argument("--nerf-steps", type=int, default=400, help="demo only: MI-NeRF steps")
     parser.add_argument("--a2e-preset", default="default", help="demo only: audio2exp preset")
-    parser.add_argument("--personalize-steps", type=int, default=300)
+    parser.add_argument("--personalize-steps", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (and demo training seed)")
     parser.add_argument("--tracked", action="store_true")
     parser.add_argument("--work", type=Path, default=None)

@@ -52,7 +52,7 @@ class DubOptions:
     """MI-NeRF run folder (default: the shipped checkpoint)."""
     audio2exp: Path | None = None
     """audio2exp checkpoint folder (default: the shipped checkpoint)."""
-    personalize_steps: int = 300
+    personalize_steps: int = 600
     """Fine-tuning steps for a person the run does not know."""
     score: bool = True
     """Score lip sync of the result (with the shipped own expert when no other weights are found)."""
