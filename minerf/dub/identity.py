@@ -49,7 +49,7 @@ def resolve_identity(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path
     folder = cache / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{steps}-lr{field_lr:g}-m{mouth:g}"
     device = run.model.identity_codes.device
     if latest_checkpoint(folder) is None:
-        personalize(run.path, clip.path, folder, iterations=steps, device=str(device), progress=progress, evaluate=False)
+        personalize(run.path, clip.path, folder, iterations=steps, field_lr=field_lr, mouth_fraction=mouth, device=str(device), progress=progress, evaluate=False)
     else:
         log.info("reusing the personalized model in %s", folder)
     tuned = load_run(folder, device)

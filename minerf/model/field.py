@@ -97,10 +97,10 @@ class ConditionedField(nn.Module):
         unit = (x - self.box_min) / self.box_size  # head box -> [0, 1]^3
         flat = unit.reshape(R * S, 3)
         cond_s = cond[:, None, :].expand(R, S, cond.shape[-1]).reshape(R * S, -1)
-        enc = self.pos_enc(flat if self.cfg.encoding == "hash" else flat * 2 - 1)
+        enc = self.pos_enc(flat if self.cfg.encoding == "hash" else flat * 2 - 1).to(cond_s.dtype)
         if self.attention is not None:
-            cond_s = cond_s * 2.0 * torch.sigmoid(self.attention(enc.to(cond_s.dtype)))
-        h_in = torch.cat([enc.to(cond_s.dtype), cond_s], dim=-1)
+            cond_s = cond_s * 2.0 * torch.sigmoid(self.attention(enc))
+        h_in = torch.cat([enc, cond_s], dim=-1)
         h = self.backbone_a(h_in)
         if self.backbone_b is not None:
             h = self.backbone_b(torch.cat([h, h_in], dim=-1))

@@ -14,7 +14,6 @@ rays to the lips (docs/minerf-model.md has the measurements).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -98,10 +97,8 @@ def personalize(
     before = evaluate_heldout(model, data, base.smoothing_active) if evaluate else None
     model.train()
     started = time.time()
-    model.cfg = dataclasses.replace(base.config, mouth_fraction=mouth_fraction)  # sampling only
     for _ in tqdm(range(iterations), desc="personalize", unit="steps", disable=not progress):
-        train_step(model, data, optimizer, generator, base.smoothing_active, dev)
-    model.cfg = base.config
+        train_step(model, data, optimizer, generator, base.smoothing_active, dev, mouth_fraction)
     meta = {
         **base.meta,
         "identities": names,

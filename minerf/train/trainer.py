@@ -69,11 +69,13 @@ def learning_rate(cfg: MINeRFConfig, step: int, total: int) -> float:
     return cfg.lr * (cfg.lr_final / cfg.lr) ** min(1.0, step / max(1, total))
 
 
-def train_step(model: MINeRF, data: MultiClipData, optimizer: torch.optim.Optimizer, generator: torch.Generator, smooth: bool, device: torch.device) -> tuple[float, float]:
+def train_step(model: MINeRF, data: MultiClipData, optimizer: torch.optim.Optimizer, generator: torch.Generator, smooth: bool, device: torch.device, mouth_fraction: float | None = None) -> tuple[float, float]:
     """One gradient step on a random ray batch: photometric loss of the fine and coarse
-    renders + code regularisers (Eq. 5). Returns (loss, PSNR of the fine render)."""
+    renders + code regularisers (Eq. 5). Returns (loss, PSNR of the fine render).
+    ``mouth_fraction``: share of rays on the lips (default: the model config's)."""
     cfg = model.cfg
-    batch = data.sample_batch(cfg.rays_per_step, cfg.frames_per_step, cfg.smoothing_window if smooth else 1, cfg.inside_fraction, generator, cfg.head_margin, cfg.mouth_fraction).to(device)
+    mouth = cfg.mouth_fraction if mouth_fraction is None else mouth_fraction
+    batch = data.sample_batch(cfg.rays_per_step, cfg.frames_per_step, cfg.smoothing_window if smooth else 1, cfg.inside_fraction, generator, cfg.head_margin, mouth).to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.mixed_precision):
         cond = model.frame_condition(batch.identity, batch.expression, batch.latent, smooth)
         out = model.render_rays(batch.origins, batch.dirs, batch.near, batch.far, batch.background, cond[batch.slot], perturb=True, generator=generator)
