@@ -25,12 +25,13 @@ def audio2exp() -> None:
 @click.option("--encoder", default=None, help="For --features hf: local folder or hub name (in your HF cache) of a wav2vec2 / HuBERT / XLS-R model.")
 @click.option("--layer", type=int, default=-1, show_default=True, help="For --features hf: which hidden state to use (-1 = last).")
 @click.option("--mouth-components", default=None, help="Comma-separated indices of the mouth coefficients (default: what the expression space declares).")
+@click.option("--sync-correct", is_flag=True, help="First find each clip's audio/video offset (up to 0.6 s) and train on the re-aligned clips; one extra training per clip (at most 12).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @verbosity_options
 @report_errors
-def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None, feature_kind: str, encoder: str | None, layer: int, mouth_components: str | None, seed: int, device: str, as_json: bool) -> None:
+def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None, feature_kind: str, encoder: str | None, layer: int, mouth_components: str | None, sync_correct: bool, seed: int, device: str, as_json: bool) -> None:
     """Train on prepared CLIPS (the last 10 % of each is held out)."""
     from dataclasses import replace
 
@@ -38,7 +39,7 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
     from audio2exp.train import PRESETS, train as run
 
     train_config, net_config = PRESETS[preset]
-    train_config = replace(train_config, seed=seed, **({"steps": steps} if steps else {}))
+    train_config = replace(train_config, seed=seed, sync_correct=sync_correct, **({"steps": steps} if steps else {}))
     comps = None
     if mouth_components:
         try:
@@ -55,7 +56,9 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
         device=device,
         progress=progress_enabled() and not as_json,
     )
-    emit(summary, as_json, f"trained {summary['step']} steps on {summary['clips']} clips ({summary['frames']} frames) -> {out_dir}")
+    shifted = {name: lag for name, lag in summary.get("av_offsets", {}).items() if lag}
+    realigned = f"; re-aligned (frames the sound came late): {shifted}" if shifted else ("; no clip out of sync" if sync_correct else "")
+    emit(summary, as_json, f"trained {summary['step']} steps on {summary['clips']} clips ({summary['frames']} frames) -> {out_dir}{realigned}")
 
 
 @audio2exp.command()

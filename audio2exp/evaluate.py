@@ -18,8 +18,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from audio2exp.adapt import fit_calibration
+from audio2exp.av_offset import shift_clip, shift_samples
 from audio2exp.audio import SILENCE_DBFS, measure_level, open_audio
 from audio2exp.data import ClipData, apply_readout, load_clip_data
+from audio2exp.features import silence_features
 from audio2exp.predict import Audio2ExpPredictor
 
 ENVELOPE_LAGS = (-2, -1, 0, 1, 2)
@@ -121,20 +123,24 @@ def heldout_comparison(predictor: Audio2ExpPredictor, clip_paths: Sequence[str |
     (the checkpoint's: its hold-out fraction, or its cross-validation fold).
 
     Clips the checkpoint was trained on are predicted with their own identity; others with
-    the mean expression of their training frames as base.
+    the mean expression of their training frames as base. Clips that training re-aligned
+    (``audio2exp train --sync-correct``) are scored with the same offset, for every method.
     """
     training = predictor.meta.get("training", {})
     holdout = float(training.get("holdout", 0.1))
     fold = training.get("config", {}).get("fold")
+    offsets = {name: int(o["offset"]) for name, o in training.get("av_offsets", {}).items()}
+    silence = silence_features(predictor.extractor)
     clips = []
     for path in clip_paths:
         clip = load_clip_data(path, predictor.extractor, holdout, fold=fold)
         predictor.check_clip(clip.meta, clip.path)
-        clips.append(clip)
+        # a training clip found out of sync is scored re-aligned, by every method alike
+        clips.append(shift_clip(clip, offsets.get(clip.name, 0), silence))
     net = []
     for c in clips:
         kwargs: dict[str, Any] = {"identity": c.name} if c.name in predictor.identities else {"reference_expressions": c.expression[c.train[c.valid[c.train]]]}
-        net.append(predictor.predict(_audio(c), **kwargs)[: c.num_frames])
+        net.append(predictor.predict(shift_samples(_audio(c), offsets.get(c.name, 0)), **kwargs)[: c.num_frames])
     readout = predictor.readout
     mouth = predictor.mouth_components
     tracked_step = float(np.mean([mean_step(c.expression[:, mouth], c.valid) for c in clips]))
@@ -152,6 +158,7 @@ def heldout_comparison(predictor: Audio2ExpPredictor, clip_paths: Sequence[str |
         result["relative_mouth_mse"] = float(np.mean([v["mouth_mse"] / max(reference[k]["mouth_mse"], 1e-12) for k, v in result["per_clip"].items()]))
     return {
         "clips": [c.name for c in clips],
+        "av_offsets": {c.name: offsets.get(c.name, 0) for c in clips},
         "heldout_frames": int(sum(c.test.size for c in clips)),
         "train_frames": int(sum(c.train.size for c in clips)),
         "mouth_components": mouth,

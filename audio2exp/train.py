@@ -19,8 +19,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from audio2exp.av_offset import OpeningPredictor, estimate_offsets, shift_clip
 from audio2exp.checkpoint import save_model
-from audio2exp.data import ClipData, declared_mouth_components, load_training_clips, mouth_components_from_data, opening_readout
+from audio2exp.data import ClipData, apply_readout, declared_mouth_components, load_training_clips, mouth_components_from_data, opening_readout
 from audio2exp.features import FLOOR_DB, FeatureConfig, make_extractor, silence_features
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from checkpoints import CheckpointError, load_checkpoint, save_checkpoint
@@ -82,6 +83,9 @@ class TrainConfig:
     cpu_threads: int | None = 1
     """torch CPU threads while training (restored afterwards). The network is small: one
     thread is the fastest on CPU, several only wait on each other. None = leave as is."""
+    sync_correct: bool = False
+    """Find each clip's audio/video offset first and train on the re-aligned clips
+    (:mod:`audio2exp.av_offset`; costs one extra training per clip, at most ``av_offset.GROUPS``)."""
 
 
 PRESETS: dict[str, tuple[TrainConfig, Audio2ExpConfig]] = {
@@ -293,18 +297,73 @@ def train(
     if not mouth_components or min(mouth_components) < 0 or max(mouth_components) >= d:
         raise InputError(None, f"mouth components {mouth_components} do not fit the expression dimension {d}", f"pass indices in 0..{d - 1}")
 
-    model = _init_model(clips, net_config, extractor.dim, train_config.seed).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
-    fingerprint = _fingerprint(clips, train_config, model.config, feature_config)
-    average = copy.deepcopy(model)
-    step = _resume(out_dir / STATE_DIR, model, opt, fingerprint, average)
+    threads = torch.get_num_threads()
+    if train_config.cpu_threads:
+        torch.set_num_threads(train_config.cpu_threads)
+    try:
+        offsets = None
+        if train_config.sync_correct:
+            predictor = _opening_predictor(train_config, net_config, extractor, feature_config.kind == "logmel", mouth_components, device)
+            offsets = estimate_offsets(clips, predictor)
+            silence = silence_features(extractor)
+            clips = [shift_clip(c, o["offset"], silence) for c, o in zip(clips, offsets)]
+            log.info("audio/video offsets (frames): %s", {c.name: o["offset"] for c, o in zip(clips, offsets)})
+        model, loss_weights, batches, readout = _setup(clips, train_config, net_config, extractor, feature_config.kind == "logmel", mouth_components, device)
+        opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+        fingerprint = _fingerprint(clips, train_config, model.config, feature_config)
+        average = copy.deepcopy(model)
+        step = _resume(out_dir / STATE_DIR, model, opt, fingerprint, average)
+        step, loss_value = _train_and_save(out_dir, clips, model, average, opt, batches, loss_weights, readout, fingerprint, offsets, train_config, feature_config, mouth_components, step, stop_after, progress)
+    finally:
+        torch.set_num_threads(threads)
+    summary = {"run": str(out_dir), "step": step, "steps": train_config.steps, "loss": loss_value, "clips": len(clips), "frames": int(sum(c.train.size for c in clips)), "mouth_components": mouth_components, "expression_space": space["id"], "dim": d}
+    if offsets is not None:
+        summary["av_offsets"] = {c.name: o["offset"] for c, o in zip(clips, offsets)}
+    return summary
 
-    weights = torch.ones(d)
-    weights[mouth_components] = train_config.mouth_weight
+
+def _setup(clips: Sequence[ClipData], train_config: TrainConfig, net_config: Audio2ExpConfig, extractor: Any, logmel: bool, mouth_components: Sequence[int], device: str) -> tuple[Audio2ExpNet, tuple[torch.Tensor, torch.Tensor], "_Batches", np.ndarray]:
+    """A fresh model for ``clips`` and what its loss needs: (model, (component weights,
+    opening direction), batches, expression -> opening readout)."""
+    model = _init_model(clips, net_config, extractor.dim, train_config.seed).to(device)
+    weights = torch.ones(model.config.expression_dim)
+    weights[list(mouth_components)] = train_config.mouth_weight
     weights = (weights / weights.mean()).to(device)
     readout = opening_readout(clips)
     opening = _opening_direction(clips, readout, model).to(device)
-    batches = _Batches(clips, train_config, model.config.margin, silence_features(extractor), feature_config.kind == "logmel", model)
+    batches = _Batches(clips, train_config, model.config.margin, silence_features(extractor), logmel, model)
+    return model, (weights, opening), batches, readout
+
+
+def _opening_predictor(train_config: TrainConfig, net_config: Audio2ExpConfig, extractor: Any, logmel: bool, mouth_components: Sequence[int], device: str) -> OpeningPredictor:
+    """Trains a network in memory on some clips and predicts the mouth opening of others
+    from their audio (for :func:`audio2exp.av_offset.estimate_offsets`)."""
+    silence = silence_features(extractor)
+
+    def predict(train_clips: Sequence[ClipData], other_clips: Sequence[ClipData]) -> list[np.ndarray]:
+        model, loss_weights, batches, readout = _setup(train_clips, train_config, net_config, extractor, logmel, mouth_components, device)
+        opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+        average = copy.deepcopy(model)
+        model.train()
+        _run_steps(model, average, opt, batches, loss_weights, train_config, 0, train_config.steps, lambda *_: None, False)
+        net = average if train_config.ema > 0 else model
+        net.eval()
+        pad = np.repeat(silence[None], net.config.margin, axis=0)
+        out = []
+        with torch.no_grad():
+            for c in other_clips:
+                feats = torch.from_numpy(np.concatenate([pad, c.features, pad]).astype(np.float32))[None].to(device)
+                out.append(apply_readout(readout, net(feats)[0].cpu().numpy()))
+        return out
+
+    return predict
+
+
+def _train_and_save(out_dir: Path, clips: Sequence[ClipData], model: Audio2ExpNet, average: Audio2ExpNet, opt: torch.optim.Optimizer, batches: "_Batches", loss_weights: tuple[torch.Tensor, torch.Tensor], readout: np.ndarray, fingerprint: dict[str, Any], offsets: list[dict] | None, train_config: TrainConfig, feature_config: FeatureConfig, mouth_components: Sequence[int], step: int, stop_after: int | None, progress: bool) -> tuple[int, float]:
+    """Optimiser steps from ``step`` (saving as it goes) and the final save; returns the step
+    reached and the last loss."""
+    d = model.config.expression_dim
+    space = clips[0].meta["expression_space"]
     meta = {
         "features": feature_config.to_dict(),
         "expression_space": {"id": space["id"], "dim": d, "mouth_components": mouth_components},
@@ -313,26 +372,22 @@ def train(
         "fps": 25,
     }
 
+    training = {"holdout": train_config.holdout, "clips": fingerprint["clips"], "config": asdict(train_config)}
+    if offsets is not None:
+        training["av_offsets"] = {c.name: o for c, o in zip(clips, offsets)}
+
     def save(at: int, last_loss: float) -> None:
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | {f"average.{k}": v for k, v in average.state_dict().items()} | _optimizer_tensors(opt)
         save_checkpoint(out_dir / STATE_DIR, tensors, kind=STATE_KIND, version=1, meta={"step": at, "fingerprint": fingerprint})
-        save_model(out_dir, average if train_config.ema > 0 else model, meta | {"training": {"step": at, "steps": train_config.steps, "loss": last_loss, "holdout": train_config.holdout, "clips": fingerprint["clips"], "config": asdict(train_config)}})
+        save_model(out_dir, average if train_config.ema > 0 else model, meta | {"training": {"step": at, "steps": train_config.steps, "loss": last_loss} | training})
 
     end = train_config.steps if stop_after is None else min(train_config.steps, step + stop_after)
-    loss_value = float("nan")
     model.train()
-    threads = torch.get_num_threads()
-    if train_config.cpu_threads:
-        torch.set_num_threads(train_config.cpu_threads)
-    try:
-        loss_value = _run_steps(model, average, opt, batches, (weights, opening), train_config, step, end, save, progress)
-        step = end
-    finally:
-        torch.set_num_threads(threads)
+    loss_value = _run_steps(model, average, opt, batches, loss_weights, train_config, step, end, save, progress)
     if not (out_dir / "checkpoint.json").is_file():
-        save(step, loss_value)
+        save(end, loss_value)
     model.eval()
-    return {"run": str(out_dir), "step": step, "steps": train_config.steps, "loss": loss_value, "clips": len(clips), "frames": int(sum(c.train.size for c in clips)), "mouth_components": mouth_components, "expression_space": space["id"], "dim": d}
+    return end, loss_value
 
 
 def _run_steps(model: Audio2ExpNet, average: Audio2ExpNet, opt: torch.optim.Optimizer, batches: "_Batches", weights: tuple[torch.Tensor, torch.Tensor], train_config: TrainConfig, step: int, end: int, save: Any, progress: bool) -> float:

@@ -11,6 +11,8 @@ from the audio envelope, one for all clips and one per clip), frame-to-frame cha
 and on the non-English speech of ../shared/data/audio the ROC AUC of the predicted mouth
 opening for speech vs. pause frames (with and without the silence gate).
 
+With ``--sync-correct`` every training first finds and undoes each clip's audio/video
+offset (audio2exp.av_offset); held-out frames are scored re-aligned by every method.
 With ``--folds K`` it also cross-validates (seed 0): K trainings, each holding out the k-th
 of K blocks of every clip (every frame is held out once), and reports the mouth MSE over all
 frames and the mean over folds of the other measures.
@@ -53,7 +55,7 @@ def summarise(result: dict) -> dict:
     return {k: round(float(result[k]), 4) for k in keep}
 
 
-def cross_validate(clips: list[Path], folds: int, steps: int | None, work: Path, methods: tuple[str, ...]) -> dict:
+def cross_validate(clips: list[Path], folds: int, steps: int | None, work: Path, methods: tuple[str, ...], sync_correct: bool = False) -> dict:
     """Train ``folds`` times (block k of every clip held out) and pool the held-out results."""
     from dataclasses import replace
 
@@ -64,7 +66,7 @@ def cross_validate(clips: list[Path], folds: int, steps: int | None, work: Path,
     per_fold = []
     for k in range(folds):
         config, net = PRESETS["default"]
-        config = replace(config, fold=(k, folds), **({"steps": steps} if steps else {}))
+        config = replace(config, fold=(k, folds), sync_correct=sync_correct, **({"steps": steps} if steps else {}))
         train(clips, work / f"fold{k}", train_config=config, net_config=net)
         per_fold.append(heldout_comparison(Audio2ExpPredictor.load(work / f"fold{k}"), clips))
     frames = [h["heldout_frames"] for h in per_fold]
@@ -85,6 +87,7 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, default=None, help="folder of prepared clips (default: prepare ../shared/data/videos)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--sync-correct", action="store_true", help="train with audio/video offset correction (audio2exp train --sync-correct)")
     parser.add_argument("--folds", type=int, default=0, help="also cross-validate with this many blocks per clip (0: no)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
@@ -104,7 +107,7 @@ def main() -> None:
         runs = []
         for seed in args.seeds:
             config, net = PRESETS["default"]
-            config = replace(config, seed=seed, **({"steps": args.steps} if args.steps else {}))
+            config = replace(config, seed=seed, sync_correct=args.sync_correct, **({"steps": args.steps} if args.steps else {}))
             start = time.perf_counter()
             summary = train(clips, work / f"run{seed}", train_config=config, net_config=net)
             train_s = time.perf_counter() - start
@@ -116,6 +119,7 @@ def main() -> None:
                     "seed": seed,
                     "train_seconds": round(train_s, 1),
                     "steps": summary["step"],
+                    "av_offsets": held["av_offsets"],
                     "heldout": {name: summarise(held[name]) for name in methods},
                     "clips_where_beating_every_baseline": {
                         name: sum(held[name]["per_clip"][c]["mouth_mse"] < min(held[b]["per_clip"][c]["mouth_mse"] for b in baselines) for c in held["clips"]) for name in ("audio2exp", "audio2exp_calibrated")
@@ -149,7 +153,7 @@ def main() -> None:
                 values = [r["heldout"][method][metric] for r in runs]
                 report.setdefault("mean_over_seeds", {}).setdefault(method, {})[metric] = round(sum(values) / len(values), 4)
         if args.folds:
-            report["cross_validation"] = cross_validate(clips, args.folds, args.steps, work, methods)
+            report["cross_validation"] = cross_validate(clips, args.folds, args.steps, work, methods, args.sync_correct)
     text = json.dumps(report, indent=2)
     if args.out is not None:
         args.out.write_text(text)

@@ -50,11 +50,15 @@ def synthetic_speech(num_frames: int, seed: int) -> tuple[np.ndarray, np.ndarray
     return audio.astype(np.float32), opening, vowel
 
 
-def make_clip(path: Path, *, seed: int, num_frames: int = 250, offset: float = 0.0, space: dict | None = None, mouth_gain: tuple[float, float] = (1.0, 1.0)) -> Path:
+def make_clip(path: Path, *, seed: int, num_frames: int = 250, offset: float = 0.0, space: dict | None = None, mouth_gain: tuple[float, float] = (1.0, 1.0), audio_delay: int = 0) -> Path:
     """Write a synthetic prepared clip (tiny 16 px images) and return its folder.
-    ``mouth_gain`` scales the speaker's e0 / e1 motion (a speaking style)."""
+    ``mouth_gain`` scales the speaker's e0 / e1 motion (a speaking style); ``audio_delay``
+    puts the sound that many frames after the lips that make it (a clip out of sync)."""
     rng = np.random.default_rng(seed + 1000)
     audio, opening, vowel = synthetic_speech(num_frames, seed)
+    if audio_delay:
+        k = audio_delay * SAMPLES_PER_FRAME
+        audio = np.concatenate([np.zeros(k, audio.dtype), audio[:-k]])
     kernel = np.array([0.25, 0.5, 0.25])
     e = np.zeros((num_frames, DIM))
     e[:, 0] = 3.0 * np.convolve(opening, kernel, mode="same")

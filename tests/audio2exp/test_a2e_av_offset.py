@@ -1,0 +1,105 @@
+"""Audio/video offsets of training clips: found, undone, recorded, and scored alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio2exp.audio import frame_db
+from audio2exp.av_offset import SILENT_FRAME_DB, lag_correlations, pick_offset, shift_clip, shift_samples
+from audio2exp.data import load_clip_data
+from audio2exp.features import FeatureConfig, make_extractor, silence_features
+from tests.audio2exp.conftest import make_clip
+
+
+def test_lag_correlations_peak_where_the_prediction_lags():
+    rng = np.random.default_rng(0)
+    tracked = np.convolve(rng.standard_normal(300), np.ones(5) / 5, mode="same")
+    predicted = np.roll(tracked, 4) + 0.1 * rng.standard_normal(300)  # predicted[t + 4] ~ tracked[t]
+    r = lag_correlations(tracked, predicted, np.arange(20, 280), max_lag=10)
+    assert r.shape == (21,) and int(np.argmax(r)) - 10 == 4 and r[14] > 0.9
+    assert pick_offset(r, min_gain=0.2) == 4
+    assert pick_offset(r, min_gain=2.0) == 0  # not clearly better than no shift: keep 0
+    assert pick_offset(lag_correlations(tracked, tracked, np.arange(300), 10)) == 0
+
+
+def test_shifted_samples_and_shifted_clip_agree(tmp_path):
+    path = make_clip(tmp_path / "spk", seed=3, num_frames=60)
+    extractor = make_extractor(FeatureConfig())
+    clip = load_clip_data(path, extractor)
+    silence = silence_features(extractor)
+    for lag in (3, -2):
+        moved = shift_clip(clip, lag, silence)
+        t = np.arange(clip.num_frames)
+        inside = (t + lag >= 0) & (t + lag < clip.num_frames)
+        np.testing.assert_array_equal(moved.features[inside], clip.features[t[inside] + lag])
+        np.testing.assert_array_equal(moved.features[~inside], np.repeat(silence[None], (~inside).sum(), 0))
+        assert np.all(moved.frame_db[~inside] == SILENT_FRAME_DB) and (~inside).sum() == abs(lag)
+        np.testing.assert_array_equal(moved.expression, clip.expression)  # only the audio moves
+        samples = np.random.default_rng(1).standard_normal(clip.num_frames * 640).astype(np.float32)
+        levels = frame_db(shift_samples(samples, lag))
+        np.testing.assert_allclose(levels[inside], frame_db(samples)[t[inside] + lag], rtol=1e-6)
+        assert np.all(levels[~inside] < -100)
+    assert shift_clip(clip, 0, silence) is clip
+
+
+@pytest.fixture(scope="module")
+def synced_run(tmp_path_factory):
+    """Four speakers; the third one's sound comes 6 frames (240 ms) after its lips."""
+    from audio2exp.model import Audio2ExpConfig
+    from audio2exp.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("a2e_sync")
+    clips = [make_clip(root / f"spk_{k}", seed=10 + k, offset=0.2 * k, audio_delay=6 if k == 2 else 0) for k in range(4)]
+    out = root / "run"
+    summary = train(
+        clips,
+        out,
+        train_config=TrainConfig(steps=200, batch=16, crop=24, save_every=200, sync_correct=True),
+        net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0),
+    )
+    return clips, out, summary
+
+
+def test_training_finds_the_late_sound_and_records_it(synced_run):
+    from audio2exp.predict import Audio2ExpPredictor
+
+    clips, out, summary = synced_run
+    assert summary["av_offsets"] == {"spk_0": 0, "spk_1": 0, "spk_2": 6, "spk_3": 0}
+    recorded = Audio2ExpPredictor.load(out).meta["training"]["av_offsets"]
+    assert recorded["spk_2"]["offset"] == 6
+    assert recorded["spk_2"]["corr_at_offset"] > recorded["spk_2"]["corr_at_zero"] + 0.2
+
+
+def test_heldout_scoring_realigns_the_late_clip_for_every_method(synced_run, tmp_path):
+    from audio2exp.evaluate import heldout_comparison
+    from audio2exp.model import Audio2ExpConfig
+    from audio2exp.predict import Audio2ExpPredictor
+    from audio2exp.train import TrainConfig, train
+
+    clips, out, _ = synced_run
+    held = heldout_comparison(Audio2ExpPredictor.load(out), clips)
+    assert held["av_offsets"] == {"spk_0": 0, "spk_1": 0, "spk_2": 6, "spk_3": 0}
+    # the same clips without correction: the late clip's lips are not predictable from the
+    # sound of their own frames, for the network and for the envelope regression alike
+    plain = tmp_path / "plain"
+    train(clips, plain, train_config=TrainConfig(steps=200, batch=16, crop=24, save_every=200), net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0))
+    unaligned = heldout_comparison(Audio2ExpPredictor.load(plain), clips)
+    assert unaligned["av_offsets"]["spk_2"] == 0
+    for method in ("audio2exp", "envelope_linear_per_clip"):
+        assert held[method]["per_clip"]["spk_2"]["opening_corr"] > unaligned[method]["per_clip"]["spk_2"]["opening_corr"] + 0.2
+    assert held["audio2exp"]["per_clip"]["spk_2"]["mouth_mse"] < 0.7 * held["mean_expression"]["per_clip"]["spk_2"]["mouth_mse"]
+
+
+def test_cli_reports_the_offsets(synced_run, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from audio2exp.commands import audio2exp
+
+    clips, _, _ = synced_run
+    result = CliRunner().invoke(audio2exp, ["train", *map(str, clips[:2]), "-o", str(tmp_path / "run"), "--preset", "tiny", "--sync-correct", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert set(summary["av_offsets"]) == {"spk_0", "spk_1"} and all(isinstance(v, int) for v in summary["av_offsets"].values())
