@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from audio2exp.av_offset import OpeningPredictor, estimate_offsets, shift_clip
-from audio2exp.checkpoint import save_model
+from audio2exp.checkpoint import load_model, save_model
 from audio2exp.data import ClipData, apply_readout, declared_mouth_components, load_training_clips, mouth_components_from_data, opening_readout
 from audio2exp.features import FLOOR_DB, FeatureConfig, make_extractor, silence_features
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
@@ -303,8 +303,10 @@ def train(
     try:
         offsets = None
         if train_config.sync_correct:
-            predictor = _opening_predictor(train_config, net_config, extractor, feature_config.kind == "logmel", mouth_components, device)
-            offsets = estimate_offsets(clips, predictor)
+            offsets = _saved_offsets(out_dir, clips)
+            if offsets is None:
+                predictor = _opening_predictor(train_config, net_config, extractor, feature_config.kind == "logmel", mouth_components, device)
+                offsets = estimate_offsets(clips, predictor)
             silence = silence_features(extractor)
             clips = [shift_clip(c, o["offset"], silence) for c, o in zip(clips, offsets)]
             log.info("audio/video offsets (frames): %s", {c.name: o["offset"] for c, o in zip(clips, offsets)})
@@ -320,6 +322,20 @@ def train(
     if offsets is not None:
         summary["av_offsets"] = {c.name: o["offset"] for c, o in zip(clips, offsets)}
     return summary
+
+
+def _saved_offsets(out_dir: Path, clips: Sequence[ClipData]) -> list[dict] | None:
+    """The offsets that a run in ``out_dir`` found for these clips, so that resuming it does
+    not search again (whether the rest of the run matches is checked when it is resumed)."""
+    try:
+        _, meta = load_model(out_dir)
+    except CheckpointError:
+        return None
+    training = meta.get("training", {})
+    saved = training.get("av_offsets")
+    if saved is None or training.get("clips") != [str(c.path.resolve()) for c in clips] or set(saved) != {c.name for c in clips}:
+        return None
+    return [saved[c.name] for c in clips]
 
 
 def _setup(clips: Sequence[ClipData], train_config: TrainConfig, net_config: Audio2ExpConfig, extractor: Any, logmel: bool, mouth_components: Sequence[int], device: str) -> tuple[Audio2ExpNet, tuple[torch.Tensor, torch.Tensor], "_Batches", np.ndarray]:

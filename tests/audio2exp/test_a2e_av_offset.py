@@ -103,3 +103,23 @@ def test_cli_reports_the_offsets(synced_run, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert set(summary["av_offsets"]) == {"spk_0", "spk_1"} and all(isinstance(v, int) for v in summary["av_offsets"].values())
+
+
+def test_resumed_run_reuses_the_offsets_it_found(tmp_path, monkeypatch):
+    import audio2exp.train as training
+    from audio2exp.model import Audio2ExpConfig
+    from audio2exp.train import TrainConfig, train
+
+    clips = [make_clip(tmp_path / f"spk_{k}", seed=20 + k, num_frames=150, audio_delay=5 if k == 1 else 0) for k in range(3)]
+    config = TrainConfig(steps=160, batch=16, crop=24, save_every=80, sync_correct=True)
+    net = Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0)
+    first = train(clips, tmp_path / "run", train_config=config, net_config=net, stop_after=80)
+    assert first["step"] == 80
+
+    def search_again(*_args, **_kwargs):
+        raise AssertionError("a resumed run searched the offsets again")
+
+    monkeypatch.setattr(training, "estimate_offsets", search_again)
+    second = train(clips, tmp_path / "run", train_config=config, net_config=net)
+    assert second["step"] == 160 and second["av_offsets"] == first["av_offsets"]
+    assert first["av_offsets"]["spk_1"] == 5
