@@ -8,7 +8,8 @@ dubbed with its own audio, and with the same audio cut into 0.2-0.5 s segments a
 Without --run / --audio2exp it trains the demo's models on the demo portrait as
 ``minerf-dub --demo`` does (tiny MI-NeRF, 400 steps, default audio2exp; ``--resolution``,
 ``--nerf-steps`` change that) and self-dubs the portrait. ``--tracked`` also re-renders the
-clip's own tracked expressions (no audio2exp): the LMD the NeRF alone reaches.
+clip's own tracked expressions (no audio2exp): the LMD the NeRF alone reaches. With several
+``--video`` it also reports ``pooled``: own vs shuffled over all their frames together.
 """
 
 from __future__ import annotations
@@ -75,7 +76,24 @@ def main() -> None:
         result = self_dub_lmd(video, options, work / f"clip{k}", seed=args.seed, tracked=args.tracked)
         result["seconds"] = round(time.perf_counter() - started, 1)
         clips.append(result)
-    print(json.dumps({"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(), "setup": setup, "work": str(work), "clips": clips}, indent=2))
+    report = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(), "setup": setup, "work": str(work), "clips": clips}
+    if len(videos) > 1:
+        report["pooled"] = pooled(work, len(videos), args.seed)
+    print(json.dumps(report, indent=2))
+
+
+def pooled(work: Path, count: int, seed: int) -> dict:
+    """Own vs shuffled over all self-dubbed videos' frames together (each video's blocks
+    resampled from that video)."""
+    import numpy as np
+
+    from minerf.dub.lmd import pooled_paired_lmd_difference
+
+    videos = []
+    for k in range(count):
+        with np.load(work / f"clip{k}" / "landmarks.npz") as points:
+            videos.append((points["own"], points["shuffled"], points["real"]))
+    return pooled_paired_lmd_difference(videos, seed=seed)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -84,21 +85,34 @@ def paired_lmd_difference(own: np.ndarray, control: np.ndarray, real: np.ndarray
     ``own_closer_fraction`` (share of frames where own's LMD is lower), ``mean_difference``
     (mean of control LMD - own LMD) and its 95 % interval from a moving-block bootstrap
     (``block`` frames per block, since neighbouring frames are correlated)."""
-    count = min(len(own), len(control), len(real))
-    seqs = [np.asarray(x[:count], np.float64) for x in (own, control, real)]
-    found = np.logical_and.reduce([np.isfinite(x).all(axis=(1, 2)) for x in seqs])
-    diff = frame_lmd(seqs[1][found], seqs[2][found]) - frame_lmd(seqs[0][found], seqs[2][found])
-    n = len(diff)
+    return pooled_paired_lmd_difference([(own, control, real)], block, resamples, seed)
+
+
+def pooled_paired_lmd_difference(videos: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], block: int = 10, resamples: int = 2000, seed: int = 0) -> dict[str, float | int]:
+    """:func:`paired_lmd_difference` over several videos' ``(own, control, real)`` together:
+    the mean over all their frames, its interval from a moving-block bootstrap that draws the
+    blocks of each video from that video (no block spans two videos)."""
+    diffs = []
+    for own, control, real in videos:
+        count = min(len(own), len(control), len(real))
+        seqs = [np.asarray(x[:count], np.float64) for x in (own, control, real)]
+        found = np.logical_and.reduce([np.isfinite(x).all(axis=(1, 2)) for x in seqs])
+        diff = frame_lmd(seqs[1][found], seqs[2][found]) - frame_lmd(seqs[0][found], seqs[2][found])
+        if len(diff):
+            diffs.append(diff)
+    n = sum(len(d) for d in diffs)
     if n == 0:
         return {"frames": 0, "own_closer_fraction": float("nan"), "mean_difference": float("nan"), "ci95": [float("nan"), float("nan")]}
-    block = max(1, min(block, n))
-    starts = np.arange(n - block + 1)
     rng = np.random.default_rng(seed)
-    picks = rng.choice(starts, size=(resamples, -(-n // block)))
-    idx = (picks[..., None] + np.arange(block)).reshape(resamples, -1)[:, :n]
-    means = diff[idx].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return {"frames": int(n), "own_closer_fraction": round(float((diff > 0).mean()), 3), "mean_difference": round(float(diff.mean()), 6), "ci95": [round(float(low), 6), round(float(high), 6)]}
+    sums = np.zeros(resamples)
+    for diff in diffs:
+        size = max(1, min(block, len(diff)))
+        picks = rng.choice(np.arange(len(diff) - size + 1), size=(resamples, -(-len(diff) // size)))
+        idx = (picks[..., None] + np.arange(size)).reshape(resamples, -1)[:, : len(diff)]
+        sums += diff[idx].sum(axis=1)
+    low, high = np.quantile(sums / n, [0.025, 0.975])
+    every = np.concatenate(diffs)
+    return {"frames": int(n), "own_closer_fraction": round(float((every > 0).mean()), 3), "mean_difference": round(float(every.mean()), 6), "ci95": [round(float(low), 6), round(float(high), 6)]}
 
 
 def video_landmarks(path: str | Path, max_frames: int | None = None) -> np.ndarray:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from checkpoints.atomic import atomic_path
 from minerf.dub.lmd import landmark_distance, opening_correlation, paired_lmd_difference, video_landmarks
 from minerf.dub.pipeline import DubOptions, dub
 
@@ -89,5 +90,8 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
         result[f"frames_{name}"], result[f"missing_{name}"] = measured.frames, measured.missing
     result["ratio"] = round(result["lmd_shuffled"] / result["lmd_own"], 3)
     result["paired"] = paired_lmd_difference(landmarks["own"], landmarks["shuffled"], real, seed=seed)
+    # every case's landmarks, for analyses over several self-dubs (pooled_paired_lmd_difference)
+    with atomic_path(work / "landmarks.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, real=real, **landmarks)
     result["settings"] = {"seed": seed, "segment_seconds": list(SEGMENT_SECONDS), "personalize_steps": options.personalize_steps, "run": str(options.run), "audio2exp": str(options.audio2exp)}
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minerf.dub.lmd import MOUTH_LANDMARKS, centred_mouth, eye_distance, frame_lmd, landmark_distance, mouth_opening, opening_correlation, paired_lmd_difference
+from minerf.dub.lmd import MOUTH_LANDMARKS, centred_mouth, eye_distance, frame_lmd, landmark_distance, mouth_opening, opening_correlation, paired_lmd_difference, pooled_paired_lmd_difference
 from minerf.dub.self_dub import shuffle_plan, shuffle_segments
 
 
@@ -72,6 +72,24 @@ def test_paired_difference_counts_frames_and_brackets_the_mean():
     # the same mouths: no difference, the interval is exactly zero
     assert paired_lmd_difference(own, own, real)["ci95"] == [0.0, 0.0]
     assert paired_lmd_difference(own[:0], control[:0], real[:0])["frames"] == 0
+
+
+def test_pooled_difference_weights_frames_and_narrows_with_more_videos():
+    rng = np.random.default_rng(0)
+    real = np.stack([_face(10.0)] * 60)
+    own = np.stack([_face(10.0 + rng.uniform(0, 1.5)) for _ in range(60)])
+    control = np.stack([_face(10.0 + rng.uniform(0, 1.5)) for _ in range(60)])
+    short = paired_lmd_difference(own[:20], control[:20], real[:20], block=5)
+    long = paired_lmd_difference(own, control, real, block=5)
+    both = pooled_paired_lmd_difference([(own[:20], control[:20], real[:20]), (own, control, real)], block=5)
+    assert both["frames"] == 80
+    assert both["mean_difference"] == pytest.approx((20 * short["mean_difference"] + 60 * long["mean_difference"]) / 80, abs=2e-6)
+    twice = pooled_paired_lmd_difference([(own, control, real), (own, control, real)], block=5)
+    assert twice["mean_difference"] == pytest.approx(long["mean_difference"], abs=1e-6)
+    # the same frames twice, each video resampled on its own: a narrower interval (~1/sqrt(2))
+    width = lambda r: r["ci95"][1] - r["ci95"][0]  # noqa: E731
+    assert 0.55 * width(long) < width(twice) < 0.85 * width(long)
+    assert pooled_paired_lmd_difference([], block=5)["frames"] == 0
 
 
 def test_shuffled_audio_has_the_same_segments_in_another_order():

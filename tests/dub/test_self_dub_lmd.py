@@ -9,6 +9,7 @@ import pytest
 from minerf.demo_media import DemoSpec, make_demo_video
 from minerf.dub.lmd import opening_correlation, video_landmarks, video_lmd
 from minerf.dub.pipeline import DubOptions
+from minerf.dub.lmd import pooled_paired_lmd_difference
 from minerf.dub.self_dub import self_dub_lmd
 from minerf.prepare.video_io import first_frame_time, read_audio
 
@@ -60,6 +61,9 @@ def test_self_dub_reports_own_and_shuffled_audio_lmd(tmp_path, monkeypatch, shor
     assert paired["mean_difference"] == pytest.approx(result["lmd_shuffled"] - result["lmd_own"], abs=1e-4)
     assert paired["ci95"][0] <= paired["mean_difference"] <= paired["ci95"][1]
     assert result["settings"]["seed"] == 1 and result["settings"]["segment_seconds"] == [0.2, 0.5]
+    with np.load(tmp_path / "landmarks.npz") as points:  # what pooled analyses read back
+        assert set(points.files) == {"real", "own", "shuffled"} and points["own"].shape[1:] == (468, 2) and len(points["own"]) >= 50
+        assert pooled_paired_lmd_difference([(points["own"], points["shuffled"], points["real"])], seed=1) == paired
     import soundfile as sf
 
     own, _ = sf.read(tmp_path / "own.wav", dtype="float32")
