@@ -43,10 +43,12 @@ def lag_correlations(tracked: np.ndarray, predicted: np.ndarray, frames: np.ndar
     out = np.zeros(2 * max_lag + 1)
     for k, lag in enumerate(range(-max_lag, max_lag + 1)):
         t = frames[(frames + lag >= 0) & (frames + lag < n)]
-        a = tracked[t] - tracked[t].mean() if t.size else t
-        b = predicted[t + lag] - predicted[t + lag].mean() if t.size else t
+        if t.size <= 2:
+            continue
+        a = tracked[t] - tracked[t].mean()
+        b = predicted[t + lag] - predicted[t + lag].mean()
         norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-        out[k] = float(a @ b) / norm if t.size > 2 and norm > 1e-12 else 0.0
+        out[k] = float(a @ b) / norm if norm > 1e-12 else 0.0
     return out
 
 

@@ -304,10 +304,10 @@ def train(
         offsets = None
         if train_config.sync_correct:
             offsets = _saved_offsets(out_dir, clips)
-            if offsets is None:
-                predictor = _opening_predictor(train_config, net_config, extractor, feature_config.kind == "logmel", mouth_components, device)
-                offsets = estimate_offsets(clips, predictor)
             silence = silence_features(extractor)
+            if offsets is None:
+                predictor = _opening_predictor(train_config, net_config, extractor, silence, feature_config.kind == "logmel", mouth_components, device)
+                offsets = estimate_offsets(clips, predictor)
             clips = [shift_clip(c, o["offset"], silence) for c, o in zip(clips, offsets)]
             log.info("audio/video offsets (frames): %s", {c.name: o["offset"] for c, o in zip(clips, offsets)})
         model, loss_weights, batches, readout = _setup(clips, train_config, net_config, extractor, feature_config.kind == "logmel", mouth_components, device)
@@ -351,10 +351,10 @@ def _setup(clips: Sequence[ClipData], train_config: TrainConfig, net_config: Aud
     return model, (weights, opening), batches, readout
 
 
-def _opening_predictor(train_config: TrainConfig, net_config: Audio2ExpConfig, extractor: Any, logmel: bool, mouth_components: Sequence[int], device: str) -> OpeningPredictor:
+def _opening_predictor(train_config: TrainConfig, net_config: Audio2ExpConfig, extractor: Any, silence: np.ndarray, logmel: bool, mouth_components: Sequence[int], device: str) -> OpeningPredictor:
     """Trains a network in memory on some clips and predicts the mouth opening of others
-    from their audio (for :func:`audio2exp.av_offset.estimate_offsets`)."""
-    silence = silence_features(extractor)
+    from their audio (for :func:`audio2exp.av_offset.estimate_offsets`); ``silence`` pads
+    the audio beyond a clip's ends."""
 
     def predict(train_clips: Sequence[ClipData], other_clips: Sequence[ClipData]) -> list[np.ndarray]:
         model, loss_weights, batches, readout = _setup(train_clips, train_config, net_config, extractor, logmel, mouth_components, device)
