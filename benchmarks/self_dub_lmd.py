@@ -10,6 +10,12 @@ Without --run / --audio2exp it trains the demo's models on the demo portrait as
 ``--nerf-steps`` change that) and self-dubs the portrait. ``--tracked`` also re-renders the
 clip's own tracked expressions (no audio2exp): the LMD the NeRF alone reaches. With several
 ``--video`` it also reports ``pooled``: own vs shuffled over all their frames together.
+Every clip's result is also kept in ``WORK/clipK/result.json`` as soon as it is done.
+
+    python benchmarks/self_dub_lmd.py --pool WORK [WORK2 ...]
+
+pools the self-dubs already in earlier work folders (their ``clip*/landmarks.npz``), e.g.
+clips dubbed with different models, without rendering anything.
 """
 
 from __future__ import annotations
@@ -53,12 +59,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (and demo training seed)")
     parser.add_argument("--tracked", action="store_true")
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--pool", type=Path, nargs="+", default=None, metavar="WORK", help="only pool the self-dubs in these work folders")
     args = parser.parse_args()
+    if args.pool:
+        print(json.dumps(pool_folders(args.pool, args.seed), indent=2))
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="self_dub_lmd_"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MINERF_CACHE", str(work / "cache"))
     import torch
 
+    from checkpoints.atomic import atomic_write_json
     from minerf.dub.pipeline import DubOptions
     from minerf.dub.self_dub import self_dub_lmd
 
@@ -75,25 +86,39 @@ def main() -> None:
         started = time.perf_counter()
         result = self_dub_lmd(video, options, work / f"clip{k}", seed=args.seed, tracked=args.tracked)
         result["seconds"] = round(time.perf_counter() - started, 1)
+        atomic_write_json(work / f"clip{k}" / "result.json", result)
         clips.append(result)
     report = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(), "setup": setup, "work": str(work), "clips": clips}
     if len(videos) > 1:
-        report["pooled"] = pooled(work, len(videos), args.seed)
+        report["pooled"] = pooled([work / f"clip{k}" / "landmarks.npz" for k in range(len(videos))], args.seed)
     print(json.dumps(report, indent=2))
 
 
-def pooled(work: Path, count: int, seed: int) -> dict:
+def pooled(files: list[Path], seed: int) -> dict:
     """Own vs shuffled over all self-dubbed videos' frames together (each video's blocks
-    resampled from that video)."""
+    resampled from that video); ``files`` are their ``landmarks.npz``."""
     import numpy as np
 
     from minerf.dub.lmd import pooled_paired_lmd_difference
 
     videos = []
-    for k in range(count):
-        with np.load(work / f"clip{k}" / "landmarks.npz") as points:
+    for file in files:
+        with np.load(file) as points:
             videos.append((points["own"], points["shuffled"], points["real"]))
     return pooled_paired_lmd_difference(videos, seed=seed)
+
+
+def pool_folders(folders: list[Path], seed: int) -> dict:
+    """Each clip's result and the pooled comparison of every ``clip*/landmarks.npz`` in
+    ``folders`` (work folders of earlier runs)."""
+    files = sorted(file for folder in folders for file in folder.glob("clip*/landmarks.npz"))
+    if not files:
+        raise SystemExit(f"no clip*/landmarks.npz in {', '.join(map(str, folders))}: pass the --work folders of earlier self-dub runs")
+    clips = []
+    for file in files:
+        summary = file.parent / "result.json"
+        clips.append(json.loads(summary.read_text()) if summary.exists() else {"landmarks": str(file)})
+    return {"clips": clips, "pooled": pooled(files, seed)}
 
 
 if __name__ == "__main__":
