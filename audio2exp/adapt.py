@@ -6,6 +6,14 @@ map from the predicted mouth coefficients (standardised) to the tracked ones;
 :meth:`SpeakerCalibration.apply` then corrects predictions for new speech of that person.
 The other coefficients are left as predicted.
 
+A source video whose sound is out of step with its lips (common in clips from the web)
+pairs each frame with the wrong speech and teaches the calibration to damp the mouth. With
+``align``, :func:`calibrate_on_clip` first finds the clip's audio/video offset, the shift at
+which the predicted mouth opening correlates best with the tracked one (the rule of
+:mod:`audio2exp.av_offset`: kept only when it beats no shift clearly), fits on the
+re-aligned pairs and records the ``offset``. It is off by default: on a few seconds of real
+speech the correlation curve of one clip is noisy enough to peak at a wrong shift.
+
     calibration = calibrate_on_clip(predictor, "clips/may")        # or a frame subset
     calibration.save("may.calibration.json")
     e = predictor.predict_file("speech_es.wav", reference_expressions=..., calibration=calibration)
@@ -43,6 +51,7 @@ class SpeakerCalibration:
     out_mean: np.ndarray  # (k,) tracked mouth coefficients' mean
     frames: int  # frames it was fitted on
     ridge: float
+    offset: int = 0  # frames the clip's sound was late (> 0) or early (< 0) for its lips; undone for the fit
 
     def apply(self, expressions: np.ndarray) -> np.ndarray:
         """Calibrated copy of expressions (T, d)."""
@@ -64,6 +73,7 @@ class SpeakerCalibration:
             "out_mean": self.out_mean.tolist(),
             "frames": self.frames,
             "ridge": self.ridge,
+            "offset": self.offset,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -87,7 +97,7 @@ class SpeakerCalibration:
                 raise ValueError("array sizes do not match the mouth components")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise InputError(path, f"not a readable audio2exp calibration ({err})", "write one with `audio2exp adapt CLIP --checkpoint RUN -o FILE.json`") from None
-        return cls(mouth=[int(m) for m in data["mouth"]], frames=int(data["frames"]), ridge=float(data["ridge"]), **arrays)
+        return cls(mouth=[int(m) for m in data["mouth"]], frames=int(data["frames"]), ridge=float(data["ridge"]), offset=int(data.get("offset", 0)), **arrays)
 
 
 def fit_calibration(predicted: np.ndarray, tracked: np.ndarray, mouth: Sequence[int], ridge: float = DEFAULT_RIDGE) -> SpeakerCalibration:
@@ -106,10 +116,13 @@ def fit_calibration(predicted: np.ndarray, tracked: np.ndarray, mouth: Sequence[
     return SpeakerCalibration(mouth, in_mean.astype(np.float32), in_std.astype(np.float32), weight.astype(np.float32), out_mean.astype(np.float32), len(x), float(ridge))
 
 
-def calibrate_on_clip(predictor: "Audio2ExpPredictor", clip: Any, frames: np.ndarray | None = None, ridge: float = DEFAULT_RIDGE) -> SpeakerCalibration:
+def calibrate_on_clip(predictor: "Audio2ExpPredictor", clip: Any, frames: np.ndarray | None = None, ridge: float = DEFAULT_RIDGE, align: bool = False) -> SpeakerCalibration:
     """Calibration of ``predictor`` for the speaker of a prepared clip (path or PreparedClip),
-    fitted on its tracked ``frames`` (indices; default all) with their own speech."""
+    fitted on its tracked ``frames`` (indices; default all) with their own speech; with
+    ``align`` the clip's audio/video offset is found and undone first (module doc)."""
+    from audio2exp.av_offset import lag_correlations, pick_offset
     from minerf.clip import load_clip
+    from minerf.prepare.expression_space import mouth_opening
 
     if not hasattr(clip, "expression"):
         clip = load_clip(clip, check_files=False)
@@ -120,4 +133,11 @@ def calibrate_on_clip(predictor: "Audio2ExpPredictor", clip: Any, frames: np.nda
     use = use[clip.valid.astype(bool)[use]]
     kwargs: dict[str, Any] = {"identity": clip.name} if clip.name in predictor.identities else {"reference_expressions": clip.expression[use]}
     predicted = predictor.predict(clip.audio(), **kwargs)[: clip.num_frames]
-    return fit_calibration(predicted[use], clip.expression[use], predictor.mouth_components, ridge)
+    offset = 0
+    if align and len(use) > 2:
+        tracked = np.nan_to_num(mouth_opening(clip.landmarks2d).astype(np.float64))
+        offset = pick_offset(lag_correlations(tracked, predictor.opening(predicted).astype(np.float64), use))
+    use = use[(use + offset >= 0) & (use + offset < len(predicted))]
+    calibration = fit_calibration(predicted[use + offset], clip.expression[use], predictor.mouth_components, ridge)
+    calibration.offset = offset
+    return calibration

@@ -104,11 +104,12 @@ def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: s
 @click.option("--checkpoint", required=True, type=_PATH, help="Run folder written by `audio2exp train`.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the calibration (.json).")
 @click.option("--holdout", type=click.FloatRange(0.0, 0.9), default=0.0, show_default=True, help="Leave the last fraction of the clip out of the fit (to evaluate on it).")
+@click.option("--align", is_flag=True, help="First find and undo the clip's audio/video offset (for a source whose sound is out of step with its lips; unreliable on a few seconds of speech).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @verbosity_options
 @report_errors
-def adapt(clip: Path, checkpoint: Path, output: Path, holdout: float, device: str, as_json: bool) -> None:
+def adapt(clip: Path, checkpoint: Path, output: Path, holdout: float, align: bool, device: str, as_json: bool) -> None:
     """Fit a speaker calibration on a prepared CLIP of the person (their speech and tracked
     expressions); use it with `predict --calibration`."""
     from audio2exp.adapt import calibrate_on_clip
@@ -118,9 +119,10 @@ def adapt(clip: Path, checkpoint: Path, output: Path, holdout: float, device: st
     predictor = Audio2ExpPredictor.load(checkpoint, device=device)
     prepared = load_clip(clip, check_files=False)
     frames = prepared.split(holdout)[0] if holdout > 0 else None
-    calibration = calibrate_on_clip(predictor, prepared, frames)
+    calibration = calibrate_on_clip(predictor, prepared, frames, align=align)
     calibration.save(output)
-    emit({"output": str(output), "frames": calibration.frames, "mouth_components": calibration.mouth}, as_json, f"calibrated on {calibration.frames} frames of {clip} -> {output}")
+    late = f" (its sound is {calibration.offset} frames {'late' if calibration.offset > 0 else 'early'}: re-aligned for the fit)" if calibration.offset else ""
+    emit({"output": str(output), "frames": calibration.frames, "mouth_components": calibration.mouth, "offset": calibration.offset}, as_json, f"calibrated on {calibration.frames} frames of {clip}{late} -> {output}")
 
 
 @audio2exp.command()

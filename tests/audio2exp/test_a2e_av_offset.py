@@ -123,3 +123,38 @@ def test_resumed_run_reuses_the_offsets_it_found(tmp_path, monkeypatch):
     second = train(clips, tmp_path / "run", train_config=config, net_config=net)
     assert second["step"] == 160 and second["av_offsets"] == first["av_offsets"]
     assert first["av_offsets"]["spk_1"] == 5
+
+
+def test_calibration_on_a_late_clip_finds_and_undoes_its_offset(synced_run, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from audio2exp.adapt import SpeakerCalibration, calibrate_on_clip
+    from audio2exp.commands import audio2exp
+    from audio2exp.predict import Audio2ExpPredictor
+    from minerf.clip import load_clip
+
+    _, out, _ = synced_run
+    predictor = Audio2ExpPredictor.load(out)
+    late = load_clip(make_clip(tmp_path / "late", seed=31, offset=0.1, audio_delay=5), check_files=False)
+    aligned = calibrate_on_clip(predictor, late, align=True)
+    unaligned = calibrate_on_clip(predictor, late)  # the default fits the frames as they are
+    assert aligned.offset == 5 and unaligned.offset == 0
+    assert aligned.frames == late.num_frames - 5 and unaligned.frames == late.num_frames
+    # fitted on pairs of the wrong frames, the calibration damps the mouth; re-aligned it does not
+    predicted = predictor.predict(late.audio(), reference_expressions=late.expression)[: late.num_frames]
+    frames = np.arange(late.num_frames - 5)
+
+    def opening_corr(calibration):
+        calibrated = predictor.opening(calibration.apply(predicted))[frames + 5]
+        return np.corrcoef(calibrated, predictor.opening(late.expression)[frames])[0, 1]
+
+    assert opening_corr(aligned) > opening_corr(unaligned) + 0.2
+    assert np.abs(aligned.weight).sum() > 1.5 * np.abs(unaligned.weight).sum()
+    synced = load_clip(make_clip(tmp_path / "synced", seed=32, offset=0.1), check_files=False)
+    assert calibrate_on_clip(predictor, synced, align=True).offset == 0  # a clip in sync keeps its frames
+
+    result = CliRunner().invoke(audio2exp, ["adapt", str(late.path), "--checkpoint", str(out), "-o", str(tmp_path / "late.json"), "--align", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["offset"] == 5 and SpeakerCalibration.load(tmp_path / "late.json").offset == 5
