@@ -134,7 +134,7 @@ def calibrate_on_clip(predictor: "Audio2ExpPredictor", clip: Any, frames: np.nda
     kwargs: dict[str, Any] = {"identity": clip.name} if clip.name in predictor.identities else {"reference_expressions": clip.expression[use]}
     predicted = predictor.predict(clip.audio(), **kwargs)[: clip.num_frames]
     offset = 0
-    if align and len(use) > 2:
+    if align:
         tracked = np.nan_to_num(mouth_opening(clip.landmarks2d).astype(np.float64))
         offset = pick_offset(lag_correlations(tracked, predictor.opening(predicted).astype(np.float64), use))
     use = use[(use + offset >= 0) & (use + offset < len(predicted))]

@@ -121,7 +121,7 @@ def adapt(clip: Path, checkpoint: Path, output: Path, holdout: float, align: boo
     frames = prepared.split(holdout)[0] if holdout > 0 else None
     calibration = calibrate_on_clip(predictor, prepared, frames, align=align)
     calibration.save(output)
-    late = f" (its sound is {calibration.offset} frames {'late' if calibration.offset > 0 else 'early'}: re-aligned for the fit)" if calibration.offset else ""
+    late = f" (its sound is {abs(calibration.offset)} frames {'late' if calibration.offset > 0 else 'early'}: re-aligned for the fit)" if calibration.offset else ""
     emit({"output": str(output), "frames": calibration.frames, "mouth_components": calibration.mouth, "offset": calibration.offset}, as_json, f"calibrated on {calibration.frames} frames of {clip}{late} -> {output}")
 
 

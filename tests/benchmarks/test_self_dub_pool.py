@@ -6,17 +6,13 @@ import numpy as np
 import pytest
 
 from benchmarks.self_dub_lmd import pool_folders
-from minerf.dub.lmd import MOUTH_LANDMARKS, pooled_paired_lmd_difference
+from minerf.dub.lmd import pooled_paired_lmd_difference
+from tests.dub.test_lmd import _face
 
 
 def _faces(radii: np.ndarray) -> np.ndarray:
-    """(T, 468, 2) faces: eye corners 100 px apart, lip points on a circle of each radius."""
-    points = np.zeros((len(radii), 468, 2))
-    points[:, 263, 0] = 100.0
-    angles = np.linspace(0, 2 * np.pi, len(MOUTH_LANDMARKS), endpoint=False)
-    ring = np.stack([np.cos(angles), np.sin(angles)], 1)
-    points[:, MOUTH_LANDMARKS] = np.array([50.0, 80.0]) + radii[:, None, None] * ring
-    return points
+    """(T, 468, 2) faces whose lip points lie on a circle of each radius."""
+    return np.stack([_face(r) for r in radii])
 
 
 def _save(folder, frames, seed, result=None):
