@@ -55,17 +55,35 @@ def summarise(result: dict) -> dict:
     return {k: round(float(result[k]), 4) for k in keep}
 
 
-def cross_validate(clips: list[Path], folds: int, steps: int | None, work: Path, methods: tuple[str, ...], sync_correct: bool = False) -> dict:
+def configured(preset: str = "default", overrides: dict | None = None):
+    """``(TrainConfig, Audio2ExpConfig)`` of ``preset`` with ``overrides`` ({field: value}, each
+    field of either dataclass) applied; an unknown field is an error."""
+    from dataclasses import fields, replace
+
+    from audio2exp.train import PRESETS
+
+    config, net = PRESETS[preset]
+    overrides = dict(overrides or {})
+    train_keys = {f.name for f in fields(config)}
+    net_keys = {f.name for f in fields(net)}
+    unknown = sorted(set(overrides) - train_keys - net_keys)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}: use fields of TrainConfig or Audio2ExpConfig")
+    net_values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if k in net_keys}
+    return replace(config, **{k: v for k, v in overrides.items() if k in train_keys}), replace(net, **net_values)
+
+
+def cross_validate(clips: list[Path], folds: int, steps: int | None, work: Path, methods: tuple[str, ...], sync_correct: bool = False, preset: str = "default", overrides: dict | None = None) -> dict:
     """Train ``folds`` times (block k of every clip held out) and pool the held-out results."""
     from dataclasses import replace
 
     from audio2exp.evaluate import heldout_comparison
     from audio2exp.predict import Audio2ExpPredictor
-    from audio2exp.train import PRESETS, train
+    from audio2exp.train import train
 
     per_fold = []
     for k in range(folds):
-        config, net = PRESETS["default"]
+        config, net = configured(preset, overrides)
         config = replace(config, fold=(k, folds), sync_correct=sync_correct, **({"steps": steps} if steps else {}))
         train(clips, work / f"fold{k}", train_config=config, net_config=net)
         per_fold.append(heldout_comparison(Audio2ExpPredictor.load(work / f"fold{k}"), clips))
