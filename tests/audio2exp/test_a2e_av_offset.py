@@ -71,6 +71,29 @@ def test_training_finds_the_late_sound_and_records_it(synced_run):
     assert recorded["spk_2"]["corr_at_offset"] > recorded["spk_2"]["corr_at_zero"] + 0.2
 
 
+def test_the_same_clips_and_seed_give_the_same_offsets_and_weights(synced_run, tmp_path):
+    from safetensors.numpy import load_file
+
+    from audio2exp.model import Audio2ExpConfig
+    from audio2exp.predict import Audio2ExpPredictor
+    from audio2exp.train import TrainConfig, train
+
+    clips, out, _ = synced_run
+    again = tmp_path / "again"
+    train(
+        clips,
+        again,
+        train_config=TrainConfig(steps=200, batch=16, crop=24, save_every=200, sync_correct=True),
+        net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0),
+    )
+    # the offset search, correlations included, and the final network repeat exactly
+    assert Audio2ExpPredictor.load(again).meta["training"]["av_offsets"] == Audio2ExpPredictor.load(out).meta["training"]["av_offsets"]
+    first, second = load_file(out / "weights.safetensors"), load_file(again / "weights.safetensors")
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+
+
 def test_heldout_scoring_realigns_the_late_clip_for_every_method(synced_run, tmp_path):
     from audio2exp.evaluate import heldout_comparison
     from audio2exp.model import Audio2ExpConfig
