@@ -69,8 +69,25 @@ def configured(preset: str = "default", overrides: dict | None = None):
     unknown = sorted(set(overrides) - train_keys - net_keys)
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}: use fields of TrainConfig or Audio2ExpConfig")
+    for key, value in overrides.items():
+        default = getattr(config if key in train_keys else net, key)
+        if not _same_kind(default, value):
+            raise ValueError(f"setting {key}={value!r}: expected a value like {default!r}")
     net_values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if k in net_keys}
     return replace(config, **{k: v for k, v in overrides.items() if k in train_keys}), replace(net, **net_values)
+
+
+def _same_kind(default, value) -> bool:
+    """Whether ``value`` can stand for a setting whose default is ``default``."""
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    if isinstance(default, tuple):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
 
 
 def cross_validate(clips: list[Path], folds: int, steps: int | None, work: Path, methods: tuple[str, ...], sync_correct: bool = False, preset: str = "default", overrides: dict | None = None) -> dict:

@@ -69,7 +69,7 @@ def beats_baselines(result: dict) -> bool:
 
 
 def main() -> None:
-    from benchmarks.audio2exp_eval import cross_validate, prepared_clips
+    from benchmarks.audio2exp_eval import configured, cross_validate, prepared_clips
     from checkpoints import atomic_write_json
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,7 +78,12 @@ def main() -> None:
     parser.add_argument("--variant", nargs="+", action="append", metavar="NAME [KEY=VALUE]", help="a variant to run (repeatable); default: the built-in sweep")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
-    variants = dict(parse_variant(words) for words in args.variant) if args.variant else SWEEP
+    try:  # refuse a bad variant before any training
+        variants = dict(parse_variant(words) for words in args.variant) if args.variant else SWEEP
+        for settings in variants.values():
+            configured("default", settings)
+    except (ValueError, TypeError) as err:
+        parser.error(str(err))
 
     report: dict = {"folds": args.folds, "variants": {}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,6 +23,9 @@ def test_settings_go_to_the_right_config_and_unknown_ones_are_refused():
     assert base.steps != 300 and base_net.dilations != (1, 2)
     with pytest.raises(ValueError, match="unknown setting"):
         configured("default", {"stepz": 3})
+    for bad in ({"dilations": 3}, {"balance_clips": 1}, {"steps": "many"}, {"dropout": True}):
+        with pytest.raises(ValueError, match="expected a value like"):
+            configured("default", bad)
 
 
 def test_beats_baselines_needs_both_measures():
