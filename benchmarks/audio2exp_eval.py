@@ -73,8 +73,8 @@ def configured(preset: str = "default", overrides: dict | None = None):
         default = getattr(config if key in train_keys else net, key)
         if not _same_kind(default, value):
             raise ValueError(f"setting {key}={value!r}: expected a value like {default!r}")
-    net_values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if k in net_keys}
-    return replace(config, **{k: v for k, v in overrides.items() if k in train_keys}), replace(net, **net_values)
+    net = type(net).from_dict(net.to_dict() | {k: v for k, v in overrides.items() if k in net_keys})
+    return replace(config, **{k: v for k, v in overrides.items() if k in train_keys}), net
 
 
 def _same_kind(default, value) -> bool:
@@ -90,8 +90,9 @@ def _same_kind(default, value) -> bool:
     return isinstance(value, type(default))
 
 
-def cross_validate(clips: list[Path], folds: int, steps: int | None, work: Path, methods: tuple[str, ...], sync_correct: bool = False, preset: str = "default", overrides: dict | None = None) -> dict:
-    """Train ``folds`` times (block k of every clip held out) and pool the held-out results."""
+def cross_validate(clips: list[Path], folds: int, work: Path, methods: tuple[str, ...], sync_correct: bool = False, preset: str = "default", overrides: dict | None = None) -> dict:
+    """Train ``folds`` times (block k of every clip held out) and pool the held-out results;
+    ``overrides``: settings changed from ``preset`` (:func:`configured`)."""
     from dataclasses import replace
 
     from audio2exp.evaluate import heldout_comparison
@@ -101,7 +102,7 @@ def cross_validate(clips: list[Path], folds: int, steps: int | None, work: Path,
     per_fold = []
     for k in range(folds):
         config, net = configured(preset, overrides)
-        config = replace(config, fold=(k, folds), sync_correct=sync_correct, **({"steps": steps} if steps else {}))
+        config = replace(config, fold=(k, folds), sync_correct=sync_correct)
         train(clips, work / f"fold{k}", train_config=config, net_config=net)
         per_fold.append(heldout_comparison(Audio2ExpPredictor.load(work / f"fold{k}"), clips))
     frames = [h["heldout_frames"] for h in per_fold]
@@ -131,8 +132,9 @@ def main() -> None:
 
     from audio2exp.evaluate import heldout_comparison, speech_following
     from audio2exp.predict import Audio2ExpPredictor
-    from audio2exp.train import PRESETS, train
+    from audio2exp.train import train
 
+    overrides = {"steps": args.steps} if args.steps else None
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         clips = prepared_clips(args.clips, work)
@@ -141,8 +143,8 @@ def main() -> None:
         baselines = ("mean_expression", "envelope_linear", "envelope_linear_per_clip")
         runs = []
         for seed in args.seeds:
-            config, net = PRESETS["default"]
-            config = replace(config, seed=seed, sync_correct=args.sync_correct, **({"steps": args.steps} if args.steps else {}))
+            config, net = configured("default", overrides)
+            config = replace(config, seed=seed, sync_correct=args.sync_correct)
             start = time.perf_counter()
             summary = train(clips, work / f"run{seed}", train_config=config, net_config=net)
             train_s = time.perf_counter() - start
@@ -188,7 +190,7 @@ def main() -> None:
                 values = [r["heldout"][method][metric] for r in runs]
                 report.setdefault("mean_over_seeds", {}).setdefault(method, {})[metric] = round(sum(values) / len(values), 4)
         if args.folds:
-            report["cross_validation"] = cross_validate(clips, args.folds, args.steps, work, methods, args.sync_correct)
+            report["cross_validation"] = cross_validate(clips, args.folds, work, methods, args.sync_correct, overrides=overrides)
     text = json.dumps(report, indent=2)
     if args.out is not None:
         args.out.write_text(text)

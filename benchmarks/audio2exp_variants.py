@@ -92,7 +92,7 @@ def main() -> None:
         report["clips"] = [p.name for p in clips]
         for name, settings in variants.items():
             start = time.perf_counter()
-            result = cross_validate(clips, args.folds, None, work / name, METHODS, overrides=settings)
+            result = cross_validate(clips, args.folds, work / name, METHODS, overrides=settings)
             entry = {"settings": settings, "seconds": round(time.perf_counter() - start, 1), "beats_baselines": beats_baselines(result)}
             entry |= {m: {k: result[m][k] for k in ("mouth_mse", "relative_mouth_mse", "opening_corr_pooled")} for m in METHODS}
             report["variants"][name] = entry

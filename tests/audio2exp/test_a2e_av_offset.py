@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,13 @@ from audio2exp.audio import frame_db
 from audio2exp.av_offset import SILENT_FRAME_DB, lag_correlations, pick_offset, shift_clip, shift_samples
 from audio2exp.data import load_clip_data
 from audio2exp.features import FeatureConfig, make_extractor, silence_features
+from audio2exp.model import Audio2ExpConfig
+from audio2exp.train import TrainConfig
 from tests.audio2exp.conftest import make_clip
+
+# the small network and short training of the offset tests
+NET = Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0)
+SYNC_TRAINING = TrainConfig(steps=200, batch=16, crop=24, save_every=200, sync_correct=True)
 
 
 def test_lag_correlations_peak_where_the_prediction_lags():
@@ -46,18 +54,12 @@ def test_shifted_samples_and_shifted_clip_agree(tmp_path):
 @pytest.fixture(scope="module")
 def synced_run(tmp_path_factory):
     """Four speakers; the third one's sound comes 6 frames (240 ms) after its lips."""
-    from audio2exp.model import Audio2ExpConfig
-    from audio2exp.train import TrainConfig, train
+    from audio2exp.train import train
 
     root = tmp_path_factory.mktemp("a2e_sync")
     clips = [make_clip(root / f"spk_{k}", seed=10 + k, offset=0.2 * k, audio_delay=6 if k == 2 else 0) for k in range(4)]
     out = root / "run"
-    summary = train(
-        clips,
-        out,
-        train_config=TrainConfig(steps=200, batch=16, crop=24, save_every=200, sync_correct=True),
-        net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0),
-    )
+    summary = train(clips, out, train_config=SYNC_TRAINING, net_config=NET)
     return clips, out, summary
 
 
@@ -74,18 +76,12 @@ def test_training_finds_the_late_sound_and_records_it(synced_run):
 def test_the_same_clips_and_seed_give_the_same_offsets_and_weights(synced_run, tmp_path):
     from safetensors.numpy import load_file
 
-    from audio2exp.model import Audio2ExpConfig
     from audio2exp.predict import Audio2ExpPredictor
-    from audio2exp.train import TrainConfig, train
+    from audio2exp.train import train
 
     clips, out, _ = synced_run
     again = tmp_path / "again"
-    train(
-        clips,
-        again,
-        train_config=TrainConfig(steps=200, batch=16, crop=24, save_every=200, sync_correct=True),
-        net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0),
-    )
+    train(clips, again, train_config=SYNC_TRAINING, net_config=NET)
     # the offset search, correlations included, and the final network repeat exactly
     assert Audio2ExpPredictor.load(again).meta["training"]["av_offsets"] == Audio2ExpPredictor.load(out).meta["training"]["av_offsets"]
     first, second = load_file(out / "weights.safetensors"), load_file(again / "weights.safetensors")
@@ -96,9 +92,8 @@ def test_the_same_clips_and_seed_give_the_same_offsets_and_weights(synced_run, t
 
 def test_heldout_scoring_realigns_the_late_clip_for_every_method(synced_run, tmp_path):
     from audio2exp.evaluate import heldout_comparison
-    from audio2exp.model import Audio2ExpConfig
     from audio2exp.predict import Audio2ExpPredictor
-    from audio2exp.train import TrainConfig, train
+    from audio2exp.train import train
 
     clips, out, _ = synced_run
     held = heldout_comparison(Audio2ExpPredictor.load(out), clips)
@@ -106,7 +101,7 @@ def test_heldout_scoring_realigns_the_late_clip_for_every_method(synced_run, tmp
     # the same clips without correction: the late clip's lips are not predictable from the
     # sound of their own frames, for the network and for the envelope regression alike
     plain = tmp_path / "plain"
-    train(clips, plain, train_config=TrainConfig(steps=200, batch=16, crop=24, save_every=200), net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0))
+    train(clips, plain, train_config=replace(SYNC_TRAINING, sync_correct=False), net_config=NET)
     unaligned = heldout_comparison(Audio2ExpPredictor.load(plain), clips)
     assert unaligned["av_offsets"]["spk_2"] == 0
     for method in ("audio2exp", "envelope_linear_per_clip"):
@@ -130,20 +125,18 @@ def test_cli_reports_the_offsets(synced_run, tmp_path):
 
 def test_resumed_run_reuses_the_offsets_it_found(tmp_path, monkeypatch):
     import audio2exp.train as training
-    from audio2exp.model import Audio2ExpConfig
-    from audio2exp.train import TrainConfig, train
+    from audio2exp.train import train
 
     clips = [make_clip(tmp_path / f"spk_{k}", seed=20 + k, num_frames=150, audio_delay=5 if k == 1 else 0) for k in range(3)]
-    config = TrainConfig(steps=160, batch=16, crop=24, save_every=80, sync_correct=True)
-    net = Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0)
-    first = train(clips, tmp_path / "run", train_config=config, net_config=net, stop_after=80)
+    config = replace(SYNC_TRAINING, steps=160, save_every=80)
+    first = train(clips, tmp_path / "run", train_config=config, net_config=NET, stop_after=80)
     assert first["step"] == 80
 
     def search_again(*_args, **_kwargs):
         raise AssertionError("a resumed run searched the offsets again")
 
     monkeypatch.setattr(training, "estimate_offsets", search_again)
-    second = train(clips, tmp_path / "run", train_config=config, net_config=net)
+    second = train(clips, tmp_path / "run", train_config=config, net_config=NET)
     assert second["step"] == 160 and second["av_offsets"] == first["av_offsets"]
     assert first["av_offsets"]["spk_1"] == 5
 

@@ -43,7 +43,7 @@ def test_beats_baselines_needs_both_measures():
 
 
 def test_cross_validation_with_a_variant_trains_every_fold_with_it(synthetic_clips, tmp_path):
-    out = cross_validate(list(synthetic_clips), 2, None, tmp_path, METHODS, preset="tiny", overrides={"steps": 20, "hidden": 8})
+    out = cross_validate(list(synthetic_clips), 2, tmp_path, METHODS, preset="tiny", overrides={"steps": 20, "hidden": 8})
     for k in range(2):
         meta = json.loads((tmp_path / f"fold{k}" / "checkpoint.json").read_text())
         assert meta["training"]["config"]["steps"] == 20
