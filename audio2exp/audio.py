@@ -14,8 +14,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from minerf.clip import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
-from minerf.errors import InputError
+from minerf_base.clip import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from minerf_base.errors import InputError
 
 BLOCK_SECONDS = 10.0
 # Frames quieter than this (dBFS of the raw signal) count as silence whatever the file's level.
@@ -149,7 +149,7 @@ def _resampled_length(frames: int, rate: int) -> int:
 def _container_source(path: Path) -> AudioSource:
     """Video files and containers soundfile cannot read (mp4, m4a, mkv, webm...): decoded
     whole with PyAV (~115 MB per 30 minutes), falling back to librosa."""
-    from minerf.prepare.video_io import read_audio
+    from minerf_base.video_in import read_audio
 
     try:
         samples = read_audio(path, SAMPLE_RATE)

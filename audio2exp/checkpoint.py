@@ -18,7 +18,12 @@ from typing import Any
 import torch
 
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
-from checkpoints import CheckpointError, check_state_dict, load_checkpoint, save_checkpoint
+from checkpoints import (
+    CheckpointError,
+    check_state_dict,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 KIND = "audio2exp"
 VERSION = 1

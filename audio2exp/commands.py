@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from minerf.cli_support import emit, progress_enabled, report_errors, verbosity_options
+from minerf_base.cli_support import (
+    emit,
+    progress_enabled,
+    report_errors,
+    verbosity_options,
+)
 
 _PATH = click.Path(path_type=Path)
 
@@ -36,7 +41,8 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
     from dataclasses import replace
 
     from audio2exp.features import FeatureConfig
-    from audio2exp.train import PRESETS, train as run
+    from audio2exp.train import PRESETS
+    from audio2exp.train import train as run
 
     train_config, net_config = PRESETS[preset]
     train_config = replace(train_config, seed=seed, sync_correct=sync_correct, **({"steps": steps} if steps else {}))
@@ -114,7 +120,7 @@ def adapt(clip: Path, checkpoint: Path, output: Path, holdout: float, align: boo
     expressions); use it with `predict --calibration`."""
     from audio2exp.adapt import calibrate_on_clip
     from audio2exp.predict import Audio2ExpPredictor
-    from minerf.clip import load_clip
+    from minerf_base.clip import load_clip
 
     predictor = Audio2ExpPredictor.load(checkpoint, device=device)
     prepared = load_clip(clip, check_files=False)

@@ -16,9 +16,9 @@ import numpy as np
 
 from audio2exp.audio import SILENCE_DBFS, array_source, measure_level, normalising_gain
 from audio2exp.features import FeatureExtractor, stream_features
-from minerf.clip import PreparedClip, load_clip
-from minerf.errors import InputError
 from minerf.prepare.expression_space import mouth_opening
+from minerf_base.clip import PreparedClip, load_clip
+from minerf_base.errors import InputError
 
 log = logging.getLogger(__name__)
 

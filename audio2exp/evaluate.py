@@ -17,9 +17,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from audio2exp.adapt import fit_calibration
-from audio2exp.av_offset import shift_clip, shift_samples
+from audio2exp.calibration import fit_calibration
 from audio2exp.audio import SILENCE_DBFS, measure_level, open_audio
+from audio2exp.av_offset import shift_clip, shift_samples
 from audio2exp.data import ClipData, apply_readout, load_clip_data
 from audio2exp.features import silence_features
 from audio2exp.predict import Audio2ExpPredictor
@@ -171,7 +171,7 @@ def heldout_comparison(predictor: Audio2ExpPredictor, clip_paths: Sequence[str |
 
 
 def _audio(clip: ClipData) -> np.ndarray:
-    from minerf.clip import load_clip
+    from minerf_base.clip import load_clip
 
     return load_clip(clip.path, check_files=False).audio()
 

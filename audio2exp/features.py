@@ -25,7 +25,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 from audio2exp.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, AudioSource, iter_windows
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 N_FFT = 512
 WIN_LENGTH = 400

@@ -19,14 +19,28 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import torch
 
-from audio2exp.audio import FPS, SAMPLES_PER_FRAME, SILENCE_DBFS, AudioSource, array_source, measure_level, normalising_gain, open_audio
+from audio2exp.audio import (
+    FPS,
+    SAMPLES_PER_FRAME,
+    SILENCE_DBFS,
+    AudioSource,
+    array_source,
+    measure_level,
+    normalising_gain,
+    open_audio,
+)
 from audio2exp.checkpoint import check_expression_space, load_model
 from audio2exp.data import apply_readout
-from audio2exp.features import FeatureConfig, FeatureExtractor, make_extractor, stream_features
-from minerf.errors import InputError
+from audio2exp.features import (
+    FeatureConfig,
+    FeatureExtractor,
+    make_extractor,
+    stream_features,
+)
+from minerf_base.errors import InputError
 
 if TYPE_CHECKING:
-    from audio2exp.adapt import SpeakerCalibration
+    from audio2exp.calibration import SpeakerCalibration
 
 DEFAULT_CHUNK_FRAMES = 1500  # 60 s
 # Frames this far below the file's level (dB), or below SILENCE_DBFS, are silence; so are
@@ -157,7 +171,7 @@ class Audio2ExpPredictor:
         The speaker: a training ``identity``, or ``reference_expressions`` (N, d) tracked on
         the target person (their mean is the base, their spread the scale of the motion), or
         a ``base_expression`` (d,) with the average speaker's scale; none = average speaker.
-        ``calibration`` (:mod:`audio2exp.adapt`) maps the mouth coefficients to that speaker's.
+        ``calibration`` (:mod:`audio2exp.calibration`) maps the mouth coefficients to that speaker's.
         """
         from tqdm import tqdm
 
@@ -210,13 +224,13 @@ def predict_to_file(
     progress: bool = False,
 ) -> dict[str, Any]:
     """The ``audio2exp predict`` command: write expressions (T, d) float32 to ``output`` (.npy)."""
-    from audio2exp.adapt import SpeakerCalibration
-    from checkpoints import atomic_path
+    from audio2exp.calibration import SpeakerCalibration
+    from minerf_base.atomic import atomic_path
 
     predictor = Audio2ExpPredictor.load(checkpoint, device=device, encoder=encoder)
     reference = None
     if reference_clips:
-        from minerf.clip import load_clip
+        from minerf_base.clip import load_clip
 
         clips = [load_clip(p, check_files=False) for p in reference_clips]
         for clip in clips:

@@ -21,11 +21,18 @@ import torch
 
 from audio2exp.av_offset import OpeningPredictor, estimate_offsets, shift_clip
 from audio2exp.checkpoint import load_model, save_model
-from audio2exp.data import ClipData, apply_readout, declared_mouth_components, load_training_clips, mouth_components_from_data, opening_readout
+from audio2exp.data import (
+    ClipData,
+    apply_readout,
+    declared_mouth_components,
+    load_training_clips,
+    mouth_components_from_data,
+    opening_readout,
+)
 from audio2exp.features import FLOOR_DB, FeatureConfig, make_extractor, silence_features
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ def timed(fn, device: torch.device, repeats: int) -> float:
 
 
 def synthetic_clips(root: Path, size: int, count: int = 2, frames: int = 6) -> list[Path]:
-    from minerf.train.synthetic import write_synthetic_clip
+    from minerf.synthetic import write_synthetic_clip
 
     return [write_synthetic_clip(root / f"s{size}_{i}", i, frames, size) for i in range(count)]
 

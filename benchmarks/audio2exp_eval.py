@@ -35,8 +35,8 @@ NON_ENGLISH = ("_de", "_es", "_fr", "_pt", "_it", "_ja", "_ko", "_zh")
 
 
 def prepared_clips(folder: Path | None, work: Path) -> list[Path]:
-    from minerf.clip import is_complete, load_clip
     from minerf.prepare.pipeline import PrepareOptions, prepare
+    from minerf_base.clip import is_complete, load_clip
 
     if folder is None:
         folder = work / "clips"

@@ -70,7 +70,7 @@ def beats_baselines(result: dict) -> bool:
 
 def main() -> None:
     from benchmarks.audio2exp_eval import configured, cross_validate, prepared_clips
-    from checkpoints import atomic_write_json
+    from minerf_base.atomic import atomic_write_json
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=Path, default=None, help="folder of prepared clips (default: prepare ../shared/data/videos at 128 px)")

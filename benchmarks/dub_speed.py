@@ -42,7 +42,7 @@ def main() -> None:
     import torch
 
     from minerf.demo_media import DemoSpec, make_demo_video, speech
-    from minerf.dub.pipeline import DubOptions, dub
+    from minerf_dub.pipeline import DubOptions, dub
 
     video = args.video or make_demo_video(work / "portrait.mp4", DemoSpec(seconds=4.0, size=384))
     audio = args.audio
@@ -52,8 +52,8 @@ def main() -> None:
     setup = 0.0
     run, a2e = args.run, args.audio2exp
     if run is None or a2e is None:
-        from minerf.dub.demo import DEMO_RESOLUTION, NERF_STEPS
         from minerf.prepare.pipeline import PrepareOptions, prepare
+        from minerf_dub.demo import DEMO_RESOLUTION, NERF_STEPS
 
         start = time.perf_counter()
         clip = prepare(make_demo_video(work / "train.mp4", DemoSpec(seconds=4.0, size=384, seed=1)), work / "train_clip", PrepareOptions(resolution=DEMO_RESOLUTION), progress=False)
@@ -63,7 +63,8 @@ def main() -> None:
             run = work / "run"
             train([clip.path], run, TrainOptions(preset="tiny", iterations=NERF_STEPS, validate_every=0, evaluate=False, progress=False))
         if a2e is None:
-            from audio2exp.train import PRESETS, train as train_a2e
+            from audio2exp.train import PRESETS
+            from audio2exp.train import train as train_a2e
 
             a2e = work / "a2e"
             train_a2e([clip.path], a2e, train_config=PRESETS["default"][0], net_config=PRESETS["default"][1])

@@ -5,7 +5,7 @@ Every model trains with the same settings: preset ``--preset`` (default ``tiny``
 grid, 1x32 MLPs, 16 + 16 samples, 512 rays from 4 frames per step, lr 1e-2 -> 1e-3 decayed over
 ``--max-steps``), the same rays per step whether it knows 1 or 8 identities. Every
 ``--eval-every`` steps the held-out PSNR (face crop, first ``--eval-frames`` held-out frames of
-each clip; ``minerf.train.evaluate.evaluate_heldout``) is measured; a joint model reaches the
+each clip; ``minerf.eval.heldout.evaluate_heldout``) is measured; a joint model reaches the
 target when the mean over its identities' held-out frames does. A run stops at the target or at
 ``--max-steps`` (then it is reported as not reached, with its best PSNR).
 
@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from _nerf_common import ROOT, device_name
 from scaling_curves import scaling_row, summarize
 
@@ -48,8 +47,8 @@ VIDEOS = ROOT.parent / "shared" / "data" / "videos"
 
 def prepared_clips(clips_dir: Path, resolution: int) -> list[Path]:
     """The complete prepared clips in ``clips_dir``; prepares the GRID videos there if it has none."""
-    from minerf.clip import is_complete
     from minerf.prepare.pipeline import PrepareOptions, prepare
+    from minerf_base.clip import is_complete
 
     clips = sorted(p for p in clips_dir.glob("*") if p.is_dir() and is_complete(p)) if clips_dir.is_dir() else []
     if clips:
@@ -67,8 +66,8 @@ class Run:
     """A fresh model, its Adam optimizer and sampling RNG on ``clips`` (one identity per clip)."""
 
     def __init__(self, clips: list[Path], args: argparse.Namespace):
+        from minerf.data import MultiClipData
         from minerf.model import MINeRF, get_preset
-        from minerf.train.data import MultiClipData
 
         self.data = MultiClipData.from_dirs(clips)
         self.cfg = get_preset(args.preset)
@@ -92,7 +91,7 @@ class Run:
         return time.perf_counter() - start
 
     def heldout(self, frames: int) -> dict[str, Any]:
-        from minerf.train.evaluate import evaluate_heldout
+        from minerf.eval.heldout import evaluate_heldout
 
         return evaluate_heldout(self.model, self.data, False, frames)
 

@@ -39,7 +39,7 @@ def measure(video: Path, resolution: int) -> dict:
         proc.start()
         result = queue.get()
         proc.join()
-    from minerf.prepare.video_io import probe
+    from minerf_base.video_in import probe
 
     info = probe(video)
     return {

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _nerf_common import device_name, synthetic_clips, timed
 
 
@@ -30,11 +29,11 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
 
+    from minerf.data import MultiClipData
     from minerf.model import MINeRF, get_preset
     from minerf.model.rays import box_bounds, pixel_rays
-    from minerf.train.data import MultiClipData
-    from minerf.train.evaluate import clip_frame_condition
-    from minerf.train.views import render_view
+    from minerf.render.conditioning import clip_frame_condition
+    from minerf.render.views import render_view
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

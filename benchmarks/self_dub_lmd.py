@@ -34,10 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 def demo_models(work: Path, resolution: int, nerf_steps: int, a2e_preset: str, seed: int) -> tuple[Path, Path, Path]:
     """(video, run, audio2exp) trained on the generated portrait like ``minerf-dub --demo``."""
-    from audio2exp.train import PRESETS, train as train_a2e
+    from audio2exp.train import PRESETS
+    from audio2exp.train import train as train_a2e
     from minerf.demo_media import DemoSpec, make_demo_video
-    from minerf.dub.sources import cached_clip
     from minerf.train.trainer import TrainOptions, train
+    from minerf_dub.sources import cached_clip
 
     video = make_demo_video(work / "demo_input.mp4", DemoSpec(seconds=4.0, size=384))
     clip = cached_clip(video, resolution, progress=False).path
@@ -69,9 +70,9 @@ def main() -> None:
     os.environ.setdefault("MINERF_CACHE", str(work / "cache"))
     import torch
 
-    from checkpoints.atomic import atomic_write_json
-    from minerf.dub.pipeline import DubOptions
-    from minerf.dub.self_dub import self_dub_lmd
+    from minerf_base.atomic import atomic_write_json
+    from minerf_dub.pipeline import DubOptions
+    from minerf_dub.self_dub import self_dub_lmd
 
     start = time.perf_counter()
     videos, run, a2e = list(args.video), args.run, args.audio2exp
@@ -99,7 +100,7 @@ def pooled(files: list[Path], seed: int) -> dict:
     resampled from that video); ``files`` are their ``landmarks.npz``."""
     import numpy as np
 
-    from minerf.dub.lmd import pooled_paired_lmd_difference
+    from minerf_dub.lmd import pooled_paired_lmd_difference
 
     videos = []
     for file in files:

@@ -6,7 +6,7 @@ Each real video (default: two GRID clips of ../shared/data) is scored with its o
 delayed by -D..D frames (``lipsync.media.shift_audio``). A search like ``minerf-dub
 --sync-search`` keeps the delay with the highest value of its criterion, so a good criterion
 picks delay 0 (the recording's own alignment). Reported per video: both criteria per delay,
-SyncNet's offset, and the delay each criterion picks (``minerf.dub.sync_search.choose_offset``).
+SyncNet's offset, and the delay each criterion picks (``minerf_dub.sync_search.choose_offset``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ def main() -> None:
     args = parser.parse_args()
     import lipsync
     from lipsync.media import read_audio, shift_audio
-    from minerf.dub.sync_search import candidate_offsets, choose_offset, confidence_at_zero
+    from minerf_dub.sync_search import (
+        candidate_offsets,
+        choose_offset,
+        confidence_at_zero,
+    )
 
     delays = candidate_offsets(args.max_delay)
     rows, start = [], time.perf_counter()

@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-
 from _nerf_common import device_name, synthetic_clips, timed
 
 
@@ -28,8 +27,8 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
 
+    from minerf.data import MultiClipData
     from minerf.model import MINeRF, get_preset
-    from minerf.train.data import MultiClipData
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

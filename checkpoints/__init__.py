@@ -6,15 +6,16 @@ written under a temporary name in the same folder and renamed into place, so a c
 never leaves a half-written file under the final name.
 """
 
-from checkpoints.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, atomic_path
-from checkpoints.store import CheckpointError, check_state_dict, load_checkpoint, read_checkpoint_meta, save_checkpoint
 from checkpoints.cache import cache_dir, find_weights
+from checkpoints.store import (
+    CheckpointError,
+    check_state_dict,
+    load_checkpoint,
+    read_checkpoint_meta,
+    save_checkpoint,
+)
 
 __all__ = [
-    "atomic_path",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
     "CheckpointError",
     "check_state_dict",
     "load_checkpoint",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 SHIPPED = {

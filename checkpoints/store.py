@@ -3,7 +3,7 @@
 ``checkpoint.json`` holds ``{"kind": ..., "version": ..., "config": {...}, ...}``; the kind
 names which model the weights belong to (``minerf``, ``audio2exp``, ``syncnet``...). Loading
 checks the kind, the version and that every tensor is present with the expected shape, and
-raises :class:`CheckpointError` (an :class:`~minerf.errors.InputError`) with a fix otherwise.
+raises :class:`CheckpointError` (an :class:`~minerf_base.errors.InputError`) with a fix otherwise.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from checkpoints.atomic import atomic_path, atomic_write_json
-from minerf.errors import InputError
+from minerf_base.atomic import atomic_path, atomic_write_json
+from minerf_base.errors import InputError
 
 WEIGHTS_NAME = "weights.safetensors"
 META_NAME = "checkpoint.json"

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from minerf.cli_support import emit, progress_enabled, report_errors, verbosity_options
+from minerf_base.cli_support import (
+    emit,
+    progress_enabled,
+    report_errors,
+    verbosity_options,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,7 +96,7 @@ def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, l
     `lipsync score --weights RUN`."""
     from lipsync.model import SyncNetConfig
     from lipsync.train import TrainConfig, train_expert
-    from minerf.errors import InputError
+    from minerf_base.errors import InputError
 
     if lip_rows[0] >= lip_rows[1]:
         raise InputError(None, f"--lip-rows {lip_rows[0]} {lip_rows[1]}: the top row must come before the bottom row", "e.g. --lip-rows 64 192")

@@ -20,7 +20,7 @@ import numpy as np
 from lipsync.faces import CROP_SIZE, crop_face, crop_geometry
 from lipsync.mfcc import MFCC_PER_VIDEO_FRAME, NUM_CEPSTRA, mfcc, to_int16_scale
 from lipsync.model import WINDOW_FRAMES, WINDOW_MFCC
-from minerf.clip import ClipError, load_clip
+from minerf_base.clip import ClipError, load_clip
 
 
 @dataclass

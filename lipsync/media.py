@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 FPS = 25
 SAMPLE_RATE = 16000

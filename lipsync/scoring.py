@@ -14,11 +14,23 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from lipsync.faces import CROP_SIZE, FaceTrack, FaceTrackConfig, crop_tracks, find_tracks
-from lipsync.media import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, iter_video_frames, read_audio
+from lipsync.faces import (
+    CROP_SIZE,
+    FaceTrack,
+    FaceTrackConfig,
+    crop_tracks,
+    find_tracks,
+)
+from lipsync.media import (
+    FPS,
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    iter_video_frames,
+    read_audio,
+)
 from lipsync.mfcc import to_int16_scale
 from lipsync.sync import MIN_FRAMES, score_track
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 log = logging.getLogger(__name__)
 

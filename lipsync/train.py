@@ -22,10 +22,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from checkpoints import atomic_path, save_checkpoint
+from checkpoints import save_checkpoint
 from lipsync.model import SyncNet, SyncNetConfig
 from lipsync.weights import CHECKPOINT_KIND, CHECKPOINT_VERSION, load_expert
-from minerf.errors import InputError
+from minerf_base.atomic import atomic_path
+from minerf_base.errors import InputError
 
 log = logging.getLogger(__name__)
 STATE_NAME = "train_state.pt"

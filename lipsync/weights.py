@@ -24,7 +24,7 @@ import torch
 from checkpoints import check_state_dict, find_weights, load_checkpoint
 from checkpoints.shipped import SHIPPED, SHIPPED_DIR
 from lipsync.model import SyncNet, SyncNetConfig
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 ENV_VAR = "MINERF_SYNCNET_WEIGHTS"
 NO_SHIPPED_ENV_VAR = "MINERF_SYNCNET_NO_SHIPPED"

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from minerf.cli_support import emit, progress_enabled, report_errors, verbosity_options
+from minerf_base.cli_support import (
+    emit,
+    progress_enabled,
+    report_errors,
+    verbosity_options,
+)
 
 
 @click.command()
@@ -22,7 +27,8 @@ def prepare(video: Path, out_dir: Path, resolution: int, face_index: int | None,
     """Turn a talking-face VIDEO into a prepared clip: 25 fps head crops, 16 kHz audio,
     head pose + intrinsics, landmarks, expressions, head masks and clean backgrounds."""
     from minerf.prepare.inspect import summary
-    from minerf.prepare.pipeline import PrepareOptions, prepare as run
+    from minerf.prepare.pipeline import PrepareOptions
+    from minerf.prepare.pipeline import prepare as run
 
     options = PrepareOptions(resolution=resolution, face_index=face_index, expression_space=None if expression_space is None else str(expression_space))
     clip = run(video, out_dir, options, progress=progress_enabled() and not as_json)
@@ -38,8 +44,8 @@ def prepare(video: Path, out_dir: Path, resolution: int, face_index: int | None,
 @report_errors
 def inspect_clip(clip_dir: Path, output: Path | None, as_json: bool) -> None:
     """Write a contact sheet + pose/expression plot of a prepared clip and print a summary."""
-    from minerf.clip import load_clip
     from minerf.prepare.inspect import contact_sheet, summary
+    from minerf_base.clip import load_clip
 
     clip = load_clip(clip_dir)
     png = contact_sheet(clip, output or clip_dir / "inspect.png")

@@ -110,7 +110,7 @@ def iter_frames(spec: DemoSpec, envelope: np.ndarray):
 
 def make_demo_video(path: str | Path, spec: DemoSpec = DemoSpec(), codec: str = "libx264", audio_codec: str = "aac") -> Path:
     """Write the demo talking-face video to ``path`` (format from the suffix)."""
-    from minerf.video_out import write_video
+    from minerf_base.video_out import write_video
 
     wave, env = speech(spec.seconds, spec.seed)
     return write_video(

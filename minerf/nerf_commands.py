@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from minerf.cli_support import emit, progress_enabled, report_errors, verbosity_options
+from minerf_base.cli_support import (
+    emit,
+    progress_enabled,
+    report_errors,
+    verbosity_options,
+)
 
 PRESET_NAMES = ("paper", "fast", "tiny")
 
@@ -72,7 +77,7 @@ def train_cmd(clip_dirs, run_dir, preset, ablation, iters, same_identity, checkp
 @report_errors
 def render_cmd(run_dir, identity, expressions_from, expressions, output, crop_only, max_frames, device, as_json) -> None:
     """Render IDENTITY of a trained run as a video, pasted into its source frames."""
-    from minerf.train.video import render_video
+    from minerf.render.video import render_video
 
     result = render_video(run_dir, identity, output, expressions_from, expressions, crop_only, max_frames, device, progress_enabled() and not as_json)
     emit(result, as_json, f"wrote {result['frames']} frames to {result['output']}")
@@ -91,7 +96,7 @@ def render_cmd(run_dir, identity, expressions_from, expressions, output, crop_on
 def eval_cmd(run_dir, max_frames, acd_frames, no_acd, face_models, device, as_json) -> None:
     """PSNR / SSIM on the face crop of the held-out last 10 % of every training clip, and
     identity preservation (ACD) of self-reconstruction and expression transfer."""
-    from minerf.train.evaluate import evaluate_run
+    from minerf.eval.heldout import evaluate_run
 
     result = evaluate_run(run_dir, max_frames, device, progress_enabled() and not as_json, None if no_acd else acd_frames, face_models)
     lines = [f"{name}: PSNR {v['psnr']:.2f} dB  SSIM {v['ssim']:.3f}  ({v['frames']} frames)" for name, v in result["identities"].items()]

@@ -1,6 +1,6 @@
 """The MI-NeRF model: interaction modules, encodings, the conditioned field, rays and rendering."""
 
-from minerf.model.interaction import InteractionConfig, InteractionModule, VARIANTS
+from minerf.model.interaction import VARIANTS, InteractionConfig, InteractionModule
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
 from minerf.model.presets import ABLATIONS, PRESETS, get_preset, with_ablation
 

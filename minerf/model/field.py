@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from minerf.clip import HEAD_BOX
 from minerf.model.encodings import HashGridConfig, HashGridEncoding, PositionalEncoding
+from minerf_base.clip import HEAD_BOX
 
 
 @dataclass

@@ -4,7 +4,7 @@ A clip's ``pose[t]`` maps head space to (OpenCV) camera space, ``X_cam = R X_hea
 pixel ``(u, v)`` (centre at ``+0.5``) looks along ``K^-1 [u + 0.5, v + 0.5, 1]``. In head space
 the ray starts at ``-R^T t`` and runs along ``R^T d``; that is the paper's "transform the
 sampled points to the canonical space". Near and far bounds are where the ray enters and
-leaves :data:`~minerf.clip.HEAD_BOX`; a ray that misses the box gets ``near == far`` and so
+leaves :data:`~minerf_base.clip.HEAD_BOX`; a ray that misses the box gets ``near == far`` and so
 renders the background.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from minerf.clip import HEAD_BOX
+from minerf_base.clip import HEAD_BOX
 
 
 def pixel_rays(pose: Tensor, intrinsics: Tensor, pixels: Tensor) -> tuple[Tensor, Tensor]:

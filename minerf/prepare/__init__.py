@@ -1,1 +1,1 @@
-"""Preprocessing: a talking-face video -> a prepared clip (see :mod:`minerf.clip`)."""
+"""Preprocessing: a talking-face video -> a prepared clip (see :mod:`minerf_base.clip`)."""

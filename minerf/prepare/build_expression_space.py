@@ -19,7 +19,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from checkpoints.atomic import atomic_path
 from minerf.prepare.expression_space import (
     EYE_DISTANCE_DM,
     EYE_OUTER_LEFT,
@@ -30,7 +29,8 @@ from minerf.prepare.expression_space import (
 )
 from minerf.prepare.face_tracker import FaceMeshTracker
 from minerf.prepare.geometry import similarity_align
-from minerf.prepare.video_io import iter_frames
+from minerf_base.atomic import atomic_path
+from minerf_base.video_in import iter_frames
 
 
 def track_video(path: Path) -> np.ndarray:

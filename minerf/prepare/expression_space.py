@@ -134,7 +134,7 @@ def load_expression_space(path: str | None = None) -> ExpressionSpace:
 
 
 def _read(path: Path) -> ExpressionSpace:
-    from minerf.errors import InputError
+    from minerf_base.errors import InputError
 
     if not path.is_file():
         raise InputError(path, "expression space file is missing", "reinstall minerf-dub or build it with `python -m minerf.prepare.build_expression_space`")

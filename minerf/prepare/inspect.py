@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from checkpoints.atomic import atomic_path
-from minerf.clip import PreparedClip
+from minerf_base.atomic import atomic_path
+from minerf_base.clip import PreparedClip
 
 
 def rotation_degrees(pose: np.ndarray) -> np.ndarray:

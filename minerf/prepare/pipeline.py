@@ -1,4 +1,4 @@
-"""``minerf prepare``: a talking-face video -> a prepared clip (see :mod:`minerf.clip`).
+"""``minerf prepare``: a talking-face video -> a prepared clip (see :mod:`minerf_base.clip`).
 
 Passes (each streams the video; nothing holds all frames in memory):
 
@@ -27,18 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-from checkpoints.atomic import atomic_path, atomic_write_json
 from minerf import __version__
-from minerf.clip import FPS, SAMPLE_RATE, is_complete, load_clip, PreparedClip
-from minerf.clip_writer import ClipWriter
-from minerf.errors import InputError
-from minerf.prepare import video_io
+from minerf_base import video_in
 from minerf.prepare.background import frame_background, static_background
 from minerf.prepare.expression_space import load_expression_space
 from minerf.prepare.face_tracker import FaceMeshTracker, face_bbox, segmenter
 from minerf.prepare.fit import fit_clip
 from minerf.prepare.head_mask import head_mask
 from minerf.prepare.scan import ScanResult, lost_frames_check, scan_video
+from minerf_base.atomic import atomic_path, atomic_write_json
+from minerf_base.clip import FPS, SAMPLE_RATE, PreparedClip, is_complete, load_clip
+from minerf_base.clip_writer import ClipWriter
+from minerf_base.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,9 @@ def prepare(video: str | Path, out_dir: str | Path, options: PrepareOptions = Pr
     out_dir = Path(out_dir)
     if options.resolution < 32 or options.resolution > 2048:
         raise InputError(None, f"--resolution {options.resolution} is out of range", "use 32..2048 (default 512)")
-    info = video_io.probe(video)
+    info = video_in.probe(video)
     space = load_expression_space(options.expression_space)
-    sha = video_io.file_sha256(video)
+    sha = video_in.file_sha256(video)
     fingerprint = options.fingerprint(sha, space.id)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(out_dir, "output exists and is a file", "pass a folder path for the prepared clip")
@@ -112,7 +112,7 @@ def prepare(video: str | Path, out_dir: str | Path, options: PrepareOptions = Pr
             bar.update(1)
 
     # 5. audio, tracks, clip.json
-    audio = video_io.read_audio(video, SAMPLE_RATE, start=video_io.first_frame_time(video)) if info.has_audio else None
+    audio = video_in.read_audio(video, SAMPLE_RATE, start=video_in.first_frame_time(video)) if info.has_audio else None
     audio_status = "ok"
     if audio is None:
         audio_status = "no audio track" if not info.has_audio else "audio track could not be decoded"
@@ -227,7 +227,7 @@ def _crop_and_track(video: Path, writer: ClipWriter, work: Path, scan: ScanResul
     scale = size / side
     seg = segmenter()
     with FaceMeshTracker(max_faces=2, video=True) as tracker:
-        for i, rgb in enumerate(video_io.iter_frames(video)):
+        for i, rgb in enumerate(video_in.iter_frames(video)):
             if i >= n:
                 break
             if i < done and writer.has_image("frames", i) and writer.has_image("masks", i):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from minerf.errors import InputError
 from minerf.prepare.face_tracker import FaceMeshTracker, face_bbox
-from minerf.prepare.video_io import VideoInfo, iter_frames
+from minerf_base.errors import InputError
+from minerf_base.video_in import VideoInfo, iter_frames
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ The export keeps the model weights (identity codes, latent codes, module, fields
 the expression space and the identity list; it drops the optimizer state and the random
 state (about two thirds of a training checkpoint), and records each clip's source-video
 SHA-256 next to its path, so that a dub of one of the training videos still finds its
-identity (``minerf.dub.identity.known_identity``) wherever the export is copied. ``minerf
+identity (``minerf_dub.identity.known_identity``) wherever the export is copied. ``minerf
 render`` / ``eval`` of an export still need the prepared training clips at their paths.
 """
 
@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from checkpoints import atomic_write_json
-from minerf.errors import InputError
-from minerf.train.run import load_run, save_run_checkpoint
+from minerf.run import load_run, save_run_checkpoint
+from minerf_base.atomic import atomic_write_json
+from minerf_base.errors import InputError
 
 
 def clip_source_sha(record: dict[str, Any]) -> str | None:

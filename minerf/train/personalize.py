@@ -20,13 +20,13 @@ from typing import Any
 
 import torch
 
-from minerf.clip import load_clip
-from minerf.errors import InputError
+from minerf.data import MultiClipData
+from minerf.eval.heldout import evaluate_heldout
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
-from minerf.train.data import MultiClipData
-from minerf.train.evaluate import evaluate_heldout
-from minerf.train.run import latest_checkpoint, load_run, save_run_checkpoint
+from minerf.run import latest_checkpoint, load_run, save_run_checkpoint
 from minerf.train.trainer import train_step
+from minerf_base.clip import load_clip
+from minerf_base.errors import InputError
 
 
 def personalize_defaults(config: MINeRFConfig) -> tuple[float, float]:

@@ -18,13 +18,13 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from checkpoints import atomic_write_json
-from minerf.errors import InputError
+from minerf.data import MultiClipData
+from minerf.eval.heldout import evaluate_heldout, write_validation_image
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
 from minerf.model.presets import get_preset
-from minerf.train.data import MultiClipData
-from minerf.train.evaluate import evaluate_heldout, write_validation_image
-from minerf.train.run import latest_checkpoint, load_run, save_run_checkpoint
+from minerf.run import latest_checkpoint, load_run, save_run_checkpoint
+from minerf_base.atomic import atomic_write_json
+from minerf_base.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minerf.clip import NUM_LANDMARKS, SAMPLES_PER_FRAME, SAMPLE_RATE
-from minerf.clip_writer import write_clip
+from minerf_base.clip import NUM_LANDMARKS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from minerf_base.clip_writer import write_clip
 
 DIM = 6
 SPACE = {"id": "synthetic-v1", "dim": DIM, "mouth_components": [0, 1]}

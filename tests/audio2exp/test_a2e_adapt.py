@@ -13,8 +13,8 @@ from audio2exp.adapt import SpeakerCalibration, calibrate_on_clip, fit_calibrati
 from audio2exp.data import FOLD_GAP_FRAMES, split_frames
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from audio2exp.predict import Audio2ExpPredictor
-from minerf.clip import load_clip
-from minerf.errors import InputError
+from minerf_base.clip import load_clip
+from minerf_base.errors import InputError
 from tests.audio2exp.conftest import DIM, make_clip
 
 
@@ -60,7 +60,7 @@ def test_calibrating_on_a_new_speakers_clip_fits_their_style(trained_run, tmp_pa
     assert err(fitted) < 0.5 * err(plain)
     # the same through the CLI: adapt, then predict with the calibration
     runner = CliRunner()
-    from cli import audio2exp
+    from minerf_dub.cli import audio2exp
 
     result = runner.invoke(audio2exp, ["adapt", str(clip_dir), "--checkpoint", str(trained_run), "-o", str(tmp_path / "c.json"), "--holdout", "0.2", "--json"])
     assert result.exit_code == 0, result.output

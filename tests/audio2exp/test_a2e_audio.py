@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio2exp.audio import array_source, frame_count, iter_windows, measure_level, normalising_gain, open_audio
+from audio2exp.audio import (
+    array_source,
+    frame_count,
+    iter_windows,
+    measure_level,
+    normalising_gain,
+    open_audio,
+)
 from audio2exp.features import FeatureConfig, LogMelFeatures, stream_features
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 
 def _tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from audio2exp.audio import frame_db
-from audio2exp.av_offset import SILENT_FRAME_DB, lag_correlations, pick_offset, shift_clip, shift_samples
+from audio2exp.av_offset import (
+    SILENT_FRAME_DB,
+    lag_correlations,
+    pick_offset,
+    shift_clip,
+    shift_samples,
+)
 from audio2exp.data import load_clip_data
 from audio2exp.features import FeatureConfig, make_extractor, silence_features
 from audio2exp.model import Audio2ExpConfig
@@ -149,7 +155,7 @@ def test_calibration_on_a_late_clip_finds_and_undoes_its_offset(synced_run, tmp_
     from audio2exp.adapt import SpeakerCalibration, calibrate_on_clip
     from audio2exp.commands import audio2exp
     from audio2exp.predict import Audio2ExpPredictor
-    from minerf.clip import load_clip
+    from minerf_base.clip import load_clip
 
     _, out, _ = synced_run
     predictor = Audio2ExpPredictor.load(out)

@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from audio2exp.features import FeatureConfig, make_extractor, stream_features
 from audio2exp.audio import array_source
-from minerf.errors import InputError
+from audio2exp.features import FeatureConfig, make_extractor, stream_features
+from minerf_base.errors import InputError
 from tests.audio2exp.conftest import DIM, synthetic_speech
 
 
@@ -69,7 +69,7 @@ def test_missing_encoder_is_a_clear_error(tmp_path):
 
 
 def test_train_and_predict_with_the_encoder_through_the_cli(tiny_encoder, synthetic_clips, tmp_path):
-    from cli import audio2exp
+    from minerf_dub.cli import audio2exp
 
     run = tmp_path / "run"
     runner = CliRunner()
@@ -89,7 +89,7 @@ def test_train_and_predict_with_the_encoder_through_the_cli(tiny_encoder, synthe
 
 
 def test_cli_logmel_predict_and_errors(trained_run, tmp_path):
-    from cli import audio2exp
+    from minerf_dub.cli import audio2exp
 
     audio, _, _ = synthetic_speech(75, seed=8)
     wav = tmp_path / "speech.flac"

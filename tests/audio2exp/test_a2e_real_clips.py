@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from minerf.clip import load_clip
+from minerf_base.clip import load_clip
 from tests.conftest import shared_data
 
 NON_ENGLISH = ("read_de", "read_es", "read_fr", "read_it", "read_ja", "read_ko", "read_pt", "fleurs_zh_clip5", "fleurs_ja_clip4", "fleurs_es_003", "fleurs_fr_002")

@@ -15,7 +15,6 @@ from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from audio2exp.predict import Audio2ExpPredictor, predict_to_file
 from audio2exp.train import PRESETS, TrainConfig, train
 from checkpoints import CheckpointError
-
 from tests.audio2exp.conftest import DIM, make_clip, synthetic_speech
 
 
@@ -142,7 +141,7 @@ def test_other_expression_space_is_refused(trained_run, tmp_path):
 
 
 def test_training_refuses_mixed_spaces(synthetic_clips, tmp_path):
-    from minerf.clip import ClipError
+    from minerf_base.clip import ClipError
 
     other = make_clip(tmp_path / "other", seed=4, num_frames=30, space={"id": "mp468-pca-v1", "dim": DIM})
     with pytest.raises(ClipError, match="expression space"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks.self_dub_lmd import pool_folders
-from minerf.dub.lmd import pooled_paired_lmd_difference
+from minerf_dub.lmd import pooled_paired_lmd_difference
 from tests.dub.test_lmd import _face
 
 

@@ -10,9 +10,11 @@ RES = 64
 @pytest.fixture(scope="session")
 def models(tmp_path_factory, demo_video):
     """A tiny MI-NeRF and a tiny audio2exp, both trained on the demo clip at 64 px."""
-    from audio2exp.train import PRESETS, train as train_a2e
+    from audio2exp.train import PRESETS
+    from audio2exp.train import train as train_a2e
     from minerf.prepare.pipeline import PrepareOptions, prepare
-    from minerf.train.trainer import TrainOptions, train as train_nerf
+    from minerf.train.trainer import TrainOptions
+    from minerf.train.trainer import train as train_nerf
 
     root = tmp_path_factory.mktemp("dub_models")
     clip = prepare(demo_video, root / "demo", PrepareOptions(resolution=RES), progress=False)

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 
 from minerf.demo_media import speech
-from minerf.dub.pipeline import DubOptions, dub, score_output
-from minerf.dub.score_faces import DETECTED_MARK, KNOWN_BOXES_MARK, known_face_boxes
-from minerf.errors import InputError
+from minerf_base.errors import InputError
+from minerf_dub.pipeline import DubOptions, dub, score_output
+from minerf_dub.score_faces import DETECTED_MARK, KNOWN_BOXES_MARK, known_face_boxes
 
 
 def test_known_face_boxes_map_crop_boxes_of_the_timeline_into_the_frame():
@@ -26,7 +26,7 @@ def test_known_face_boxes_map_crop_boxes_of_the_timeline_into_the_frame():
 def test_undetected_dubbed_face_is_scored_at_the_known_boxes(tmp_path, models, demo_video):
     import lipsync
     from checkpoints.cache import cache_dir
-    from minerf.prepare.video_io import file_sha256
+    from minerf_base.video_in import file_sha256
 
     # the dub's clip cache gets the clip the models were trained on (same video, same 64 px)
     shutil.copytree(models[0].parent / "demo", cache_dir() / "clips" / f"{file_sha256(demo_video)[:16]}-64")

@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 
 from minerf.demo_media import DemoSpec, make_demo_video, speech
-from minerf.dub.pipeline import DubOptions, dub
-from minerf.dub.watermark import detect_file
-from minerf.errors import InputError
-from minerf.prepare.video_io import iter_frames, probe, read_audio
+from minerf_base.errors import InputError
+from minerf_base.video_in import iter_frames, probe, read_audio
+from minerf_dub.pipeline import DubOptions, dub
+from minerf_dub.watermark import detect_file
 
 RES = 64  # the resolution the `models` fixture was trained at
 
@@ -46,11 +46,11 @@ def test_dub_longer_audio_plays_the_video_back_and_forth(tmp_path, models, demo_
     assert detect_file(out).watermarked
     # outside the re-rendered head the frames are the source frames (up to video coding)
     source = list(iter_frames(demo_video))
-    from minerf.train.video import ping_pong
+    from minerf.render.composite import ping_pong
 
     timeline = ping_pong(len(frames), len(source))
-    from minerf.clip import load_clip
-    from minerf.dub.sources import cached_clip
+    from minerf_base.clip import load_clip
+    from minerf_dub.sources import cached_clip
 
     clip = cached_clip(demo_video, RES, progress=False)
     x0, y0, side = clip.crop_box
@@ -91,7 +91,7 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(tmp_path, models, demo_vide
     cases.append((demo_video, good, tmp_path / "missing_dir" / "x.mp4", "does not exist"))
     cases.append((demo_video, good, tmp_path / "x.gif", "unsupported output"))
     wall = tmp_path / "wall.mp4"
-    from minerf.video_out import write_video
+    from minerf_base.video_out import write_video
 
     write_video(wall, [np.full((128, 128, 3), 120, np.uint8)] * 20)
     cases.append((wall, good, out, "no face found"))
@@ -104,7 +104,7 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(tmp_path, models, demo_vide
 def test_checkpoint_of_another_expression_space_is_refused(tmp_path, models, demo_video):
     import shutil
 
-    from minerf.train.run import latest_checkpoint
+    from minerf.run import latest_checkpoint
 
     run = tmp_path / "run"
     shutil.copytree(models[0], run)
@@ -120,7 +120,7 @@ def test_checkpoint_of_another_expression_space_is_refused(tmp_path, models, dem
 def test_cli_dub_json_and_errors(tmp_path, models, demo_video):
     from click.testing import CliRunner
 
-    from cli import minerf_dub
+    from minerf_dub.cli import minerf_dub
 
     audio = _wav(tmp_path / "s.wav", 1.0)
     out = tmp_path / "cli.mp4"

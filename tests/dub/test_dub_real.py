@@ -7,10 +7,10 @@ import av
 import numpy as np
 import soundfile as sf
 
+from minerf_base.video_in import iter_frames, probe, read_audio
+from minerf_dub.pipeline import DubOptions, dub
+from minerf_dub.watermark import detect_file
 from tests.conftest import shared_data
-from minerf.dub.pipeline import DubOptions, dub
-from minerf.dub.watermark import detect_file
-from minerf.prepare.video_io import iter_frames, probe, read_audio
 
 
 def _check(out, seconds, width, height):
@@ -44,7 +44,7 @@ def test_grid_clip_dubbed_in_spanish_and_with_short_english(tmp_path, models):
     assert result.frames == 40 and any("cut" in n for n in result.notes)
     _check(tmp_path / "en.mp4", 1.6, src.width, src.height)
     # the composite touches only the head: outside the head crop the frames are the source's
-    from minerf.dub.sources import cached_clip
+    from minerf_dub.sources import cached_clip
 
     x0, y0, side = cached_clip(video, 64, progress=False).crop_box
     source = list(iter_frames(video))

@@ -3,7 +3,7 @@ the warning that its numbers are not comparable), a note instead of a score when
 
 from __future__ import annotations
 
-from minerf.dub.pipeline import DubOptions, score_output
+from minerf_dub.pipeline import DubOptions, score_output
 
 
 def test_dub_scores_with_the_shipped_expert_and_names_it(demo_video):

@@ -13,9 +13,14 @@ import torch
 from click.testing import CliRunner
 
 from minerf.demo_media import speech
-from minerf.dub.pipeline import DubOptions, dub
-from minerf.dub.sync_search import candidate_offsets, choose_offset, preview_window, shift_expressions
-from minerf.errors import InputError
+from minerf_base.errors import InputError
+from minerf_dub.pipeline import DubOptions, dub
+from minerf_dub.sync_search import (
+    candidate_offsets,
+    choose_offset,
+    preview_window,
+    shift_expressions,
+)
 from tests.lipsync.conftest import save_public_layout
 
 
@@ -38,7 +43,7 @@ def syncnet_weights(tmp_path_factory):
 @pytest.fixture
 def recorded(monkeypatch):
     """Records the expressions audio2exp predicts and every expression sequence rendered."""
-    import minerf.train.video as video
+    import minerf.render.video as video
     from audio2exp.predict import Audio2ExpPredictor
 
     seen = SimpleNamespace(predicted=[], rendered=[])
@@ -85,8 +90,8 @@ def test_choose_offset_and_preview_window_values():
 
 
 def test_sync_search_scores_previews_and_renders_the_best(tmp_path, models, demo_video, syncnet_weights, recorded, monkeypatch):
-    import minerf.train.video as video
-    from cli import minerf_dub
+    import minerf.render.video as video
+    from minerf_dub.cli import minerf_dub
 
     # the tiny test model's heads are no face to mediapipe: blend them at 35 % over the source
     # face, so the face is found and the pictures SyncNet sees still follow the expressions
@@ -118,8 +123,8 @@ def test_sync_search_scores_previews_and_renders_the_best(tmp_path, models, demo
 
 def test_chosen_shift_reaches_the_final_render(tmp_path, models, demo_video, syncnet_weights, recorded, monkeypatch):
     import lipsync
-    from cli import minerf_dub
-    from minerf.prepare.video_io import iter_frames, probe
+    from minerf_base.video_in import iter_frames, probe
+    from minerf_dub.cli import minerf_dub
 
     confidences = iter([0.1, 0.3, 0.9])  # offsets -1, 0, 1 in this order: +1 wins
     previews = []
@@ -157,7 +162,7 @@ def test_search_off_renders_the_prediction_and_missing_weights_stop_before_work(
             dub(demo_video, tmp_path / "s.wav", out, searched, progress=False)
         assert "--syncnet-weights" in str(err.value) and "lipsync train" in str(err.value)
         assert not out.exists() and len(recorded.predicted) == 1  # stopped before predicting
-    from cli import minerf_dub
+    from minerf_dub.cli import minerf_dub
 
     cli = CliRunner().invoke(minerf_dub, [str(demo_video), "--audio", str(tmp_path / "s.wav"), "-o", str(out), "--run", str(models[0]), "--sync-search", "1"])
     assert cli.exit_code == 2 and "--sync-search needs SyncNet weights" in cli.output and not out.exists()

@@ -5,8 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minerf.dub.lmd import MOUTH_LANDMARKS, centred_mouth, eye_distance, frame_lmd, landmark_distance, mouth_opening, opening_correlation, paired_lmd_difference, pooled_paired_lmd_difference
-from minerf.dub.self_dub import shuffle_plan, shuffle_segments
+from minerf_dub.lmd import (
+    MOUTH_LANDMARKS,
+    centred_mouth,
+    eye_distance,
+    frame_lmd,
+    landmark_distance,
+    mouth_opening,
+    opening_correlation,
+    paired_lmd_difference,
+    pooled_paired_lmd_difference,
+)
+from minerf_dub.self_dub import shuffle_plan, shuffle_segments
 
 
 def _face(radius: float, centre=(50.0, 80.0), eyes=((0.0, 0.0), (100.0, 0.0))) -> np.ndarray:

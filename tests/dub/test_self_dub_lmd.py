@@ -7,11 +7,15 @@ import numpy as np
 import pytest
 
 from minerf.demo_media import DemoSpec, make_demo_video
-from minerf.dub.lmd import opening_correlation, video_landmarks, video_lmd
-from minerf.dub.pipeline import DubOptions
-from minerf.dub.lmd import pooled_paired_lmd_difference
-from minerf.dub.self_dub import self_dub_lmd
-from minerf.prepare.video_io import first_frame_time, read_audio
+from minerf_base.video_in import first_frame_time, read_audio
+from minerf_dub.lmd import (
+    opening_correlation,
+    pooled_paired_lmd_difference,
+    video_landmarks,
+    video_lmd,
+)
+from minerf_dub.pipeline import DubOptions
+from minerf_dub.self_dub import self_dub_lmd
 
 
 def test_lmd_of_videos_separates_a_mouth_that_speaks_other_words(tmp_path):
@@ -32,9 +36,11 @@ def test_lmd_of_videos_separates_a_mouth_that_speaks_other_words(tmp_path):
 def short_portrait_models(tmp_path_factory):
     """A 2 s portrait and a tiny MI-NeRF (400 steps, 64 px) + tiny audio2exp trained on it,
     prepared into the cache the dubs below use."""
-    from audio2exp.train import PRESETS, train as train_a2e
-    from minerf.dub.sources import cached_clip
-    from minerf.train.trainer import TrainOptions, train as train_nerf
+    from audio2exp.train import PRESETS
+    from audio2exp.train import train as train_a2e
+    from minerf.train.trainer import TrainOptions
+    from minerf.train.trainer import train as train_nerf
+    from minerf_dub.sources import cached_clip
 
     root = tmp_path_factory.mktemp("self_dub")
     video = make_demo_video(root / "portrait.mp4", DemoSpec(seconds=2.0, size=256, seed=0))

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from checkpoints.shipped import SHIPPED, SHIPPED_DIR, shipped_checkpoint
-from minerf.clip import load_clip
-from minerf.dub.identity import known_identity
-from minerf.train.run import latest_checkpoint, load_run
-from minerf.train.views import crop_box, psnr, render_view
+from minerf.eval.metrics import psnr
+from minerf.render.views import crop_box, render_view
+from minerf.run import latest_checkpoint, load_run
+from minerf_base.clip import load_clip
+from minerf_dub.identity import known_identity
 
 GRID = ["grid_bbaf2n", "grid_brbk7n", "grid_lbbc2a", "grid_lwbsza", "grid_s2_swwp2s", "grid_sbia1a", "grid_sbwe5n", "grid_swiz3n"]
 

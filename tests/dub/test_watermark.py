@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from click.testing import CliRunner
 
-from cli import minerf
 from minerf.demo_media import DemoSpec, iter_frames, speech
-from minerf.dub.watermark import THRESHOLD, Embedder, detect_file, detect_frames
-from minerf.video_out import write_video
+from minerf_base.video_out import write_video
+from minerf_dub.cli import minerf
+from minerf_dub.watermark import THRESHOLD, Embedder, detect_file, detect_frames
 
 
 def _frames(seconds=3.0, size=256):

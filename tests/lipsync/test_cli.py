@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from cli import lipsync
+from minerf_dub.cli import lipsync
 from tests.conftest import shared_data
 
 

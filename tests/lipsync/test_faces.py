@@ -8,9 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipsync.faces import FaceTrackConfig, crop_face, crop_geometry, scene_bounds, track_faces
+from lipsync.faces import (
+    FaceTrackConfig,
+    crop_face,
+    crop_geometry,
+    scene_bounds,
+    track_faces,
+)
 from lipsync.media import iter_video_frames, read_audio
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 
 def _box(x: float, y: float, size: float = 120.0) -> np.ndarray:

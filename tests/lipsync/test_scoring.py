@@ -13,7 +13,7 @@ from lipsync.model import SyncNet
 from lipsync.scoring import iter_scores, summarize
 from lipsync.sync import score_track
 from lipsync.weights import load_syncnet
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 from tests.lipsync.conftest import generated_audio, generated_crops
 from tests.lipsync.test_faces import _write_video
 

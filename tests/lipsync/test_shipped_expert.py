@@ -13,7 +13,7 @@ import lipsync
 from checkpoints.shipped import SHIPPED, SHIPPED_DIR
 from lipsync.media import shift_audio
 from lipsync.weights import NO_SHIPPED_ENV_VAR, describe_weights, load_syncnet
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 from tests.conftest import shared_data
 
 SHIPPED_EXPERT = SHIPPED_DIR / SHIPPED["lipsync"]

@@ -14,9 +14,9 @@ import lipsync
 from lipsync.dataset import SyncPairs, load_training_clip
 from lipsync.model import SyncNetConfig
 from lipsync.train import TrainConfig, train_expert
-from minerf.clip import NUM_LANDMARKS
-from minerf.clip_writer import write_clip
-from minerf.errors import InputError
+from minerf_base.clip import NUM_LANDMARKS
+from minerf_base.clip_writer import write_clip
+from minerf_base.errors import InputError
 from tests.lipsync.conftest import generated_audio
 
 TINY = SyncNetConfig(embed_dim=16, width=0.125, lip_downsample=4)
@@ -95,7 +95,7 @@ def test_training_resumes_to_the_same_weights_and_its_scores_name_it(clips, tmp_
 
 
 def test_train_command_and_clip_without_audio(clips, tmp_path):
-    from cli import lipsync as cli
+    from minerf_dub.cli import lipsync as cli
 
     mute = synthetic_clip(tmp_path / "mute", with_audio=False)
     runner = CliRunner()

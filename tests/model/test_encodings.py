@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minerf.model.encodings import HashGridConfig, HashGridEncoding, PositionalEncoding, hash_grid_reference, level_resolutions
+from minerf.model.encodings import (
+    HashGridConfig,
+    HashGridEncoding,
+    PositionalEncoding,
+    hash_grid_reference,
+    level_resolutions,
+)
 
 
 @pytest.mark.parametrize("log2_table", [6, 14])  # 6: every level hashed; 14: coarse levels dense

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from minerf.clip import HEAD_BOX
 from minerf.model import ABLATIONS, MINeRF, get_preset
 from minerf.model.mi_nerf import MINeRFConfig
 from minerf.model.rays import box_bounds, pixel_rays, sample_pixels
 from minerf.model.render import importance_depths, stratified_depths, volume_render
+from minerf_base.clip import HEAD_BOX
 
 
 def _pose(yaw: float, t=(0.1, -0.2, 7.0)) -> torch.Tensor:

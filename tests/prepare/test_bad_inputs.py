@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli import minerf
-from minerf.clip import is_complete
 from minerf.demo_media import DemoSpec, iter_frames, speech
-from minerf.errors import InputError
 from minerf.prepare.pipeline import PrepareOptions, prepare
-from minerf.video_out import write_video
+from minerf_base.clip import is_complete
+from minerf_base.errors import InputError
+from minerf_base.video_out import write_video
+from minerf_dub.cli import minerf
 
 
 def _frames(seconds: float, size: int = 256) -> list[np.ndarray]:

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from minerf.clip import ClipError, is_complete, load_clip
 from minerf.demo_media import DemoSpec, make_demo_video, speech
 from minerf.prepare.geometry import project, rotation_angle_deg
 from minerf.prepare.pipeline import PrepareOptions, prepare
-from minerf.prepare.video_io import first_frame_time, iter_frames, probe, read_audio
+from minerf_base.clip import ClipError, is_complete, load_clip
+from minerf_base.video_in import first_frame_time, iter_frames, probe, read_audio
 
 
 def test_demo_clip_loads_with_consistent_geometry(demo_clip):
@@ -66,7 +66,7 @@ def test_thirty_fps_mpeg1_and_avi_inputs(tmp_path):
 
 
 def test_prepare_resumes_after_a_crash_without_redoing_frames(tmp_path, demo_video, monkeypatch):
-    from minerf.clip_writer import ClipWriter
+    from minerf_base.clip_writer import ClipWriter
 
     out = tmp_path / "clip"
     original = ClipWriter.write_image
@@ -118,7 +118,7 @@ def test_speech_envelope_has_pauses():
 def test_cli_demo_video_then_prepare(tmp_path):
     from click.testing import CliRunner
 
-    from cli import minerf
+    from minerf_dub.cli import minerf
 
     runner = CliRunner()
     result = runner.invoke(minerf, ["demo-video", "-o", str(tmp_path / "d.mp4"), "--seconds", "1", "--size", "192", "-q"])

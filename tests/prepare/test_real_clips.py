@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minerf.clip import load_clip
 from minerf.prepare.expression_space import LOWER_INNER_LIP, UPPER_INNER_LIP
 from minerf.prepare.geometry import project, rotation_angle_deg
-from minerf.prepare.video_io import probe
+from minerf_base.clip import load_clip
+from minerf_base.video_in import probe
 
 
 def test_every_shared_video_prepares_and_validates(prepared_shared_clips):
@@ -29,7 +29,7 @@ def test_thirty_fps_sources_come_out_at_25_fps_with_aligned_audio(prepared_share
         audio = clip.audio()
         assert abs(len(audio) / 640 - clip.num_frames) <= 1
         # the original track's length (before padding) matches the frame count within a frame
-        from minerf.prepare.video_io import read_audio
+        from minerf_base.video_in import read_audio
 
         raw = read_audio(clip.meta["source"]["path"])
         assert abs(len(raw) / 16000 * 25 - clip.num_frames) <= 1.5, name

@@ -16,7 +16,7 @@ WHOLE_HEAD_BOX = {"head_margin": 0.0}
 
 @pytest.fixture(scope="session")
 def synthetic_clips(tmp_path_factory) -> list[Path]:
-    from minerf.train.synthetic import write_synthetic_clip
+    from minerf.synthetic import write_synthetic_clip
 
     root = tmp_path_factory.mktemp("synthetic")
     return [write_synthetic_clip(root / f"head{i}", i, FRAMES, SIZE, source_frame=(48, 40, 10, 4)) for i in range(IDENTITIES)]

@@ -8,12 +8,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli import minerf
-from minerf.clip import load_clip
-from minerf.dub.identity import known_identity
-from minerf.errors import InputError
+from minerf.run import latest_checkpoint, load_run
 from minerf.train.export import clip_source_sha, export_run
-from minerf.train.run import latest_checkpoint, load_run
+from minerf_base.clip import load_clip
+from minerf_base.errors import InputError
+from minerf_dub.cli import minerf
+from minerf_dub.identity import known_identity
 
 
 def test_export_keeps_the_model_and_drops_the_optimizer(tiny_run, synthetic_clips, tmp_path):

@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 
-from minerf.train.evaluate import clip_frame_condition, render_clip_frame
-from minerf.train.synthetic import render_head
-from minerf.train.video import RunRenderer
-from minerf.train.views import crop_box, psnr
+from minerf.eval.metrics import psnr
+from minerf.render.conditioning import clip_frame_condition, render_clip_frame
+from minerf.render.video import RunRenderer
+from minerf.render.views import crop_box
+from minerf.synthetic import render_head
 
 # Held-out face-crop PSNR the tiny preset must reach after 300 CPU steps on three 32 px heads.
 # Rendering only the background (no head) scores about 18 dB on these crops.

@@ -9,14 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 SAME_A, OTHER_B = "grid_bbaf2n", "grid_swiz3n"  # two different men of the GRID corpus
 
 
 def _face_crops(clip_dir, frames) -> list[np.ndarray]:
-    from minerf.clip import load_clip
-    from minerf.train.views import crop_box
+    from minerf.render.views import crop_box
+    from minerf_base.clip import load_clip
 
     clip = load_clip(clip_dir)
     crops = []
@@ -28,7 +28,7 @@ def _face_crops(clip_dir, frames) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def embedder():
-    from minerf.identity_embedding import FaceEmbedder
+    from minerf.eval.embedding import FaceEmbedder
 
     return FaceEmbedder()
 
@@ -53,7 +53,7 @@ def test_embeddings_of_two_people_are_farther_apart_than_frames_of_one(embedder,
 
 
 def test_acd_is_small_for_the_same_person_and_large_for_another(embedder, grid_crops, prepared_shared_clips):
-    from minerf.identity_embedding import acd
+    from minerf.eval.embedding import acd
 
     reference = _face_crops(prepared_shared_clips[SAME_A], [10, 40, 70])
     same = acd(grid_crops[SAME_A], reference, embedder)
@@ -73,7 +73,7 @@ def test_small_crops_are_upsampled_and_faceless_crops_still_embed(embedder, grid
 
 
 def test_missing_weights_folder_names_the_file(tmp_path):
-    from minerf.identity_embedding import RECOGNITION_FILE, EmbedderConfig, FaceEmbedder
+    from minerf.eval.embedding import RECOGNITION_FILE, EmbedderConfig, FaceEmbedder
 
     with pytest.raises(InputError) as err:
         FaceEmbedder(EmbedderConfig(weights_dir=tmp_path))
@@ -87,7 +87,7 @@ def _in_range(value) -> bool:
 def test_eval_writes_acd_of_transfer_self_and_real_references(tiny_run):
     from click.testing import CliRunner
 
-    from cli import minerf
+    from minerf_dub.cli import minerf
 
     run_dir, _ = tiny_run
     result = CliRunner().invoke(minerf, ["eval", str(run_dir), "--max-frames", "1", "--acd-frames", "2", "--json", "-q"])
@@ -107,9 +107,9 @@ def test_eval_writes_acd_of_transfer_self_and_real_references(tiny_run):
 
 
 def test_acd_of_a_single_identity_reports_self_reconstruction_only(tiny_run, embedder):
-    from minerf.train.data import MultiClipData
-    from minerf.train.identity_eval import evaluate_acd
-    from minerf.train.video import RunRenderer
+    from minerf.data import MultiClipData
+    from minerf.eval.identity import evaluate_acd
+    from minerf.render.video import RunRenderer
 
     renderer = RunRenderer.open(tiny_run[0], "cpu")
     full = renderer.data

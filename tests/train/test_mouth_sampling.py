@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from minerf.data import MultiClipData
 from minerf.model.rays import grow_box
 from minerf.prepare.expression_space import LIP_POINTS
-from minerf.train.data import MultiClipData
 
 
 def _rays_in_lip_box(data: MultiClipData, mouth_fraction: float) -> float:

@@ -7,11 +7,11 @@ import json
 import torch
 from click.testing import CliRunner
 
-from cli import minerf
 from minerf.model import get_preset
+from minerf.run import load_run
+from minerf.synthetic import write_synthetic_clip
 from minerf.train.personalize import personalize_defaults
-from minerf.train.run import load_run
-from minerf.train.synthetic import write_synthetic_clip
+from minerf_dub.cli import minerf
 
 
 def test_personalize_new_identity(tiny_run, tmp_path):

@@ -15,9 +15,9 @@ import torch
 from safetensors.torch import load_file
 
 from checkpoints import CheckpointError
-from minerf.errors import InputError
-from minerf.train.run import load_run
+from minerf.run import load_run
 from minerf.train.trainer import TrainOptions, train
+from minerf_base.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"rays_per_step": 128, "coarse_samples": 8, "fine_samples": 8}

@@ -8,7 +8,7 @@ import av
 import numpy as np
 from click.testing import CliRunner
 
-from cli import minerf
+from minerf_dub.cli import minerf
 
 
 def test_render_pastes_into_source_frames(tiny_run, synthetic_clips, tmp_path):

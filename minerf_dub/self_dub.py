@@ -15,9 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from checkpoints.atomic import atomic_path
-from minerf.dub.lmd import landmark_distance, opening_correlation, paired_lmd_difference, video_landmarks
-from minerf.dub.pipeline import DubOptions, dub
+from minerf_base.atomic import atomic_path
+from minerf_dub.lmd import (
+    landmark_distance,
+    opening_correlation,
+    paired_lmd_difference,
+    video_landmarks,
+)
+from minerf_dub.pipeline import DubOptions, dub
 
 SEGMENT_SECONDS = (0.2, 0.5)
 
@@ -57,16 +62,16 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     import soundfile as sf
 
     from checkpoints.shipped import shipped_checkpoint
-    from minerf.dub.pipeline import run_resolution
-    from minerf.dub.sources import cached_clip
-    from minerf.prepare import video_io
-    from minerf.train.run import load_run
+    from minerf_base import video_in
+    from minerf.run import load_run
+    from minerf_dub.pipeline import run_resolution
+    from minerf_dub.sources import cached_clip
 
     video, work = Path(video), Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    wave = video_io.read_audio(video, 16000, start=video_io.first_frame_time(video))
+    wave = video_in.read_audio(video, 16000, start=video_in.first_frame_time(video))
     if wave is None:
-        from minerf.errors import InputError
+        from minerf_base.errors import InputError
 
         raise InputError(video, "has no audio track", "a self-dub needs the video's own speech")
     options = dataclasses.replace(options, score=False)

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from minerf.clip import PreparedClip, load_clip
-from minerf.errors import InputError
 from minerf.model.rays import box_bounds, grow_box, pixel_rays, sample_pixels
 from minerf.prepare.expression_space import LIP_POINTS
+from minerf_base.clip import PreparedClip, load_clip
+from minerf_base.errors import InputError
 
 
 @dataclass

@@ -6,7 +6,7 @@ rendered twice, with A's identity code and pose:
 * ``self``: with A's own expressions (held-out reconstruction);
 * ``transfer``: with the expressions of the next identity B's held-out frames (cyclic order).
 
-Each render's face crop is embedded (:mod:`minerf.identity_embedding`) and its cosine distance
+Each render's face crop is embedded (:mod:`minerf.eval.embedding`) and its cosine distance
 to the mean embedding of A's real *training* frames is averaged (ACD). Two real-frame
 references give the scale: ``real_heldout`` (A's real held-out frames against A: the floor for
 the same person) and ``real_other_identities`` (A's real held-out frames against every other
@@ -22,11 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from minerf.identity_embedding import MODEL_NAME, FaceEmbedder, embedding_acd, mean_embedding
+from minerf.data import MultiClipData
+from minerf.eval.embedding import (
+    MODEL_NAME,
+    FaceEmbedder,
+    embedding_acd,
+    mean_embedding,
+)
 from minerf.model.mi_nerf import MINeRF
-from minerf.train.data import MultiClipData
-from minerf.train.evaluate import clip_frame_condition, render_clip_frame
-from minerf.train.views import crop_box
+from minerf.render.conditioning import clip_frame_condition, render_clip_frame
+from minerf.render.views import crop_box
 
 DEFINITION = "mean over rendered face crops of 1 - cos(embedding, unit mean embedding of the target identity's real training frames)"
 REFERENCE_FRAMES = 8

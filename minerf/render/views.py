@@ -69,16 +69,3 @@ def crop_box(face_box: np.ndarray, size: int, margin: float = 0.1) -> tuple[int,
     return max(0, box[0]), max(0, box[1]), min(size, max(box[2], box[0] + 8)), min(size, max(box[3], box[1] + 8))
 
 
-def psnr(pred: np.ndarray, target: np.ndarray) -> float:
-    """PSNR (dB) of float images in [0, 1]."""
-    mse = float(np.mean((np.asarray(pred, np.float64) - np.asarray(target, np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(-10.0 * np.log10(mse))
-
-
-def ssim(pred: np.ndarray, target: np.ndarray) -> float:
-    """SSIM (scikit-image, Gaussian-free 7x7 window, colour) of float images in [0, 1]."""
-    from skimage.metrics import structural_similarity
-
-    side = min(pred.shape[0], pred.shape[1])
-    win = min(7, side if side % 2 == 1 else side - 1)
-    return float(structural_similarity(pred, target, channel_axis=2, data_range=1.0, win_size=win))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from minerf.dub.pipeline import DubOptions, DubResult, dub
+from minerf_dub.pipeline import DubOptions, DubResult, dub
 
 DEMO_RESOLUTION = 96
 NERF_STEPS = 400
@@ -27,10 +27,12 @@ SPEECH_SECONDS = 6.0
 def run_demo(output: Path, options: DubOptions, progress: bool = True) -> DubResult:
     import soundfile as sf
 
-    from audio2exp.train import PRESETS, train as train_audio2exp
+    from audio2exp.train import PRESETS
+    from audio2exp.train import train as train_audio2exp
     from minerf.demo_media import DemoSpec, make_demo_video, speech
-    from minerf.dub.sources import cached_clip
-    from minerf.train.trainer import TrainOptions, train as train_nerf
+    from minerf.train.trainer import TrainOptions
+    from minerf.train.trainer import train as train_nerf
+    from minerf_dub.sources import cached_clip
 
     output = Path(output)
     work = output.parent

@@ -23,8 +23,14 @@ from typing import Any
 
 import torch
 
-from checkpoints import CheckpointError, atomic_write_json, check_state_dict, load_checkpoint, save_checkpoint
+from checkpoints import (
+    CheckpointError,
+    check_state_dict,
+    load_checkpoint,
+    save_checkpoint,
+)
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
+from minerf_base.atomic import atomic_write_json
 
 KIND = "minerf"
 VERSION = 1
@@ -58,7 +64,7 @@ class LoadedRun:
 
     def identity_index(self, name: str) -> int:
         if name not in self.meta["identities"]:
-            from minerf.errors import InputError
+            from minerf_base.errors import InputError
 
             raise InputError(self.path, f"identity '{name}' is not in this model (it knows {self.identities})", "pass one of the listed names")
         return self.meta["identities"].index(name)

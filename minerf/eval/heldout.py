@@ -1,4 +1,4 @@
-"""Conditioning of clip frames, held-out evaluation (PSNR / SSIM on a face crop), validation images."""
+"""Held-out evaluation (PSNR / SSIM on a face crop), validation images, ``minerf eval``."""
 
 from __future__ import annotations
 
@@ -7,66 +7,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from checkpoints import atomic_path
+from minerf.data import MultiClipData
+from minerf.eval.metrics import psnr, ssim
 from minerf.model.mi_nerf import MINeRF
-from minerf.train.data import MultiClipData, window_indices
-from minerf.train.views import crop_box, psnr, render_view, ssim
-
-
-def latent_window(model: MINeRF, data: MultiClipData, ci: int, frames: np.ndarray, window: int) -> Tensor:
-    """Latent codes (F, W, 32) for frames of clip ``ci``: a frame's own code when it was trained,
-    the mean code of the clip's training frames for held-out frames (their codes never trained)."""
-    clip = data.clips[ci]
-    win = window_indices(np.asarray(frames), clip.num_frames, window)
-    train, _ = data.splits[ci]
-    offset = int(data.latent_offset[ci])
-    codes = model.latent_codes[torch.from_numpy(win + offset).to(model.latent_codes.device)]
-    mean = model.latent_codes[offset + train[0] : offset + train[-1] + 1].mean(dim=0)
-    held = torch.from_numpy(win > train[-1]).to(codes.device)
-    return torch.where(held[..., None], mean, codes)
-
-
-@torch.no_grad()
-def clip_frame_condition(
-    model: MINeRF,
-    data: MultiClipData,
-    ci: int,
-    frames: np.ndarray,
-    smooth: bool,
-    expression: np.ndarray | None = None,
-    identity: int | None = None,
-    expression_frames: np.ndarray | None = None,
-) -> Tensor:
-    """Conditioning (F, C) for frames of clip ``ci``.
-
-    ``expression`` (T, d) replaces the clip's expressions (expression transfer); then
-    ``expression_frames`` (F,) index it. ``identity`` replaces the clip's identity.
-    """
-    window = model.cfg.smoothing_window if smooth else 1
-    device = model.identity_codes.device
-    expr_src = data.clips[ci].expression if expression is None else np.asarray(expression, dtype=np.float32)
-    expr_idx = np.asarray(frames) if expression_frames is None else np.asarray(expression_frames)
-    expr = torch.from_numpy(expr_src[window_indices(expr_idx, len(expr_src), window)]).float().to(device)
-    ident = data.identity_of_clip[ci] if identity is None else identity
-    codes = model.identity_codes[torch.full((len(frames),), ident, dtype=torch.long, device=device)]
-    latent = latent_window(model, data, ci, frames, window) if model.cfg.use_latent else None
-    return model.condition(codes, expr, latent, smooth)
-
-
-def _tensor(image: np.ndarray, device: torch.device) -> Tensor:
-    return torch.from_numpy(image).float().div(255.0).to(device)
-
-
-@torch.no_grad()
-def render_clip_frame(model: MINeRF, data: MultiClipData, ci: int, t: int, smooth: bool, box: tuple[int, int, int, int] | None = None, cond: Tensor | None = None) -> dict[str, Tensor]:
-    """Render frame ``t`` of clip ``ci`` (its pose, background; ``cond`` default: its own)."""
-    clip = data.clips[ci]
-    device = model.identity_codes.device
-    if cond is None:
-        cond = clip_frame_condition(model, data, ci, np.array([t]), smooth)[0]
-    return render_view(model, torch.from_numpy(clip.pose[t]), torch.from_numpy(clip.intrinsics), cond, _tensor(clip.background(t), device), box)
+from minerf.render.conditioning import clip_frame_condition, render_clip_frame
+from minerf.render.views import crop_box
+from minerf_base.atomic import atomic_path
 
 
 @torch.no_grad()
@@ -151,12 +98,12 @@ def evaluate_run(
     ``acd_frames``: held-out frames per identity for ACD (None: skip ACD); ``face_models``: a
     folder holding dlib's face-recognition weights (default: the installed face-recognition-models).
     """
-    from checkpoints import atomic_write_json
-    from minerf.train.video import RunRenderer
+    from minerf.render.video import RunRenderer
+    from minerf_base.atomic import atomic_write_json
 
     embedder = None
     if acd_frames is not None:
-        from minerf.identity_embedding import EmbedderConfig, FaceEmbedder
+        from minerf.eval.embedding import EmbedderConfig, FaceEmbedder
 
         embedder = FaceEmbedder(EmbedderConfig(weights_dir=Path(face_models) if face_models is not None else None))
     renderer = RunRenderer.open(run_dir, device)
@@ -166,7 +113,7 @@ def evaluate_run(
     result["iteration"] = renderer.run.iteration
     result["not_measured"] = {"lpips": "LPIPS weights (AlexNet/VGG backbone) are not available offline; not computed"}
     if embedder is not None:
-        from minerf.train.identity_eval import evaluate_acd
+        from minerf.eval.identity import evaluate_acd
 
         result["acd"] = evaluate_acd(model, data, smooth, embedder, acd_frames, renders, progress)
     else:

@@ -8,8 +8,16 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from checkpoints.atomic import atomic_path, atomic_write_json
-from minerf.clip import FORMAT_NAME, FORMAT_VERSION, FPS, SAMPLES_PER_FRAME, SAMPLE_RATE, TRACK_ARRAYS, read_image
+from minerf_base.atomic import atomic_path, atomic_write_json
+from minerf_base.clip import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FPS,
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    TRACK_ARRAYS,
+    read_image,
+)
 
 SUBDIRS = ("frames", "masks", "backgrounds")
 

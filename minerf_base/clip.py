@@ -39,13 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from minerf.errors import InputError
+from minerf_base.errors import InputError
+from minerf_base.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401 (re-exported: the clip format's timebase)
 
 FORMAT_NAME = "minerf-prepared-clip"
 FORMAT_VERSION = 1
-FPS = 25
-SAMPLE_RATE = 16000
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 NUM_LANDMARKS = 468
 # Axis-aligned box (head space, decimetres) that holds head, hair, ears and neck.
 HEAD_BOX = np.array([[-1.5, -2.0, -1.0], [1.5, 1.6, 2.2]], dtype=np.float32)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 
 @dataclass

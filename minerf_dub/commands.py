@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from minerf.cli_support import emit, report_errors, verbosity_options
+from minerf_base.cli_support import emit, report_errors, verbosity_options
 
 
 @click.command("verify-watermark")
@@ -19,8 +19,8 @@ def verify_watermark(video: Path, as_json: bool) -> None:
     """Check whether VIDEO carries the invisible minerf-dub watermark (synthetic media).
 
     Exit status 0 when the watermark is found, 1 when it is not."""
-    from minerf.dub.watermark import detect_file
-    from minerf.prepare.video_io import probe
+    from minerf_base.video_in import probe
+    from minerf_dub.watermark import detect_file
 
     probe(video)  # clear errors for missing / unreadable files
     found = detect_file(video)
@@ -63,8 +63,8 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
       minerf-dub talk.mp4 --expressions-from clips/other -o transfer.mp4
       minerf-dub --demo
     """
-    from minerf.cli_support import progress_enabled
-    from minerf.dub.pipeline import DubOptions, dub
+    from minerf_base.cli_support import progress_enabled
+    from minerf_dub.pipeline import DubOptions, dub
 
     options = DubOptions(
         run=run_dir, audio2exp=a2e, personalize_steps=personalize_steps,
@@ -73,7 +73,7 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
     )
     progress = progress_enabled() and not as_json
     if demo:
-        from minerf.dub.demo import run_demo
+        from minerf_dub.demo import run_demo
 
         result = run_demo(output or Path("minerf-demo") / "dubbed.mp4", options, progress)
     else:

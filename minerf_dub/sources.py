@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from checkpoints.cache import cache_dir
-from minerf.clip import PreparedClip
-from minerf.prepare import video_io
+from minerf_base import video_in
 from minerf.prepare.pipeline import PrepareOptions, prepare
+from minerf_base.clip import PreparedClip
 
 
 def cached_clip(video: Path, resolution: int, progress: bool, face_index: int | None = None) -> PreparedClip:
@@ -20,7 +20,7 @@ def cached_clip(video: Path, resolution: int, progress: bool, face_index: int | 
 
     A second dub of the same video (even renamed or moved) reuses the prepared clip.
     """
-    sha = video_io.file_sha256(video)
+    sha = video_in.file_sha256(video)
     name = f"{sha[:16]}-{resolution}" + ("" if face_index is None else f"-f{face_index}")
     return prepare(video, cache_dir() / "clips" / name, PrepareOptions(resolution=resolution, face_index=face_index), progress=progress)
 
@@ -45,7 +45,7 @@ class SourceFrames:
         folder.mkdir(parents=True)
         count = 0
         with tqdm(total=expected, desc="source frames", unit="frames", disable=not progress) as bar:
-            for i, rgb in enumerate(video_io.iter_frames(video)):
+            for i, rgb in enumerate(video_in.iter_frames(video)):
                 if i >= expected:
                     break
                 cv2.imwrite(str(folder / f"{i:06d}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 98])

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minerf.clip import NUM_LANDMARKS
-from minerf.clip_writer import write_clip
+from minerf_base.clip import NUM_LANDMARKS
+from minerf_base.clip_writer import write_clip
 
 EXPRESSION_DIM = 4
 SPACE_ID = f"synthetic-{EXPRESSION_DIM}"
@@ -136,8 +136,8 @@ def write_synthetic_clip(
     crop = [0, 0, size]
     source = None
     if source_frame is not None:
-        from minerf.prepare.video_io import file_sha256
-        from minerf.video_out import write_video
+        from minerf_base.video_in import file_sha256
+        from minerf_base.video_out import write_video
 
         width, height, x0, y0 = source_frame
         crop = [x0, y0, size]

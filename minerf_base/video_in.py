@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 SUPPORTED_HINT = "use a common video file (mp4/H.264, avi, mpg/MPEG-1, mov, mkv, webm)"
 

@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from checkpoints.atomic import atomic_path
+from minerf_base.atomic import atomic_path
 
 
 def write_video(
@@ -26,8 +26,9 @@ def write_video(
     crf: int = 18,
 ) -> Path:
     """Encode RGB uint8 ``frames`` (and mono float ``audio``) into ``path``; returns ``path``."""
-    import av
     from fractions import Fraction
+
+    import av
 
     path = Path(path)
     rate = Fraction(fps).limit_denominator(1001)

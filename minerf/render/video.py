@@ -21,13 +21,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from minerf.clip import load_clip
-from minerf.errors import InputError
+from minerf.data import MultiClipData, window_indices
 from minerf.model.mi_nerf import MINeRF
-from minerf.train.data import MultiClipData, window_indices
-from minerf.train.evaluate import latent_window
-from minerf.train.run import LoadedRun, load_run
-from minerf.train.views import render_view
+from minerf.render.composite import (
+    blend_mask,
+    paste_into_frame,
+    ping_pong,
+    render_region,
+)
+from minerf.render.conditioning import latent_window
+from minerf.render.views import render_view
+from minerf.run import LoadedRun, load_run
+from minerf_base.clip import load_clip
+from minerf_base.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -64,64 +70,6 @@ def render_frames(
         cond = model.condition(identity_code.to(device)[None], expr_all[win], lat, smooth)[0]
         out = render_view(model, torch.from_numpy(np.asarray(poses[k])), torch.from_numpy(np.asarray(intrinsics)), cond, torch.from_numpy(bg).float().div(255.0).to(device), region=region)
         yield (out["rgb"].cpu().numpy() * 255).round().astype(np.uint8), out["acc"].cpu().numpy()
-
-
-def render_region(head_mask: np.ndarray, grow: float = 0.12) -> np.ndarray:
-    """Pixels worth rendering (S, S) bool: the original head mask grown by ``grow`` x S (room for
-    a different expression, e.g. an open jaw); elsewhere the render is the background anyway."""
-    import cv2
-
-    k = max(3, int(round(grow * head_mask.shape[0])) * 2 + 1)
-    return cv2.dilate((head_mask > 127).astype(np.uint8), np.ones((k, k), np.uint8)) > 0
-
-
-def ping_pong(count: int, length: int) -> np.ndarray:
-    """``count`` indices walking 0..length-1 forth and back (no jump when a clip is too short)."""
-    if length == 1:
-        return np.zeros(count, dtype=np.int64)
-    period = 2 * length - 2
-    p = np.arange(count) % period
-    return np.where(p < length, p, period - p)
-
-
-def crop_in_frame(crop_box: tuple[int, int, int], shape: tuple[int, ...]) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
-    """Where a crop at ``crop_box`` = (x0, y0, side), resized to side x side, overlaps an (H, W)
-    frame: (frame slices, resized-crop slices), or None when it lies outside the frame."""
-    x0, y0, side = crop_box
-    H, W = shape[:2]
-    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + side), min(H, y0 + side)
-    if fx1 <= fx0 or fy1 <= fy0:
-        return None
-    return (slice(fy0, fy1), slice(fx0, fx1)), (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
-
-
-def paste_into_frame(frame: np.ndarray, crop: np.ndarray, alpha: np.ndarray, crop_box: tuple[int, int, int]) -> np.ndarray:
-    """Blend ``crop`` (S, S, 3) into ``frame`` (H, W, 3) where ``crop_box`` = (x0, y0, side) says
-    where the crop came from; ``alpha`` (S, S) in [0, 1] weights the crop."""
-    import cv2
-
-    overlap = crop_in_frame(crop_box, frame.shape)
-    if overlap is None:
-        return frame
-    dst, sub = overlap
-    side = crop_box[2]
-    big = cv2.resize(crop, (side, side), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    a = cv2.resize(alpha.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)[..., None]
-    out = frame.copy()
-    region = out[dst].astype(np.float32)
-    out[dst] = np.clip(region * (1 - a[sub]) + big[sub] * a[sub], 0, 255).round().astype(np.uint8)
-    return out
-
-
-def blend_mask(head_mask: np.ndarray, acc: np.ndarray, grow: int = 3) -> np.ndarray:
-    """Where the rendered crop replaces the original: the original head (so it disappears) or
-    the rendered head, grown by ``grow`` px and feathered. (S, S) float in [0, 1]."""
-    import cv2
-
-    m = np.maximum(head_mask.astype(np.float32) / 255.0, np.clip(acc * 2, 0, 1))
-    k = 2 * grow + 1
-    m = cv2.dilate(m, np.ones((k, k), np.uint8))
-    return np.clip(cv2.GaussianBlur(m, (k, k), 0), 0, 1)
 
 
 @dataclass
@@ -183,7 +131,7 @@ def render_video(
     composite over its clip's backgrounds, paste into the full-resolution source frames."""
     from tqdm import tqdm
 
-    from minerf.video_out import write_video
+    from minerf_base.video_out import write_video
 
     renderer = RunRenderer.open(run_dir, device)
     space = renderer.run.expression_space
@@ -215,7 +163,7 @@ def render_video(
         raise InputError(clip.path, f"the source video of this clip ({source_path}) is not available, so the render cannot be pasted into full frames", "restore the video at that path, or pass --crop-only")
     source_frames: list[np.ndarray] | None = None
     if not crop_only:
-        from minerf.prepare.video_io import iter_frames
+        from minerf_base.video_in import iter_frames
 
         source_frames = list(_take(iter_frames(source_path), clip.num_frames))
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from minerf.clip import PreparedClip
+from minerf.run import LoadedRun, latest_checkpoint, load_run
 from minerf.train.export import clip_source_sha
-from minerf.train.run import LoadedRun, latest_checkpoint, load_run
+from minerf.render.conditioning import frame_latent_codes
+from minerf_base.clip import PreparedClip
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,11 @@ def resolve_identity(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path
     return tuned, found[0], found[1], True
 
 
-def frame_latents(run: LoadedRun, offset: int, frames: np.ndarray) -> torch.Tensor | None:
-    """Latent codes (T, 32) of the clip whose codes start at ``offset``, for clip ``frames``."""
+def frame_latents(run: LoadedRun, clip: PreparedClip, offset: int, frames: np.ndarray) -> torch.Tensor | None:
+    """Latent codes (T, 32) for ``frames`` of ``clip``, whose codes start at ``offset``: the
+    renderer's rule (:func:`minerf.render.conditioning.frame_latent_codes`): held-out frames,
+    whose codes never trained, take the mean trained code."""
     if not run.config.use_latent:
         return None
-    index = torch.as_tensor(offset + np.asarray(frames), dtype=torch.long, device=run.model.latent_codes.device)
-    return run.model.latent_codes.detach()[index]
+    trained = len(clip.split(float(run.meta.get("holdout", 0.1)))[0])
+    return frame_latent_codes(run.model, offset, trained, frames, clip.num_frames, 1)[:, 0].detach()

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"

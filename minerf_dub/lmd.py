@@ -118,7 +118,7 @@ def pooled_paired_lmd_difference(videos: Sequence[tuple[np.ndarray, np.ndarray, 
 def video_landmarks(path: str | Path, max_frames: int | None = None) -> np.ndarray:
     """(T, 468, 2) face-mesh points of the largest face in each 25 fps frame; NaN where none."""
     from minerf.prepare.face_tracker import NUM_POINTS, FaceMeshTracker
-    from minerf.prepare.video_io import iter_frames
+    from minerf_base.video_in import iter_frames
 
     rows = []
     with FaceMeshTracker(video=True) as tracker:

@@ -89,7 +89,7 @@ def detect_frames(frames: list[np.ndarray], key: int = KEY) -> Detection:
 
 def detect_file(path: str | Path, max_frames: int = MAX_FRAMES, key: int = KEY) -> Detection:
     """Detect the mark in the first ``max_frames`` frames (25 fps) of a video file."""
-    from minerf.prepare.video_io import iter_frames
+    from minerf_base.video_in import iter_frames
 
     frames = []
     for frame in iter_frames(path):

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import click
 
-from minerf.errors import InputError
+from minerf_base.errors import InputError
 
 
 def verbosity_options(func: Callable) -> Callable:

@@ -9,7 +9,7 @@ Stages (each timed; ``benchmarks/dub_speed.py`` reports them):
    same video reuses it;
 3. **predict** expressions (T, d) from the new audio with audio2exp (25 fps); with
    ``sync_search`` > 0, **sync_search** shifts them by the audio <-> expression offset whose
-   short preview SyncNet finds best in sync (:mod:`minerf.dub.sync_search`);
+   short preview SyncNet finds best in sync (:mod:`minerf_dub.sync_search`);
 4. **render** the head for every output frame over a timeline of the clip's poses, latent
    codes and backgrounds (ping-pong when the audio is longer than the video, cut when
    shorter), composite, paste into the full-resolution source frames (only the head region
@@ -32,8 +32,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from minerf import __version__
-from minerf.dub.sync_search import SyncSearch, shift_expressions
-from minerf.errors import InputError
+from minerf_base.errors import InputError
+from minerf_dub.sync_search import SyncSearch, shift_expressions
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def place_in_frame(values: np.ndarray, crop_box: tuple[int, int, int], shape: tu
     """A crop-sized (S, S) map resized to the crop box and placed in an (H, W) zero canvas."""
     import cv2
 
-    from minerf.train.video import crop_in_frame
+    from minerf.render.composite import crop_in_frame
 
     canvas = np.zeros(shape, np.float32)
     overlap = crop_in_frame(crop_box, shape)
@@ -177,15 +177,21 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     from audio2exp.predict import Audio2ExpPredictor
     from checkpoints.cache import cache_dir
     from checkpoints.shipped import shipped_checkpoint
-    from minerf.clip import load_clip
-    from minerf.dub.identity import frame_latents, resolve_identity
-    from minerf.dub.score_faces import known_face_boxes
-    from minerf.dub.sources import SourceFrames, cached_clip
-    from minerf.dub.watermark import Embedder
-    from minerf.prepare import video_io
-    from minerf.train.run import load_run
-    from minerf.train.video import blend_mask, paste_into_frame, ping_pong, render_frames, render_region
-    from minerf.video_out import mux_audio, write_video
+    from minerf_base import video_in
+    from minerf.render.composite import (
+        blend_mask,
+        paste_into_frame,
+        ping_pong,
+        render_region,
+    )
+    from minerf.render.video import render_frames
+    from minerf.run import load_run
+    from minerf_base.clip import load_clip
+    from minerf_base.video_out import mux_audio, write_video
+    from minerf_dub.identity import frame_latents, resolve_identity
+    from minerf_dub.score_faces import known_face_boxes
+    from minerf_dub.sources import SourceFrames, cached_clip
+    from minerf_dub.watermark import Embedder
 
     video, output = Path(video), Path(output)
     check_output_path(output)
@@ -194,10 +200,10 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     if options.sync_search < 0 or options.sync_search_seconds <= 0:
         raise InputError(None, f"sync search of {options.sync_search} frames over {options.sync_search_seconds} s previews", "pass --sync-search N with N >= 0 and --sync-search-seconds above 0")
     if options.sync_search:
-        from minerf.dub.sync_search import require_weights
+        from minerf_dub.sync_search import require_weights
 
         require_weights(options.syncnet_weights, options.device)
-    info = video_io.probe(video)
+    info = video_in.probe(video)
     timer = Timer()
     notes: list[str] = []
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -242,7 +248,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
         notes.append(f"audio ({total} frames) is shorter than the video ({clip.num_frames}): the video is cut")
     model = run.model
     ident = run.identity_index(identity)
-    latents = frame_latents(run, offset, timeline)
+    latents = frame_latents(run, clip, offset, timeline)
     frames_store = SourceFrames.extract(video, cache_dir() / "frames" / f"{clip.meta['source']['sha256'][:16]}", clip.num_frames, progress)
     height, width = info.height, info.width
     embed = Embedder(height - height % 2, width - width % 2, total)
@@ -287,7 +293,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
                     per_frame = MUX_RATE // 25
                     mux_audio(silent_video, wave if final else wave[ks.start * per_frame : ks.stop * per_frame], MUX_RATE, path, SYNTHETIC_TAGS)
                 else:
-                    write_video(path, (f for f in video_io.iter_frames(silent_video)), fps=25, metadata=SYNTHETIC_TAGS)
+                    write_video(path, (f for f in video_in.iter_frames(silent_video)), fps=25, metadata=SYNTHETIC_TAGS)
 
     search = None
     if options.sync_search:
@@ -322,7 +328,7 @@ def run_sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, optio
     import tempfile
 
     import lipsync
-    from minerf.dub.sync_search import candidate_offsets, preview_window, search_offsets
+    from minerf_dub.sync_search import candidate_offsets, preview_window, search_offsets
 
     count = min(total, max(1, int(round(options.sync_search_seconds * 25))))
     start = preview_window(wave, MUX_RATE // 25, total, count)
@@ -363,10 +369,15 @@ def score_output(output: Path, options: DubOptions, notes: list[str], known_boxe
     """LSE-D / LSE-C of the dubbed video, or None (with a note) when no SyncNet weights exist
     (the shipped expert absent or turned off). When SyncNet's detector finds no face track and
     ``known_boxes`` (T, 4) frame pixels are given, the face crops are taken there instead
-    (``faces``: :data:`~minerf.dub.score_faces.KNOWN_BOXES_MARK`)."""
+    (``faces``: :data:`~minerf_dub.score_faces.KNOWN_BOXES_MARK`)."""
     import lipsync
     from lipsync.weights import describe_weights
-    from minerf.dub.score_faces import DETECTED_MARK, KNOWN_BOXES_MARK, no_face_track, score_at_boxes
+    from minerf_dub.score_faces import (
+        DETECTED_MARK,
+        KNOWN_BOXES_MARK,
+        no_face_track,
+        score_at_boxes,
+    )
 
     faces = DETECTED_MARK
     try:

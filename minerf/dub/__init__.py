@@ -1,1 +1,0 @@
-"""Dubbing: a video + new speech -> the same video with lips that speak the new audio."""

@@ -1,0 +1,63 @@
+"""Compositing: which pixels to render, and blending a rendered crop back into a frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def render_region(head_mask: np.ndarray, grow: float = 0.12) -> np.ndarray:
+    """Pixels worth rendering (S, S) bool: the original head mask grown by ``grow`` x S (room for
+    a different expression, e.g. an open jaw); elsewhere the render is the background anyway."""
+    import cv2
+
+    k = max(3, int(round(grow * head_mask.shape[0])) * 2 + 1)
+    return cv2.dilate((head_mask > 127).astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+
+
+def ping_pong(count: int, length: int) -> np.ndarray:
+    """``count`` indices walking 0..length-1 forth and back (no jump when a clip is too short)."""
+    if length == 1:
+        return np.zeros(count, dtype=np.int64)
+    period = 2 * length - 2
+    p = np.arange(count) % period
+    return np.where(p < length, p, period - p)
+
+
+def crop_in_frame(crop_box: tuple[int, int, int], shape: tuple[int, ...]) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """Where a crop at ``crop_box`` = (x0, y0, side), resized to side x side, overlaps an (H, W)
+    frame: (frame slices, resized-crop slices), or None when it lies outside the frame."""
+    x0, y0, side = crop_box
+    H, W = shape[:2]
+    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + side), min(H, y0 + side)
+    if fx1 <= fx0 or fy1 <= fy0:
+        return None
+    return (slice(fy0, fy1), slice(fx0, fx1)), (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+
+
+def paste_into_frame(frame: np.ndarray, crop: np.ndarray, alpha: np.ndarray, crop_box: tuple[int, int, int]) -> np.ndarray:
+    """Blend ``crop`` (S, S, 3) into ``frame`` (H, W, 3) where ``crop_box`` = (x0, y0, side) says
+    where the crop came from; ``alpha`` (S, S) in [0, 1] weights the crop."""
+    import cv2
+
+    overlap = crop_in_frame(crop_box, frame.shape)
+    if overlap is None:
+        return frame
+    dst, sub = overlap
+    side = crop_box[2]
+    big = cv2.resize(crop, (side, side), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    a = cv2.resize(alpha.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)[..., None]
+    out = frame.copy()
+    region = out[dst].astype(np.float32)
+    out[dst] = np.clip(region * (1 - a[sub]) + big[sub] * a[sub], 0, 255).round().astype(np.uint8)
+    return out
+
+
+def blend_mask(head_mask: np.ndarray, acc: np.ndarray, grow: int = 3) -> np.ndarray:
+    """Where the rendered crop replaces the original: the original head (so it disappears) or
+    the rendered head, grown by ``grow`` px and feathered. (S, S) float in [0, 1]."""
+    import cv2
+
+    m = np.maximum(head_mask.astype(np.float32) / 255.0, np.clip(acc * 2, 0, 1))
+    k = 2 * grow + 1
+    m = cv2.dilate(m, np.ones((k, k), np.uint8))
+    return np.clip(cv2.GaussianBlur(m, (k, k), 0), 0, 1)
