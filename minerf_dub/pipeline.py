@@ -33,6 +33,7 @@ import numpy as np
 
 from minerf import __version__
 from minerf_base.errors import InputError
+from minerf_base.timebase import FPS, SAMPLE_RATE
 from minerf_dub.sync_search import SyncSearch, shift_expressions
 
 log = logging.getLogger(__name__)
@@ -133,10 +134,10 @@ def read_mux_audio(path: Path, num_frames: int) -> np.ndarray:
     except (sf.LibsndfileError, RuntimeError, TypeError):
         from audio2exp.audio import open_audio
 
-        mono, rate = open_audio(path).read_all(), 16000
+        mono, rate = open_audio(path).read_all(), SAMPLE_RATE
     if rate != MUX_RATE:
         mono = soxr.resample(mono, rate, MUX_RATE).astype(np.float32)
-    want = int(round(num_frames * MUX_RATE / 25))
+    want = int(round(num_frames * MUX_RATE / FPS))
     return np.pad(mono[:want], (0, max(0, want - len(mono))))
 
 
@@ -164,36 +165,102 @@ def visible_label(frame: np.ndarray) -> np.ndarray:
     return out
 
 
-def dub(video: str | Path, audio: str | Path | None, output: str | Path, options: DubOptions = DubOptions(), progress: bool = True, expressions_from: str | Path | None = None) -> DubResult:
-    """Dub ``video`` with ``audio`` (or re-enact it with the expressions of another prepared
-    clip, ``expressions_from``) into ``output``; see the module doc for the stages."""
-    import math
-    import tempfile
+@dataclass
+class DubRender:
+    """Everything fixed for the frames of one dub: the run and identity that render, the
+    source clip and its frames, the timeline of clip frames (ping-pong), the latent codes, the
+    watermark embedder and the output size. :meth:`crops` and :meth:`frames` render any span
+    of the timeline with any expressions (the final video and the sync-search previews)."""
 
-    import torch
-    from tqdm import tqdm
+    run: Any
+    clip: Any
+    identity: str
+    timeline: np.ndarray
+    """(total,) clip frame shown at each output frame."""
+    latents: Any
+    """(total, 32) latent codes along the timeline (None for runs without them)."""
+    source_frames: Any
+    embed: Any
+    size: tuple[int, int]
+    """(height, width) of the output, even."""
+    visible_label: bool = False
 
-    from audio2exp.audio import measure_level, open_audio
-    from audio2exp.predict import Audio2ExpPredictor
-    from checkpoints.cache import cache_dir
-    from checkpoints.shipped import shipped_checkpoint
+    def crops(self, expressions: np.ndarray, span: slice) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(RGB crop (S, S, 3) uint8, opacity (S, S)) for output frames ``span``; ``expressions``
+        (total, d) along the whole timeline."""
+        from minerf.render.composite import render_region
+        from minerf.render.video import render_frames
+
+        model, clip, js = self.run.model, self.clip, self.timeline[span]
+        code = model.identity_codes[self.run.identity_index(self.identity)].detach()
+        latents = None if self.latents is None else self.latents[span]
+        return render_frames(
+            model, code, expressions[span], clip.pose[js], clip.intrinsics, latents,
+            (clip.background(int(j)) for j in js), self.run.smoothing_active, regions=(render_region(clip.mask(int(j))) for j in js),
+        )
+
+    def frames(self, expressions: np.ndarray, span: slice, progress: bool = False) -> Iterator[np.ndarray]:
+        """Output frames ``span``: the crops pasted into the full-resolution source frames,
+        watermarked (and labelled when asked)."""
+        from tqdm import tqdm
+
+        from minerf.render.composite import blend_mask, paste_into_frame
+
+        height, width = self.size
+        ks = range(len(self.timeline))[span]
+        for k, (crop, acc) in tqdm(zip(ks, self.crops(expressions, span)), total=len(ks), desc="render", unit="frames", disable=not progress):
+            j = int(self.timeline[k])
+            alpha = blend_mask(self.clip.mask(j), acc)
+            frame = paste_into_frame(self.source_frames[j], crop, alpha, self.clip.crop_box)[:height, :width]
+            frame = self.embed(k, frame, place_in_frame(alpha, self.clip.crop_box, frame.shape[:2]))
+            yield visible_label(frame) if self.visible_label else frame
+
+    def write(self, path: Path, expressions: np.ndarray, span: slice, wave: np.ndarray | None, timer: "Timer | None" = None, progress: bool = False) -> None:
+        """Render output frames ``span``, encode and mux the matching part of ``wave`` (48 kHz,
+        the whole timeline) into ``path``; ``timer`` (final video only) times render and mux."""
+        import tempfile
+
+        from minerf_base import video_in
+        from minerf_base.video_out import mux_audio, write_video
+
+        stage = timer.stage if timer is not None else (lambda name: nullcontext())
+        ks = range(len(self.timeline))[span]
+        with tempfile.TemporaryDirectory(prefix="minerf-dub-") as tmp:
+            silent_video = Path(tmp) / "video.mp4"
+            with stage("render"):
+                write_video(silent_video, self.frames(expressions, span, progress), fps=FPS)
+            with stage("mux"):
+                if wave is not None:
+                    per_frame = MUX_RATE // FPS
+                    mux_audio(silent_video, wave[ks.start * per_frame : ks.stop * per_frame], MUX_RATE, path, SYNTHETIC_TAGS)
+                else:
+                    write_video(path, video_in.iter_frames(silent_video), fps=FPS, metadata=SYNTHETIC_TAGS)
+
+
+@dataclass
+class _Speech:
+    """The dub's driving signal: predicted (or another clip's) expressions and the audio to mux."""
+
+    expressions: np.ndarray
+    wave: np.ndarray | None
+    """Mono 48 kHz audio of the output's length, or None (no audio track)."""
+    label: str
+
+
+@dataclass
+class _Job:
+    """What every stage of one dub reads: the source video, the options, the notes it collects."""
+
+    video: Path
+    options: DubOptions
+    notes: list[str]
+    progress: bool
+
+
+def check_request(video: Path, audio: Path | None, output: Path, options: DubOptions, expressions_from: Path | None) -> None:
+    """Every check that needs no model, before any work."""
     from minerf_base import video_in
-    from minerf.render.composite import (
-        blend_mask,
-        paste_into_frame,
-        ping_pong,
-        render_region,
-    )
-    from minerf.render.video import render_frames
-    from minerf.run import load_run
-    from minerf_base.clip import load_clip
-    from minerf_base.video_out import mux_audio, write_video
-    from minerf_dub.identity import frame_latents, resolve_identity
-    from minerf_dub.score_faces import known_face_boxes
-    from minerf_dub.sources import SourceFrames, cached_clip
-    from minerf_dub.watermark import Embedder
 
-    video, output = Path(video), Path(output)
     check_output_path(output)
     if (audio is None) == (expressions_from is None):
         raise InputError(None, "pass exactly one of --audio and --expressions-from", "minerf-dub VIDEO --audio SPEECH -o OUT.mp4")
@@ -203,23 +270,99 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
         from minerf_dub.sync_search import require_weights
 
         require_weights(options.syncnet_weights, options.device)
-    info = video_in.probe(video)
-    timer = Timer()
-    notes: list[str] = []
+    if options.syncnet_weights is not None and not Path(options.syncnet_weights).exists():
+        raise InputError(Path(options.syncnet_weights), "the SyncNet weights given with --syncnet-weights do not exist", "pass the path of syncnet_v2.model or of an own expert folder (lipsync train), or leave the option out to score with the shipped expert")
+    video_in.probe(video)  # an unreadable video fails here, before any model loads
+
+
+def _load_predictor(audio: Path, options: DubOptions, device: str, space: dict) -> Any:
+    """The audio2exp predictor, after checking the audio is not silent and the expression spaces agree."""
+    import math
+
+    from audio2exp.audio import measure_level, open_audio
+    from audio2exp.predict import Audio2ExpPredictor
+    from checkpoints.shipped import shipped_checkpoint
+
+    level, _ = measure_level(open_audio(audio))
+    if not math.isfinite(level):
+        raise InputError(audio, "the audio is silent (no frame louder than -55 dBFS)", "pass a recording with speech")
+    predictor = Audio2ExpPredictor.load(options.audio2exp or shipped_checkpoint("audio2exp"), device=device)
+    if predictor.expression_space != space["id"]:
+        raise InputError(predictor_path(options), f"audio2exp checkpoint uses expression space '{predictor.expression_space}', the MI-NeRF run '{space['id']}'", "use an audio2exp checkpoint trained on clips of the run's expression space")
+    return predictor
+
+
+def _speech(job: _Job, audio: Path | None, predictor: Any, clip: Any, expressions_from: Path | None, space: dict) -> _Speech:
+    """Expressions from the new audio (or from another prepared clip) and the audio to mux."""
+    from audio2exp.audio import open_audio
+    from minerf_base.clip import load_clip
+
+    options, notes, progress = job.options, job.notes, job.progress
+
+    if audio is not None:
+        expressions = predictor.predict_source(open_audio(audio), base_expression=clip.expression.mean(0), progress=progress)
+        if len(expressions) < 1:
+            raise InputError(audio, "the audio is shorter than one video frame (40 ms)", "pass a longer recording")
+        return _Speech(expressions, read_mux_audio(audio, len(expressions)), str(audio))
+    other = load_clip(expressions_from, expression_space=space["id"])
+    wave = None
+    if other.has_audio:
+        import soxr
+
+        wave = soxr.resample(other.audio(), SAMPLE_RATE, MUX_RATE).astype(np.float32)
+    elif options.sync_search:
+        raise InputError(expressions_from, "the clip has no audio: --sync-search needs the speech to compare the lips with", "leave out --sync-search, or use a clip prepared with its audio")
+    else:
+        notes.append(f"{expressions_from} has no audio: the output has no audio track")
+    return _Speech(other.expression, wave, str(expressions_from))
+
+
+def _timeline(total: int, num_frames: int, notes: list[str]) -> np.ndarray:
+    from minerf.render.composite import ping_pong
+
+    if total > num_frames:
+        notes.append(f"audio ({total} frames) is longer than the video ({num_frames}): the video plays forwards and backwards")
+    elif total < num_frames:
+        notes.append(f"audio ({total} frames) is shorter than the video ({num_frames}): the video is cut")
+    return ping_pong(total, num_frames)
+
+
+def plan_render(job: _Job, run: Any, clip: Any, identity: str, offset: int, total: int) -> DubRender:
+    """The :class:`DubRender` of ``total`` output frames of ``job.video`` (prepared as ``clip``)."""
+    from checkpoints.cache import cache_dir
+    from minerf_base import video_in
+    from minerf_dub.identity import frame_latents
+    from minerf_dub.sources import SourceFrames
+    from minerf_dub.watermark import Embedder
+
+    info = video_in.probe(job.video)
+    timeline = _timeline(total, clip.num_frames, job.notes)
+    frames = SourceFrames.extract(job.video, cache_dir() / "frames" / f"{clip.meta['source']['sha256'][:16]}", clip.num_frames, job.progress)
+    height, width = info.height - info.height % 2, info.width - info.width % 2
+    return DubRender(run, clip, identity, timeline, frame_latents(run, clip, offset, timeline), frames, Embedder(height, width, total), (height, width), job.options.visible_label)
+
+
+def dub(video: str | Path, audio: str | Path | None, output: str | Path, options: DubOptions = DubOptions(), progress: bool = True, expressions_from: str | Path | None = None) -> DubResult:
+    """Dub ``video`` with ``audio`` (or re-enact it with the expressions of another prepared
+    clip, ``expressions_from``) into ``output``; see the module doc for the stages."""
+    import torch
+
+    from checkpoints.cache import cache_dir
+    from checkpoints.shipped import shipped_checkpoint
+    from minerf.run import load_run
+    from minerf_dub.identity import resolve_identity
+    from minerf_dub.score_faces import known_face_boxes
+    from minerf_dub.sources import cached_clip
+
+    video, output = Path(video), Path(output)
+    audio = None if audio is None else Path(audio)
+    check_request(video, audio, output, options, expressions_from)
+    timer, job = Timer(), _Job(video, options, [], progress)
+    notes = job.notes
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     run = load_run(options.run or shipped_checkpoint("minerf"), device)
     space = run.expression_space
-    source = None
-    mux_source = None  # 16 kHz audio of an --expressions-from clip
-    if audio is not None:
-        audio = Path(audio)
-        source = open_audio(audio)
-        level, _ = measure_level(source)
-        if not math.isfinite(level):
-            raise InputError(audio, "the audio is silent (no frame louder than -55 dBFS)", "pass a recording with speech")
-        predictor = Audio2ExpPredictor.load(options.audio2exp or shipped_checkpoint("audio2exp"), device=device)
-        if predictor.expression_space != space["id"]:
-            raise InputError(predictor_path(options), f"audio2exp checkpoint uses expression space '{predictor.expression_space}', the MI-NeRF run '{space['id']}'", "use an audio2exp checkpoint trained on clips of the run's expression space")
+    predictor = None if audio is None else _load_predictor(audio, options, device, space)
     with timer.stage("prepare"):
         clip = cached_clip(video, run_resolution(run, options), progress, options.face_index)
     if clip.expression_space != space["id"]:
@@ -227,116 +370,42 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     with timer.stage("personalize"):
         run, identity, offset, personalized = resolve_identity(run, clip, options.personalize_steps, cache_dir() / "personalized", progress)
     with timer.stage("predict"):
-        if source is not None:
-            expressions = predictor.predict_source(source, base_expression=clip.expression.mean(0), progress=progress)
-        else:
-            other = load_clip(expressions_from, expression_space=space["id"])
-            expressions = other.expression
-            if other.has_audio:
-                mux_source = other.audio()
-            elif options.sync_search:
-                raise InputError(expressions_from, "the clip has no audio: --sync-search needs the speech to compare the lips with", "leave out --sync-search, or use a clip prepared with its audio")
-            else:
-                notes.append(f"{expressions_from} has no audio: the output has no audio track")
-    total = len(expressions)
-    if total < 1:
-        raise InputError(audio, "the audio is shorter than one video frame (40 ms)", "pass a longer recording")
-    timeline = ping_pong(total, clip.num_frames)
-    if total > clip.num_frames:
-        notes.append(f"audio ({total} frames) is longer than the video ({clip.num_frames}): the video plays forwards and backwards")
-    elif total < clip.num_frames:
-        notes.append(f"audio ({total} frames) is shorter than the video ({clip.num_frames}): the video is cut")
-    model = run.model
-    ident = run.identity_index(identity)
-    latents = frame_latents(run, clip, offset, timeline)
-    frames_store = SourceFrames.extract(video, cache_dir() / "frames" / f"{clip.meta['source']['sha256'][:16]}", clip.num_frames, progress)
-    height, width = info.height, info.width
-    embed = Embedder(height - height % 2, width - width % 2, total)
-    code = model.identity_codes[ident].detach()
-    if audio is not None:
-        wave = read_mux_audio(audio, total)
-    elif mux_source is not None:
-        import soxr
-
-        wave = soxr.resample(mux_source, 16000, MUX_RATE).astype(np.float32)
-    else:
-        wave = None
-
-    def write_dub(path: Path, expr: np.ndarray, span: slice, final: bool) -> None:
-        """Render output frames ``span`` with expressions ``expr`` (total, d), composite, mark,
-        encode and mux the matching audio into ``path`` (the final video, or a preview)."""
-        ks = range(total)[span]
-        js = timeline[span]
-        crops = render_frames(
-            model, code, expr[span], clip.pose[js], clip.intrinsics, None if latents is None else latents[span],
-            (clip.background(int(j)) for j in js), run.smoothing_active, regions=(render_region(clip.mask(int(j))) for j in js),
-        )
-
-        def frames_out():
-            bar = tqdm(zip(ks, crops), total=len(ks), desc="render", unit="frames", disable=not (progress and final))
-            for k, (crop, acc) in bar:
-                j = int(timeline[k])
-                alpha = blend_mask(clip.mask(j), acc)
-                frame = paste_into_frame(frames_store[j], crop, alpha, clip.crop_box)
-                frame = frame[: height - height % 2, : width - width % 2]
-                weight = place_in_frame(alpha, clip.crop_box, frame.shape[:2])
-                frame = embed(k, frame, weight)
-                yield visible_label(frame) if options.visible_label else frame
-
-        stage = timer.stage if final else (lambda name: nullcontext())
-        with tempfile.TemporaryDirectory(prefix="minerf-dub-") as tmp:
-            silent_video = Path(tmp) / "video.mp4"
-            with stage("render"):
-                write_video(silent_video, frames_out(), fps=25)
-            with stage("mux"):
-                if wave is not None:
-                    per_frame = MUX_RATE // 25
-                    mux_audio(silent_video, wave if final else wave[ks.start * per_frame : ks.stop * per_frame], MUX_RATE, path, SYNTHETIC_TAGS)
-                else:
-                    write_video(path, (f for f in video_in.iter_frames(silent_video)), fps=25, metadata=SYNTHETIC_TAGS)
-
-    search = None
+        speech = _speech(job, audio, predictor, clip, expressions_from, space)
+    total = len(speech.expressions)
+    render = plan_render(job, run, clip, identity, offset, total)
+    expressions, search = speech.expressions, None
     if options.sync_search:
         with timer.stage("sync_search"):
-            search = run_sync_search(expressions, wave, total, options, notes, write_dub, progress)
+            search = run_sync_search(expressions, speech.wave, total, options, notes, render, progress)
         if search is not None:
             expressions = shift_expressions(expressions, search.chosen)
-    write_dub(output, expressions, slice(0, total), final=True)
+    render.write(output, expressions, slice(0, total), speech.wave, timer, progress)
     score = None
-    if options.score and (audio is not None or mux_source is not None):
+    if options.score and speech.wave is not None:
         with timer.stage("score"):
-            score = score_output(output, options, notes, known_face_boxes(clip.face_box, clip.crop_box, clip.resolution, timeline))
+            score = score_output(output, options, notes, known_face_boxes(clip.face_box, clip.crop_box, clip.resolution, render.timeline))
     return DubResult(
-        output=str(output),
-        frames=total,
-        seconds=total / 25,
-        resolution=(width - width % 2, height - height % 2),
-        identity=identity,
-        personalized=personalized,
-        audio=str(audio if audio is not None else expressions_from),
-        score=score,
-        sync_search=None if search is None else search.to_dict(),
-        timings=timer.seconds,
-        notes=notes,
+        output=str(output), frames=total, seconds=total / FPS, resolution=(render.size[1], render.size[0]), identity=identity, personalized=personalized,
+        audio=speech.label, score=score, sync_search=None if search is None else search.to_dict(), timings=timer.seconds, notes=notes,
     )
 
 
-def run_sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, options: DubOptions, notes: list[str], write_dub, progress: bool) -> SyncSearch | None:
-    """The offset search of ``options.sync_search`` over previews written by
-    ``write_dub(path, expressions (total, d), frames, final=False)`` from the ``total``-frame
-    timeline with audio ``wave`` (48 kHz); None, with a note, when SyncNet cannot score them."""
+def run_sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, options: DubOptions, notes: list[str], render: DubRender, progress: bool) -> SyncSearch | None:
+    """The offset search of ``options.sync_search`` over previews that ``render`` writes from
+    the ``total``-frame timeline with audio ``wave`` (48 kHz); None, with a note, when SyncNet
+    cannot score them."""
     import tempfile
 
     import lipsync
     from minerf_dub.sync_search import candidate_offsets, preview_window, search_offsets
 
-    count = min(total, max(1, int(round(options.sync_search_seconds * 25))))
-    start = preview_window(wave, MUX_RATE // 25, total, count)
+    count = min(total, max(1, int(round(options.sync_search_seconds * FPS))))
+    start = preview_window(wave, MUX_RATE // FPS, total, count)
     with tempfile.TemporaryDirectory(prefix="minerf-sync-") as tmp:
 
         def score_preview(k: int):
             path = Path(tmp) / f"preview_{k:+d}.mp4"
-            write_dub(path, shift_expressions(expressions, k), slice(start, start + count), final=False)
+            render.write(path, shift_expressions(expressions, k), slice(start, start + count), wave)
             return lipsync.score(path, weights=options.syncnet_weights, device=options.device)
 
         try:

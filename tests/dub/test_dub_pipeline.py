@@ -131,5 +131,9 @@ def test_cli_dub_json_and_errors(tmp_path, models, demo_video):
     assert info["frames"] == 25 and info["output"] == str(out) and set(info["timings"]) >= {"prepare", "personalize", "predict", "render", "mux"}
     missing = CliRunner().invoke(minerf_dub, [str(demo_video), "--audio", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "x.mp4"), "--run", str(models[0]), "--audio2exp", str(models[1])])
     assert missing.exit_code == 2 and "nope.wav: audio file does not exist" in missing.output
+    # a wrong --syncnet-weights path is an error before any work, not a note after the render
+    wrong = CliRunner().invoke(minerf_dub, [str(demo_video), "--audio", str(audio), "-o", str(tmp_path / "y.mp4"), "--run", str(models[0]), "--audio2exp", str(models[1]), "--syncnet-weights", str(tmp_path / "nope.model")])
+    assert wrong.exit_code == 2 and "nope.model: the SyncNet weights given with --syncnet-weights do not exist" in wrong.output
+    assert not (tmp_path / "y.mp4").exists()
     usage = CliRunner().invoke(minerf_dub, [])
     assert usage.exit_code == 2 and "--demo" in usage.output
