@@ -37,7 +37,7 @@ PART_FILES = ("model.bin.part1", "model.bin.part2")
 SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # shipped in part 1
 # model.bin of whisper-base reassembled from the parts of version 1.0.0 (2 x 72,608,766 bytes)
 MODEL_SIZE = 145_217_532
-MODEL_SHA256 = "e5de022a1e7a3660b5b1ca2abae1d709bd5853e0b4e4005eff5f927116513c52"
+MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 SOURCE_FILE = "source.json"  # written last into a reassembled folder: what it was built from
 HUB_EXAMPLE = "Systran/faster-whisper-base"
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
