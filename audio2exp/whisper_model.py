@@ -84,10 +84,14 @@ def check_model_folder(folder: Path) -> Path:
         raise InputError(folder, problem, fix)
     source = folder / SOURCE_FILE
     if source.is_file():
-        want = int(json.loads(source.read_text())["size"])
+        rebuild = f"delete {folder} (it is rebuilt from the installed packages)"
+        try:
+            want = int(json.loads(source.read_text())["size"])
+        except (ValueError, KeyError, TypeError):
+            raise InputError(source, "this record of the reassembled model is unreadable", rebuild) from None
         have = (folder / "model.bin").stat().st_size
         if have != want:
-            raise InputError(folder / "model.bin", f"model.bin has {have} bytes, {want} were written", f"delete {folder} (it is rebuilt from the installed packages)")
+            raise InputError(folder / "model.bin", f"model.bin has {have} bytes, {want} were written", rebuild)
     return folder
 
 

@@ -7,6 +7,8 @@ WAV file in 60 s pieces) and streamed as ``audio2exp predict`` streams it
 (``stream_features``, 56 s chunks). Each thread count runs in its own process, so peak
 resident memory (VmHWM) is that run's: model, one chunk, one batch of windows. The encoder is
 found as in use (``--encoder``, else the cache, else the installed whisper-base packages).
+``cpu_seconds_per_audio_second`` (process CPU time) is what one free core would take at one
+thread, whatever else the machine runs.
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ def worker(audio: str, threads: int, encoder: str | None) -> None:
     level, _ = measure_level(source)
     counted = extractor.encoder = _Counting(extractor.encoder)
     rows = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _, feats in stream_features(source, extractor, normalising_gain(level), chunk_frames=1400):
         rows += feats.shape[0]
     encode_s = time.perf_counter() - start
+    cpu_s = time.process_time() - cpu_start
     print(json.dumps({
         "threads": threads,
         "audio_seconds": round(source.seconds, 1),
@@ -72,6 +75,7 @@ def worker(audio: str, threads: int, encoder: str | None) -> None:
         "seconds_per_audio_second": round(encode_s / source.seconds, 4),
         "seconds_per_window": round(encode_s / max(1, counted.windows), 3),
         "real_time_factor": round(source.seconds / encode_s, 1),
+        "cpu_seconds_per_audio_second": round(cpu_s / source.seconds, 4),
         "rss_after_load_mb": loaded_mb,
         "peak_rss_mb": _peak_rss_mb(),
         "compute_type": counted.encoder.compute_type,

@@ -89,6 +89,14 @@ def test_features_are_aligned_to_25fps_frames():
     np.testing.assert_allclose(rows[:, 0], (640 * np.arange(frames) + 320) * 1e-7, rtol=1e-6)
 
 
+def test_a_progress_bar_counts_windows(capsys):
+    extractor = WhisperFeatures(FeatureConfig(kind="whisper"), encoder=LocalEncoder())
+    extractor.progress = True
+    frames = 1500  # 60 s: 3 windows of 28 s
+    extractor(np.zeros(640 * frames + sum(extractor.context), np.float32), frames)
+    assert "3/3" in capsys.readouterr().err and extractor.encoder.windows == 3
+
+
 def test_chunked_features_equal_whole_file_features_with_a_local_encoder():
     extractor = WhisperFeatures(FeatureConfig(kind="whisper", context_seconds=1.0), encoder=LocalEncoder())
     assert extractor.chunk_multiple == 700

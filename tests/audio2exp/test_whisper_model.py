@@ -134,6 +134,9 @@ def test_a_truncated_cached_model_is_refused(fake_parts):
     (folder / "model.bin").write_bytes(PART1)
     with pytest.raises(InputError, match=f"model.bin has {len(PART1)} bytes, {len(PART1 + PART2)} were written\n  fix: delete"):
         find_whisper_model(None)
+    (folder / "source.json").write_text("{")
+    with pytest.raises(InputError, match="record of the reassembled model is unreadable"):
+        find_whisper_model(None)
 
 
 def test_no_encoder_is_a_clear_error_naming_every_option(monkeypatch):
