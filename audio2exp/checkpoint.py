@@ -3,7 +3,7 @@
 ``checkpoint.json`` (kind ``audio2exp``, version 1) carries::
 
     config             Audio2ExpConfig (network shape)
-    features           FeatureConfig (logmel / hf encoder, layer)
+    features           FeatureConfig (logmel / hf encoder, layer / whisper encoder)
     expression_space   {"id", "dim", "mouth_components"} of the training clips
     identities         names of the training clips, in identity-index order
     opening_readout    (d + 1) linear map expression -> mouth opening (w..., b)
@@ -56,4 +56,24 @@ def check_expression_space(checkpoint: str | Path, meta: dict[str, Any], clip_me
             checkpoint,
             f"this audio2exp checkpoint predicts expression space '{want['id']}' (d={want['dim']}) but clip {clip_path} uses '{have['id']}' (d={have['dim']})",
             "train audio2exp on clips prepared with the same expression space, or prepare the clip with the space the checkpoint was trained on",
+        )
+
+
+def check_features(checkpoint: str | Path, meta: dict[str, Any], extractor: Any) -> None:
+    """Raise unless ``extractor`` is the kind of front end the checkpoint was trained on
+    (``meta["features"]["kind"]``) and gives its number of features per frame."""
+    want = str(meta["features"].get("kind", "logmel"))
+    have = str(extractor.config.kind)
+    if want != have:
+        raise CheckpointError(
+            checkpoint,
+            f"this audio2exp checkpoint was trained on '{want}' features, not '{have}'",
+            f"predict with the '{want}' front end it records, or train a checkpoint on '{have}' features (`audio2exp train --features {have}`)",
+        )
+    dim = int(meta["config"]["feature_dim"])
+    if int(extractor.dim) != dim:
+        raise CheckpointError(
+            checkpoint,
+            f"the '{have}' front end gives {extractor.dim} features per frame, the checkpoint was trained on {dim}",
+            "use the encoder the checkpoint was trained with (e.g. Whisper base: 512 per frame)",
         )

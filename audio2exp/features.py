@@ -40,15 +40,17 @@ class FeatureConfig:
     """Which audio front end, recorded in every checkpoint."""
 
     kind: str = "logmel"
-    """``logmel`` (no weights needed) or ``hf`` (a transformers speech encoder)."""
+    """``logmel`` (no weights needed), ``hf`` (a transformers speech encoder) or ``whisper``
+    (Whisper encoder states, :mod:`audio2exp.whisper_features`)."""
     n_mels: int = 40
     """Mel bands per spectrum (logmel)."""
     model: str | None = None
-    """hf: local folder or hub name of the encoder (e.g. ``facebook/wav2vec2-xls-r-300m``)."""
+    """hf: local folder or hub name of the encoder (e.g. ``facebook/wav2vec2-xls-r-300m``);
+    whisper: a CTranslate2 Whisper folder or hub name (None: the cache, then the installed packages)."""
     layer: int = -1
     """hf: which hidden state to use (-1 = last; 0 = the CNN features after projection)."""
     context_seconds: float = 1.0
-    """hf: audio the encoder sees on each side of a chunk."""
+    """hf: audio the encoder sees on each side of a chunk; whisper: also the overlap margin of its 30 s windows."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,7 +171,11 @@ def make_extractor(config: FeatureConfig, device: str = "cpu") -> FeatureExtract
         return LogMelFeatures(config)
     if config.kind == "hf":
         return HFSpeechFeatures(config, device)
-    raise InputError(None, f"unknown feature type '{config.kind}'", "use 'logmel' or 'hf'")
+    if config.kind == "whisper":  # Whisper encoder states (audio2exp/whisper_features.py)
+        from audio2exp.whisper_features import WhisperFeatures
+
+        return WhisperFeatures(config, device)
+    raise InputError(None, f"unknown feature type '{config.kind}'", "use 'logmel', 'hf' or 'whisper'")
 
 
 def silence_features(extractor: FeatureExtractor) -> np.ndarray:
@@ -184,6 +190,8 @@ def stream_features(source: AudioSource, extractor: FeatureExtractor, gain: floa
     outside the audio hold :func:`silence_features`.
     """
     left, right = extractor.context
+    step = int(getattr(extractor, "chunk_multiple", 1))  # whisper: chunks on its window grid
+    chunk_frames = max(step, chunk_frames - chunk_frames % step)
     extra = margin * SAMPLES_PER_FRAME
     total = source.num_frames
     silence = silence_features(extractor) if margin else None

@@ -29,7 +29,7 @@ from audio2exp.audio import (
     normalising_gain,
     open_audio,
 )
-from audio2exp.checkpoint import check_expression_space, load_model
+from audio2exp.checkpoint import check_expression_space, check_features, load_model
 from audio2exp.data import apply_readout
 from audio2exp.features import (
     FeatureConfig,
@@ -98,17 +98,16 @@ class Audio2ExpPredictor:
 
     @classmethod
     def load(cls, checkpoint: str | Path, device: str = "cpu", encoder: str | None = None) -> "Audio2ExpPredictor":
-        """Load a checkpoint folder. ``encoder`` replaces the recorded hf encoder location."""
+        """Load a checkpoint folder. ``encoder`` replaces the recorded hf / whisper encoder location."""
         checkpoint = Path(checkpoint)
         model, meta = load_model(checkpoint, device)
         config = FeatureConfig.from_dict(meta["features"])
         if encoder is not None:
-            if config.kind != "hf":
+            if config.kind not in ("hf", "whisper"):
                 raise InputError(checkpoint, "this checkpoint uses log-mel features; --encoder does not apply", "leave --encoder out")
             config.model = encoder
         extractor = make_extractor(config, device)
-        if extractor.dim != model.config.feature_dim:
-            raise InputError(config.model or checkpoint, f"the front end gives {extractor.dim} features per frame, the checkpoint was trained on {model.config.feature_dim}", "use the encoder the checkpoint was trained with")
+        check_features(checkpoint, meta, extractor)
         return cls(model, meta, extractor, device, checkpoint)
 
     # ------------------------------------------------------------------ facts
