@@ -31,7 +31,13 @@ from typing import Any, Mapping
 import torch
 
 from checkpoints.run_folder import RunFolder
-from checkpoints.state import Generator, TrainState, capture_rng, restore_optimizer, restore_rng
+from checkpoints.state import (
+    Generator,
+    TrainState,
+    capture_rng,
+    restore_optimizer,
+    restore_rng,
+)
 
 log = logging.getLogger(__name__)
 LOG_NAME = "log.jsonl"

@@ -35,7 +35,12 @@ from typing import Any, Mapping
 import torch
 
 from checkpoints.state import TrainState, read_train_state, write_train_state
-from checkpoints.store import META_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from checkpoints.store import (
+    META_NAME,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from minerf_base.atomic import atomic_write_json
 
 POINTER = "latest.json"

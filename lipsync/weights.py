@@ -21,7 +21,14 @@ from pathlib import Path
 
 import torch
 
-from checkpoints import POINTER, RunFormat, check_state_dict, checkpoint_folder, find_weights, read_checkpoint
+from checkpoints import (
+    POINTER,
+    RunFormat,
+    check_state_dict,
+    checkpoint_folder,
+    find_weights,
+    read_checkpoint,
+)
 from checkpoints.shipped import SHIPPED, SHIPPED_DIR
 from lipsync.model import SyncNet, SyncNetConfig
 from minerf_base.errors import InputError

@@ -38,7 +38,7 @@ REQUIRED = ("config", "expression_space", "identities", "clips", "iteration", "n
 # written by save_run_checkpoint itself (or by older versions), never copied from a caller's meta
 RESERVED = {"kind", "version", "weights_bytes", "iteration", "step", "config", "optimizer_param_groups"}
 
-__all__ = ["KIND", "VERSION", "RUN_FORMAT", "LoadedRun", "latest_checkpoint", "load_run", "run_from_checkpoint", "save_run_checkpoint", "checkpoint_record"]
+__all__ = ["KIND", "RUN_FORMAT", "VERSION", "LoadedRun", "checkpoint_record", "latest_checkpoint", "load_run", "run_from_checkpoint", "save_run_checkpoint"]
 
 
 @dataclass

@@ -14,7 +14,12 @@ from audio2exp.evaluate import heldout_comparison, speech_following
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from audio2exp.predict import Audio2ExpPredictor, predict_to_file
 from audio2exp.train import AUDIO2EXP_PRESETS, Audio2ExpTrainConfig, TrainSession, train
-from checkpoints import CheckpointError, latest_checkpoint, read_train_state, save_checkpoint
+from checkpoints import (
+    CheckpointError,
+    latest_checkpoint,
+    read_train_state,
+    save_checkpoint,
+)
 from checkpoints.convert import convert_run
 from tests.audio2exp.conftest import DIM, make_clip, synthetic_speech
 

@@ -12,7 +12,15 @@ import pytest
 import torch
 
 import checkpoints.run_folder as run_folder
-from checkpoints import CheckpointError, RunFolder, RunFormat, TrainState, latest_checkpoint, read_checkpoint, read_train_state
+from checkpoints import (
+    CheckpointError,
+    RunFolder,
+    RunFormat,
+    TrainState,
+    latest_checkpoint,
+    read_checkpoint,
+    read_train_state,
+)
 from checkpoints.convert import convert_run
 from checkpoints.loop import LoopConfig, TrainJob, TrainLoop, exponential_decay
 from checkpoints.state import capture_rng, restore_rng, write_train_state

@@ -11,10 +11,15 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 import lipsync
+from checkpoints import (
+    CheckpointError,
+    latest_checkpoint,
+    read_train_state,
+    save_checkpoint,
+)
+from checkpoints.convert import convert_run
 from lipsync.dataset import SyncPairs, load_training_clip
 from lipsync.model import SyncNetConfig
-from checkpoints import CheckpointError, latest_checkpoint, read_train_state, save_checkpoint
-from checkpoints.convert import convert_run
 from lipsync.train import SyncNetTrainConfig, train_expert
 from lipsync.weights import expert_folder, load_expert
 from minerf_base.clip import NUM_LANDMARKS

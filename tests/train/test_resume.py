@@ -14,7 +14,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from checkpoints import CheckpointError, latest_checkpoint, read_train_state, save_checkpoint
+from checkpoints import (
+    CheckpointError,
+    latest_checkpoint,
+    read_train_state,
+    save_checkpoint,
+)
 from checkpoints.convert import convert_run
 from minerf.run import load_run
 from minerf.train.trainer import TrainOptions, train
