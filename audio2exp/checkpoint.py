@@ -1,13 +1,16 @@
 """audio2exp checkpoints: weights + the front end, expression space and identities they need.
 
-``checkpoint.json`` (kind ``audio2exp``, version 1) carries::
+``audio2exp train`` writes a run folder (:mod:`checkpoints.run_folder`: ``checkpoints/step_N/``
++ ``latest.json``); :func:`load_model` takes such a run folder or one checkpoint folder (the
+shipped ``audio2exp-grid8``, a run folder of an older version, which held the checkpoint
+files at its top). ``checkpoint.json`` (kind ``audio2exp``, version 1) carries::
 
     config             Audio2ExpConfig (network shape)
     features           FeatureConfig (logmel / hf encoder, layer / whisper encoder)
     expression_space   {"id", "dim", "mouth_components"} of the training clips
     identities         names of the training clips, in identity-index order
     opening_readout    (d + 1) linear map expression -> mouth opening (w..., b)
-    training           steps, clips, hold-out fraction
+    training           step, steps, loss, clips, hold-out fraction, config (, av_offsets)
 """
 
 from __future__ import annotations
@@ -20,25 +23,29 @@ import torch
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from checkpoints import (
     CheckpointError,
+    RunFormat,
     check_state_dict,
-    load_checkpoint,
+    read_checkpoint,
     save_checkpoint,
 )
 
 KIND = "audio2exp"
 VERSION = 1
+RUN_FORMAT = RunFormat(kind=KIND, version=VERSION, readable=(VERSION,), writer="audio2exp train")
 
 
 def save_model(directory: str | Path, model: Audio2ExpNet, meta: dict[str, Any]) -> Path:
-    """Write ``model`` with ``meta`` (features, expression_space, identities, ...) atomically."""
+    """Write ``model`` with ``meta`` (features, expression_space, identities, ...) atomically
+    as one checkpoint folder (weights only)."""
     record = {"config": model.config.to_dict(), **meta}
     return save_checkpoint(directory, model.state_dict(), kind=KIND, version=VERSION, meta=record)
 
 
 def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[Audio2ExpNet, dict[str, Any]]:
-    """Load a trained network and its metadata; raise CheckpointError naming what is wrong."""
-    directory = Path(directory)
-    tensors, meta = load_checkpoint(directory, kind=KIND, versions=(VERSION,))
+    """Load a trained network and its metadata from a run folder (its latest checkpoint) or a
+    checkpoint folder; raise CheckpointError naming what is wrong."""
+    loaded = read_checkpoint(directory, RUN_FORMAT)
+    directory, tensors, meta = loaded.folder, loaded.tensors, loaded.meta
     for key in ("config", "features", "expression_space", "identities", "opening_readout"):
         if key not in meta:
             raise CheckpointError(directory, f"checkpoint.json lacks '{key}'", "re-train with `audio2exp train`")

@@ -33,18 +33,22 @@ def audio2exp() -> None:
 @click.option("--sync-correct", is_flag=True, help="First find each clip's audio/video offset (up to 0.6 s) and train on the re-aligned clips; one extra training per clip (at most 12).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda.")
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="torch CPU threads while training (the network is small: one thread is the fastest on CPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @verbosity_options
 @report_errors
-def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None, feature_kind: str, encoder: str | None, layer: int, mouth_components: str | None, sync_correct: bool, seed: int, device: str, as_json: bool) -> None:
-    """Train on prepared CLIPS (the last 10 % of each is held out)."""
+def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None, feature_kind: str, encoder: str | None, layer: int, mouth_components: str | None, sync_correct: bool, seed: int, device: str, threads: int, as_json: bool) -> None:
+    """Train on prepared CLIPS (the last 10 % of each is held out). A run folder that holds a
+    run resumes it."""
     from dataclasses import replace
 
+    import torch
+
     from audio2exp.features import FeatureConfig
-    from audio2exp.train import PRESETS
+    from audio2exp.train import AUDIO2EXP_PRESETS, TrainSession
     from audio2exp.train import train as run
 
-    train_config, net_config = PRESETS[preset]
+    train_config, net_config = AUDIO2EXP_PRESETS[preset]
     train_config = replace(train_config, seed=seed, sync_correct=sync_correct, **({"steps": steps} if steps else {}))
     comps = None
     if mouth_components:
@@ -52,16 +56,20 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
             comps = [int(k) for k in mouth_components.split(",") if k.strip()]
         except ValueError:
             raise click.BadParameter("expected comma-separated integers, e.g. 0,1,3", param_hint="--mouth-components") from None
-    summary = run(
-        list(clips),
-        out_dir,
-        train_config=train_config,
-        net_config=net_config,
-        feature_config=FeatureConfig(kind=feature_kind, model=encoder, layer=layer),
-        mouth_components=comps,
-        device=device,
-        progress=progress_enabled() and not as_json,
-    )
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        summary = run(
+            list(clips),
+            out_dir,
+            train_config=train_config,
+            net_config=net_config,
+            feature_config=FeatureConfig(kind=feature_kind, model=encoder, layer=layer),
+            mouth_components=comps,
+            session=TrainSession(device=device, progress=progress_enabled() and not as_json),
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
     shifted = {name: lag for name, lag in summary.get("av_offsets", {}).items() if lag}
     realigned = f"; re-aligned (frames the sound came late): {shifted}" if shifted else ("; no clip out of sync" if sync_correct else "")
     emit(summary, as_json, f"trained {summary['step']} steps on {summary['clips']} clips ({summary['frames']} frames) -> {out_dir}{realigned}")

@@ -1,10 +1,12 @@
 """``audio2exp train``: fit the network on (audio, tracked expression) pairs of prepared clips.
 
 The last ``holdout`` fraction of every clip is never trained on (the paper's test split).
-Training is resumable: ``RUN/train_state`` holds the weights and the optimiser moments at the
-last save and the run continues from there; ``RUN`` itself always holds a usable model.
-Every random draw of step ``k`` comes from a generator seeded with ``(seed, k)``, so a resumed
-run takes exactly the steps an uninterrupted one would.
+Training writes the one run-folder layout (:mod:`checkpoints.run_folder`) through the shared
+training loop (:mod:`checkpoints.loop`): every step folder holds the usable model (the
+weights' moving average) and the training state (raw and averaged weights, AdamW moments,
+the run's fingerprint); the same command on the same folder resumes from the latest one.
+Every random draw of step ``k`` comes from a generator seeded with ``(seed, k)``, so a
+resumed run takes exactly the steps an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 from audio2exp.av_offset import OpeningPredictor, estimate_offsets, shift_clip
-from audio2exp.checkpoint import load_model, save_model
+from audio2exp.checkpoint import RUN_FORMAT
 from audio2exp.data import (
     ClipData,
     apply_readout,
@@ -31,17 +33,16 @@ from audio2exp.data import (
 )
 from audio2exp.features import FLOOR_DB, FeatureConfig, make_extractor, silence_features
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
-from checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from checkpoints import CheckpointError, LoadedCheckpoint, RunFolder
+from checkpoints.loop import LoopConfig, TrainJob, TrainLoop, exponential_decay
 from minerf_base.errors import InputError
+from minerf_base.timebase import FPS
 
 log = logging.getLogger(__name__)
 
-STATE_DIR = "train_state"
-STATE_KIND = "audio2exp-train"
-
 
 @dataclass
-class TrainConfig:
+class Audio2ExpTrainConfig:
     """How to train; recorded in the checkpoint."""
 
     steps: int = 600
@@ -87,18 +88,47 @@ class TrainConfig:
     """Steps between checkpoints (the run resumes from the last one)."""
     seed: int = 0
     """Seeds the initialisation and every random draw of training."""
-    cpu_threads: int | None = 1
-    """torch CPU threads while training (restored afterwards). The network is small: one
-    thread is the fastest on CPU, several only wait on each other. None = leave as is."""
     sync_correct: bool = False
     """Find each clip's audio/video offset first and train on the re-aligned clips
     (:mod:`audio2exp.av_offset`; costs one extra training per clip, at most ``av_offset.GROUPS``)."""
 
 
-PRESETS: dict[str, tuple[TrainConfig, Audio2ExpConfig]] = {
-    "default": (TrainConfig(), Audio2ExpConfig()),
-    "tiny": (TrainConfig(steps=60, batch=8, crop=16, save_every=30), Audio2ExpConfig(hidden=16, dilations=(1, 2), smooth_margin=2, attention_dim=8, dropout=0.0, members=1)),
+AUDIO2EXP_PRESETS: dict[str, tuple[Audio2ExpTrainConfig, Audio2ExpConfig]] = {
+    "default": (Audio2ExpTrainConfig(), Audio2ExpConfig()),
+    "tiny": (Audio2ExpTrainConfig(steps=60, batch=8, crop=16, save_every=30), Audio2ExpConfig(hidden=16, dilations=(1, 2), smooth_margin=2, attention_dim=8, dropout=0.0, members=1)),
 }
+"""(training, network) configurations by name (``audio2exp train --preset``)."""
+
+# settings that may change when a run is resumed (not part of its fingerprint)
+_RESUMABLE_CHANGES = ("steps", "save_every")
+
+
+@dataclass
+class TrainSession:
+    """How one call of :func:`train` runs; not recorded, free to change between calls."""
+
+    device: str = "cpu"
+    """torch device."""
+    progress: bool = False
+    """Show a progress bar."""
+    stop_at: int | None = None
+    """End this call after this step (with a checkpoint); the next call continues the run."""
+
+
+@dataclass
+class _Recipe:
+    """What every training of one :func:`train` call shares besides its clips."""
+
+    train: Audio2ExpTrainConfig
+    net: Audio2ExpConfig
+    features: FeatureConfig
+    extractor: Any
+    mouth_components: list[int] = field(default_factory=list)
+    device: str = "cpu"
+
+    @property
+    def logmel(self) -> bool:
+        return self.features.kind == "logmel"
 
 
 def _rest_offset(clips: Sequence[ClipData], model: Audio2ExpNet) -> torch.Tensor:
@@ -140,7 +170,7 @@ def _init_model(clips: Sequence[ClipData], net: Audio2ExpConfig, feature_dim: in
 class _Batches:
     """Random training crops. Step ``k``'s crops depend only on ``(seed, k)``."""
 
-    def __init__(self, clips: Sequence[ClipData], config: TrainConfig, margin: int, silence: np.ndarray, logmel: bool, model: Audio2ExpNet):
+    def __init__(self, clips: Sequence[ClipData], config: Audio2ExpTrainConfig, margin: int, silence: np.ndarray, logmel: bool, model: Audio2ExpNet):
         self.clips = clips
         self.config = config
         self.margin = margin
@@ -207,7 +237,7 @@ def _longest_run(frames: np.ndarray) -> int:
     return int(np.diff(edges).max()) if frames.size else 0
 
 
-def _loss(model: Audio2ExpNet, batch: tuple[torch.Tensor, ...], weights: torch.Tensor, opening: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+def _loss(model: Audio2ExpNet, batch: tuple[torch.Tensor, ...], weights: torch.Tensor, opening: torch.Tensor, config: Audio2ExpTrainConfig) -> torch.Tensor:
     """Training loss; ``weights`` (d,) per component, ``opening`` (d,): standardised
     expression -> mouth opening in units of its spread."""
     feats, target, mask, ids = batch
@@ -239,218 +269,186 @@ def _penalty(diff: torch.Tensor, huber: float) -> torch.Tensor:
     return 2.0 * torch.nn.functional.huber_loss(diff, torch.zeros_like(diff), reduction="none", delta=huber)
 
 
-def _lr(config: TrainConfig, step: int) -> float:
-    return config.lr * config.final_lr_factor ** (step / max(1, config.steps))
-
-
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    out = {}
-    for index, state in opt.state_dict()["state"].items():
-        for key, value in state.items():
-            out[f"optim.{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    return out
-
-
-def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, index, key = name.split(".", 2)
-            state.setdefault(int(index), {})[key] = value
-    sd = opt.state_dict()
-    sd["state"] = state
-    opt.load_state_dict(sd)
-
-
-def _fingerprint(clips: Sequence[ClipData], train: TrainConfig, net: Audio2ExpConfig, features: FeatureConfig) -> dict[str, Any]:
-    return {
+def _fingerprint(clips: Sequence[ClipData], recipe: _Recipe, net: Audio2ExpConfig) -> dict[str, Any]:
+    """What a resumed run must share with the run in the folder (JSON-normalised)."""
+    record = {
         "clips": [str(c.path.resolve()) for c in clips],
-        "train": {k: v for k, v in asdict(train).items() if k not in ("steps", "save_every", "cpu_threads")},
+        "train": {k: v for k, v in asdict(recipe.train).items() if k not in _RESUMABLE_CHANGES},
         "network": net.to_dict(),
-        "features": features.to_dict(),
+        "features": recipe.features.to_dict(),
     }
+    return json.loads(json.dumps(record))
+
+
+class _Audio2ExpJob(TrainJob):
+    """One network on ``clips`` for :class:`checkpoints.loop.TrainLoop`: AdamW, the moving
+    average of the weights, the crops and the loss; a checkpoint holds the average."""
+
+    def __init__(self, clips: Sequence[ClipData], recipe: _Recipe):
+        self.config = recipe.train
+        self.model = _init_model(clips, recipe.net, recipe.extractor.dim, recipe.train.seed).to(recipe.device)
+        weights = torch.ones(self.model.config.expression_dim)
+        weights[list(recipe.mouth_components)] = recipe.train.mouth_weight
+        self.readout = opening_readout(clips)
+        opening = _opening_direction(clips, self.readout, self.model).to(recipe.device)
+        self.loss_weights = ((weights / weights.mean()).to(recipe.device), opening)
+        self.batches = _Batches(clips, recipe.train, self.model.config.margin, silence_features(recipe.extractor), recipe.logmel, self.model)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=recipe.train.lr, weight_decay=recipe.train.weight_decay)
+        self.average = copy.deepcopy(self.model)
+        self.fingerprint = _fingerprint(clips, recipe, self.model.config)
+        self.record: dict[str, Any] = {}
+        """``checkpoint.json`` content besides the network config and the step's training record."""
+        self.last_loss = float("nan")
+
+    @property
+    def net(self) -> Audio2ExpNet:
+        """The network that is saved and predicts: the average (or the raw weights, ema 0)."""
+        return self.average if self.config.ema > 0 else self.model
+
+    def learning_rate(self, step: int) -> float:
+        return exponential_decay(self.config.lr, self.config.final_lr_factor, step, self.config.steps)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        cfg = self.config
+        batch = tuple(t.to(self.loss_weights[0].device) for t in self.batches.draw(step))
+        with torch.random.fork_rng(devices=[]):  # dropout draws from (seed, step) too
+            torch.manual_seed(cfg.seed * 1_000_003 + step)
+            loss = _loss(self.model, batch, *self.loss_weights, cfg)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            for avg, new in zip(self.average.parameters(), self.model.parameters()):
+                avg.lerp_(new, 1.0 - cfg.ema)
+        self.last_loss = float(loss.detach())
+        return {"loss": self.last_loss}
+
+    def checkpoint(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        training = {**self.record.get("training", {}), "step": step, "steps": self.config.steps, "loss": self.last_loss}
+        return self.net.state_dict(), {"config": self.net.config.to_dict(), **self.record, "training": training}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "model": self.model.state_dict(), "average": self.average.state_dict()}
+
+    def load_extra_state(self, extra: dict[str, Any]) -> None:
+        self.model.load_state_dict(extra["model"])
+        self.average.load_state_dict(extra["average"])
+
+
+def _mouth_components(clips: Sequence[ClipData], given: Sequence[int] | None) -> list[int]:
+    """``given``, else what the clips' expression space declares, else the components that
+    correlate with the tracked mouth opening; checked against the expression dimension."""
+    d = clips[0].expression.shape[1]
+    components = given if given is not None else declared_mouth_components(clips[0].meta)
+    if components is None:
+        expr = np.concatenate([c.expression[c.train] - c.expression[c.train].mean(0) for c in clips])
+        opening = np.concatenate([c.opening[c.train] - c.opening[c.train].mean() for c in clips])
+        components = mouth_components_from_data(expr, opening)
+    components = sorted(int(k) for k in components)
+    if not components or min(components) < 0 or max(components) >= d:
+        raise InputError(None, f"mouth components {components} do not fit the expression dimension {d}", f"pass indices in 0..{d - 1}")
+    return components
 
 
 def train(
     clip_paths: Sequence[str | Path],
     out_dir: str | Path,
     *,
-    train_config: TrainConfig = TrainConfig(),
+    train_config: Audio2ExpTrainConfig = Audio2ExpTrainConfig(),
     net_config: Audio2ExpConfig = Audio2ExpConfig(),
     feature_config: FeatureConfig = FeatureConfig(),
     mouth_components: Sequence[int] | None = None,
-    device: str = "cpu",
-    progress: bool = False,
-    stop_after: int | None = None,
+    session: TrainSession = TrainSession(),
 ) -> dict[str, Any]:
-    """Train on ``clip_paths`` into ``out_dir`` (resuming a run found there). Returns a summary.
+    """Train on ``clip_paths`` into the run folder ``out_dir`` (resuming a run found there).
+    Returns a summary.
 
     ``mouth_components``: which coefficients move the mouth; default: what the clips'
     expression space declares, else those correlated with the tracked mouth opening.
-    ``stop_after``: stop (with a save) after this many steps in this call (tests, time slices).
     """
-    out_dir = Path(out_dir)
-    extractor = make_extractor(feature_config, device)
+    run = RunFolder(Path(out_dir), RUN_FORMAT)
+    resume = run.resume_point()
+    extractor = make_extractor(feature_config, session.device)
     clips = load_training_clips(clip_paths, extractor, train_config.holdout, train_config.fold)
+    recipe = _Recipe(train_config, net_config, feature_config, extractor, _mouth_components(clips, mouth_components), session.device)
+    offsets = None
+    if train_config.sync_correct:
+        clips, offsets = _sync_corrected(clips, recipe, resume)
+    job = _Audio2ExpJob(clips, recipe)
+    job.record = _checkpoint_record(clips, recipe, job, offsets)
+    if resume is not None:
+        if resume.state.extra.get("fingerprint") != job.fingerprint:
+            raise CheckpointError(run.path, "this run folder holds a run with other clips or settings", "pass a new -o folder, or the same clips and settings to resume")
+        log.info("resuming %s at step %d", run.path, resume.state.step)
+    config = LoopConfig(total_steps=train_config.steps, checkpoint_every=train_config.save_every, stop_at=session.stop_at, progress=session.progress, description="audio2exp train")
+    job.model.train()
+    with TrainLoop(job, config, run, None if resume is None else resume.state) as loop:
+        result = loop.run()
+    job.model.eval()
     space = clips[0].meta["expression_space"]
-    d = clips[0].expression.shape[1]
-    if mouth_components is None:
-        mouth_components = declared_mouth_components(clips[0].meta)
-    if mouth_components is None:
-        expr = np.concatenate([c.expression[c.train] - c.expression[c.train].mean(0) for c in clips])
-        opening = np.concatenate([c.opening[c.train] - c.opening[c.train].mean() for c in clips])
-        mouth_components = mouth_components_from_data(expr, opening)
-    mouth_components = sorted(int(k) for k in mouth_components)
-    if not mouth_components or min(mouth_components) < 0 or max(mouth_components) >= d:
-        raise InputError(None, f"mouth components {mouth_components} do not fit the expression dimension {d}", f"pass indices in 0..{d - 1}")
-
-    threads = torch.get_num_threads()
-    if train_config.cpu_threads:
-        torch.set_num_threads(train_config.cpu_threads)
-    try:
-        offsets = None
-        if train_config.sync_correct:
-            offsets = _saved_offsets(out_dir, clips)
-            silence = silence_features(extractor)
-            if offsets is None:
-                predictor = _opening_predictor(train_config, net_config, extractor, silence, feature_config.kind == "logmel", mouth_components, device)
-                offsets = estimate_offsets(clips, predictor)
-            clips = [shift_clip(c, o["offset"], silence) for c, o in zip(clips, offsets)]
-            log.info("audio/video offsets (frames): %s", {c.name: o["offset"] for c, o in zip(clips, offsets)})
-        model, loss_weights, batches, readout = _setup(clips, train_config, net_config, extractor, feature_config.kind == "logmel", mouth_components, device)
-        opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
-        fingerprint = _fingerprint(clips, train_config, model.config, feature_config)
-        average = copy.deepcopy(model)
-        step = _resume(out_dir / STATE_DIR, model, opt, fingerprint, average)
-        step, loss_value = _train_and_save(out_dir, clips, model, average, opt, batches, loss_weights, readout, fingerprint, offsets, train_config, feature_config, mouth_components, step, stop_after, progress)
-    finally:
-        torch.set_num_threads(threads)
-    summary = {"run": str(out_dir), "step": step, "steps": train_config.steps, "loss": loss_value, "clips": len(clips), "frames": int(sum(c.train.size for c in clips)), "mouth_components": mouth_components, "expression_space": space["id"], "dim": d}
+    summary = {"run": str(run.path), "step": result.end, "steps": train_config.steps, "loss": job.last_loss, "clips": len(clips), "frames": int(sum(c.train.size for c in clips)), "mouth_components": recipe.mouth_components, "expression_space": space["id"], "dim": job.model.config.expression_dim}
     if offsets is not None:
         summary["av_offsets"] = {c.name: o["offset"] for c, o in zip(clips, offsets)}
     return summary
 
 
-def _saved_offsets(out_dir: Path, clips: Sequence[ClipData]) -> list[dict] | None:
-    """The offsets that a run in ``out_dir`` found for these clips, so that resuming it does
+def _checkpoint_record(clips: Sequence[ClipData], recipe: _Recipe, job: _Audio2ExpJob, offsets: list[dict] | None) -> dict[str, Any]:
+    """What every checkpoint of the run records besides the network config and the step."""
+    space = clips[0].meta["expression_space"]
+    training: dict[str, Any] = {"holdout": recipe.train.holdout, "clips": job.fingerprint["clips"], "config": asdict(recipe.train)}
+    if offsets is not None:
+        training["av_offsets"] = {c.name: o for c, o in zip(clips, offsets)}
+    return {
+        "features": recipe.features.to_dict(),
+        "expression_space": {"id": space["id"], "dim": job.model.config.expression_dim, "mouth_components": recipe.mouth_components},
+        "identities": [c.name for c in clips],
+        "opening_readout": job.readout.tolist(),
+        "fps": FPS,
+        "training": training,
+    }
+
+
+def _sync_corrected(clips: list[ClipData], recipe: _Recipe, resume: LoadedCheckpoint | None) -> tuple[list[ClipData], list[dict]]:
+    """The clips re-aligned by their audio/video offsets (found now, or the ones the run
+    being resumed found) and the offsets."""
+    silence = silence_features(recipe.extractor)
+    offsets = _saved_offsets(resume, clips)
+    if offsets is None:
+        offsets = estimate_offsets(clips, _opening_predictor(recipe, silence))
+    shifted = [shift_clip(c, o["offset"], silence) for c, o in zip(clips, offsets)]
+    log.info("audio/video offsets (frames): %s", {c.name: o["offset"] for c, o in zip(shifted, offsets)})
+    return shifted, offsets
+
+
+def _saved_offsets(resume: LoadedCheckpoint | None, clips: Sequence[ClipData]) -> list[dict] | None:
+    """The offsets that the run being resumed found for these clips, so that resuming it does
     not search again (whether the rest of the run matches is checked when it is resumed)."""
-    try:
-        _, meta = load_model(out_dir)
-    except CheckpointError:
+    if resume is None:
         return None
-    training = meta.get("training", {})
+    training = resume.meta.get("training", {})
     saved = training.get("av_offsets")
     if saved is None or training.get("clips") != [str(c.path.resolve()) for c in clips] or set(saved) != {c.name for c in clips}:
         return None
     return [saved[c.name] for c in clips]
 
 
-def _setup(clips: Sequence[ClipData], train_config: TrainConfig, net_config: Audio2ExpConfig, extractor: Any, logmel: bool, mouth_components: Sequence[int], device: str) -> tuple[Audio2ExpNet, tuple[torch.Tensor, torch.Tensor], "_Batches", np.ndarray]:
-    """A fresh model for ``clips`` and what its loss needs: (model, (component weights,
-    opening direction), batches, expression -> opening readout)."""
-    model = _init_model(clips, net_config, extractor.dim, train_config.seed).to(device)
-    weights = torch.ones(model.config.expression_dim)
-    weights[list(mouth_components)] = train_config.mouth_weight
-    weights = (weights / weights.mean()).to(device)
-    readout = opening_readout(clips)
-    opening = _opening_direction(clips, readout, model).to(device)
-    batches = _Batches(clips, train_config, model.config.margin, silence_features(extractor), logmel, model)
-    return model, (weights, opening), batches, readout
-
-
-def _opening_predictor(train_config: TrainConfig, net_config: Audio2ExpConfig, extractor: Any, silence: np.ndarray, logmel: bool, mouth_components: Sequence[int], device: str) -> OpeningPredictor:
+def _opening_predictor(recipe: _Recipe, silence: np.ndarray) -> OpeningPredictor:
     """Trains a network in memory on some clips and predicts the mouth opening of others
     from their audio (for :func:`audio2exp.av_offset.estimate_offsets`); ``silence`` pads
     the audio beyond a clip's ends."""
 
     def predict(train_clips: Sequence[ClipData], other_clips: Sequence[ClipData]) -> list[np.ndarray]:
-        model, loss_weights, batches, readout = _setup(train_clips, train_config, net_config, extractor, logmel, mouth_components, device)
-        opt = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
-        average = copy.deepcopy(model)
-        model.train()
-        _run_steps(model, average, opt, batches, loss_weights, train_config, 0, train_config.steps, lambda *_: None, False)
-        net = average if train_config.ema > 0 else model
+        job = _Audio2ExpJob(train_clips, recipe)
+        job.model.train()
+        TrainLoop(job, LoopConfig(total_steps=recipe.train.steps)).run()
+        net = job.net
         net.eval()
         pad = np.repeat(silence[None], net.config.margin, axis=0)
         out = []
         with torch.no_grad():
             for c in other_clips:
-                feats = torch.from_numpy(np.concatenate([pad, c.features, pad]).astype(np.float32))[None].to(device)
-                out.append(apply_readout(readout, net(feats)[0].cpu().numpy()))
+                feats = torch.from_numpy(np.concatenate([pad, c.features, pad]).astype(np.float32))[None].to(recipe.device)
+                out.append(apply_readout(job.readout, net(feats)[0].cpu().numpy()))
         return out
 
     return predict
-
-
-def _train_and_save(out_dir: Path, clips: Sequence[ClipData], model: Audio2ExpNet, average: Audio2ExpNet, opt: torch.optim.Optimizer, batches: "_Batches", loss_weights: tuple[torch.Tensor, torch.Tensor], readout: np.ndarray, fingerprint: dict[str, Any], offsets: list[dict] | None, train_config: TrainConfig, feature_config: FeatureConfig, mouth_components: Sequence[int], step: int, stop_after: int | None, progress: bool) -> tuple[int, float]:
-    """Optimiser steps from ``step`` (saving as it goes) and the final save; returns the step
-    reached and the last loss."""
-    d = model.config.expression_dim
-    space = clips[0].meta["expression_space"]
-    meta = {
-        "features": feature_config.to_dict(),
-        "expression_space": {"id": space["id"], "dim": d, "mouth_components": mouth_components},
-        "identities": [c.name for c in clips],
-        "opening_readout": readout.tolist(),
-        "fps": 25,
-    }
-
-    training = {"holdout": train_config.holdout, "clips": fingerprint["clips"], "config": asdict(train_config)}
-    if offsets is not None:
-        training["av_offsets"] = {c.name: o for c, o in zip(clips, offsets)}
-
-    def save(at: int, last_loss: float) -> None:
-        tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | {f"average.{k}": v for k, v in average.state_dict().items()} | _optimizer_tensors(opt)
-        save_checkpoint(out_dir / STATE_DIR, tensors, kind=STATE_KIND, version=1, meta={"step": at, "fingerprint": fingerprint})
-        save_model(out_dir, average if train_config.ema > 0 else model, meta | {"training": {"step": at, "steps": train_config.steps, "loss": last_loss} | training})
-
-    end = train_config.steps if stop_after is None else min(train_config.steps, step + stop_after)
-    model.train()
-    loss_value = _run_steps(model, average, opt, batches, loss_weights, train_config, step, end, save, progress)
-    if not (out_dir / "checkpoint.json").is_file():
-        save(end, loss_value)
-    model.eval()
-    return end, loss_value
-
-
-def _run_steps(model: Audio2ExpNet, average: Audio2ExpNet, opt: torch.optim.Optimizer, batches: "_Batches", weights: tuple[torch.Tensor, torch.Tensor], train_config: TrainConfig, step: int, end: int, save: Any, progress: bool) -> float:
-    """Optimiser steps ``step..end-1``; saves every ``save_every`` steps and at ``end``. Returns the last loss."""
-    from tqdm import tqdm
-
-    device = weights[0].device
-    loss_value = float("nan")
-    with tqdm(total=train_config.steps, initial=step, unit="steps", desc="audio2exp train", disable=not progress, dynamic_ncols=True) as bar:
-        while step < end:
-            batch = tuple(t.to(device) for t in batches.draw(step))
-            for group in opt.param_groups:
-                group["lr"] = _lr(train_config, step)
-            with torch.random.fork_rng(devices=[]):  # dropout draws from (seed, step) too
-                torch.manual_seed(train_config.seed * 1_000_003 + step)
-                loss = _loss(model, batch, *weights, train_config)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                for avg, new in zip(average.parameters(), model.parameters()):
-                    avg.lerp_(new, 1.0 - train_config.ema)
-            step += 1
-            loss_value = float(loss.detach())
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
-            if step % train_config.save_every == 0 or step == end:
-                save(step, loss_value)
-    return loss_value
-
-
-def _resume(state_dir: Path, model: Audio2ExpNet, opt: torch.optim.Optimizer, fingerprint: dict[str, Any], average: Audio2ExpNet) -> int:
-    """Load the saved state into ``model``, ``opt`` and ``average``; return its step (0 when none)."""
-    if not (state_dir / "checkpoint.json").is_file():
-        return 0
-    tensors, meta = load_checkpoint(state_dir, kind=STATE_KIND, versions=(1,))
-    if json.loads(json.dumps(meta.get("fingerprint"))) != json.loads(json.dumps(fingerprint)):
-        raise CheckpointError(state_dir.parent, "this run folder holds a run with other clips or settings", "pass a new -o folder, or the same clips and settings to resume")
-    model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
-    average.load_state_dict({k[len("average.") :]: v for k, v in tensors.items() if k.startswith("average.")})
-    _load_optimizer(opt, tensors)
-    log.info("resuming %s at step %d", state_dir.parent, meta["step"])
-    return int(meta["step"])

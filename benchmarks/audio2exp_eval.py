@@ -56,19 +56,19 @@ def summarise(result: dict) -> dict:
 
 
 def configured(preset: str = "default", overrides: dict | None = None):
-    """``(TrainConfig, Audio2ExpConfig)`` of ``preset`` with ``overrides`` ({field: value}, each
+    """``(Audio2ExpTrainConfig, Audio2ExpConfig)`` of ``preset`` with ``overrides`` ({field: value}, each
     field of either dataclass) applied; an unknown field is an error."""
     from dataclasses import fields, replace
 
-    from audio2exp.train import PRESETS
+    from audio2exp.train import AUDIO2EXP_PRESETS
 
-    config, net = PRESETS[preset]
+    config, net = AUDIO2EXP_PRESETS[preset]
     overrides = dict(overrides or {})
     train_keys = {f.name for f in fields(config)}
     net_keys = {f.name for f in fields(net)}
     unknown = sorted(set(overrides) - train_keys - net_keys)
     if unknown:
-        raise ValueError(f"unknown setting(s) {unknown}: use fields of TrainConfig or Audio2ExpConfig")
+        raise ValueError(f"unknown setting(s) {unknown}: use fields of Audio2ExpTrainConfig or Audio2ExpConfig")
     for key, value in overrides.items():
         default = getattr(config if key in train_keys else net, key)
         if not _same_kind(default, value):

@@ -3,7 +3,7 @@
     python benchmarks/audio2exp_variants.py --clips DIR_OF_PREPARED_CLIPS [--folds 5] \\
         [--variant NAME KEY=VALUE ...]... > variants.json
 
-Every variant is the default preset with some fields of ``TrainConfig`` / ``Audio2ExpConfig``
+Every variant is the default preset with some fields of ``Audio2ExpTrainConfig`` / ``Audio2ExpConfig``
 changed (values are JSON: ``steps=300``, ``dilations=[1,2]``, ``balance_clips=false``).
 Without ``--variant`` the sweep below runs. For each variant: K trainings, each holding out
 the k-th block of every clip (``benchmarks/audio2exp_eval.cross_validate``), and the pooled

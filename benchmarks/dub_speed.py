@@ -63,11 +63,11 @@ def main() -> None:
             run = work / "run"
             train([clip.path], run, TrainOptions(preset="tiny", iterations=NERF_STEPS, validate_every=0, evaluate=False, progress=False))
         if a2e is None:
-            from audio2exp.train import PRESETS
+            from audio2exp.train import AUDIO2EXP_PRESETS
             from audio2exp.train import train as train_a2e
 
             a2e = work / "a2e"
-            train_a2e([clip.path], a2e, train_config=PRESETS["default"][0], net_config=PRESETS["default"][1])
+            train_a2e([clip.path], a2e, train_config=AUDIO2EXP_PRESETS["default"][0], net_config=AUDIO2EXP_PRESETS["default"][1])
         setup = time.perf_counter() - start
     options = DubOptions(
         run=run, audio2exp=a2e, personalize_steps=args.personalize_steps, syncnet_weights=args.syncnet_weights,

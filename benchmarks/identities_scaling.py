@@ -63,37 +63,37 @@ def prepared_clips(clips_dir: Path, resolution: int) -> list[Path]:
 
 
 class Run:
-    """A fresh model, its Adam optimizer and sampling RNG on ``clips`` (one identity per clip)."""
+    """A fresh model on ``clips`` (one identity per clip), trained by the package's training
+    loop ``count`` steps at a time; the learning rate decays over ``total`` steps
+    (default ``--max-steps``)."""
 
-    def __init__(self, clips: list[Path], args: argparse.Namespace):
+    def __init__(self, clips: list[Path], args: argparse.Namespace, total: int | None = None):
+        from checkpoints.loop import LoopConfig, TrainLoop
         from minerf.data import MultiClipData
-        from minerf.model import MINeRF, get_preset
+        from minerf.model import get_preset
+        from minerf.train.trainer import NeRFJob, StepRule, fresh_model
 
-        self.data = MultiClipData.from_dirs(clips)
+        data = MultiClipData.from_dirs(clips)
         self.cfg = get_preset(args.preset)
-        torch.manual_seed(args.seed)
-        self.model = MINeRF(self.cfg, self.data.expression_dim, len(self.data.identity_names), self.data.num_latents)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, betas=(0.9, 0.999), eps=1e-8)
-        self.generator = torch.Generator().manual_seed(args.seed)
-        self.total = args.max_steps
-        self.step = 0
+        total = total or args.max_steps
+        model = fresh_model(data, self.cfg, args.seed, torch.device("cpu"))
+        self.job = NeRFJob(model, data, StepRule(total=total, smooth=False), seed=args.seed)
+        self.loop = TrainLoop(self.job, LoopConfig(total_steps=total))
+
+    @property
+    def step(self) -> int:
+        return self.loop.step
 
     def train_steps(self, count: int) -> float:
-        """``count`` training steps (learning rate decayed over ``--max-steps``); wall seconds."""
-        from minerf.train.trainer import learning_rate, train_step
-
+        """``count`` training steps; wall seconds."""
         start = time.perf_counter()
-        for _ in range(count):
-            for group in self.optimizer.param_groups:
-                group["lr"] = learning_rate(self.cfg, self.step, self.total)
-            train_step(self.model, self.data, self.optimizer, self.generator, False, torch.device("cpu"))
-            self.step += 1
+        self.loop.run(until=self.loop.step + count)
         return time.perf_counter() - start
 
     def heldout(self, frames: int) -> dict[str, Any]:
         from minerf.eval.heldout import evaluate_heldout
 
-        return evaluate_heldout(self.model, self.data, False, frames)
+        return evaluate_heldout(self.job.model, self.job.data, False, frames)
 
 
 def train_to_target(clips: list[Path], args: argparse.Namespace, label: str) -> list[dict[str, Any]]:
@@ -125,7 +125,7 @@ def step_seconds(clips: list[Path], counts: list[int], args: argparse.Namespace)
     one warm-up round), so a change of machine load hits every N alike; the fastest round counts
     (other jobs on a shared CPU only ever add time). ``rounds`` keeps every round.
     """
-    runs = {n: Run(clips[:n], args) for n in counts}
+    runs = {n: Run(clips[:n], args, total=(args.timing_rounds + 1) * args.timing_steps) for n in counts}
     times: dict[int, list[float]] = {n: [] for n in counts}
     for rnd in range(args.timing_rounds + 1):
         for n, run in runs.items():

@@ -50,12 +50,12 @@ def main() -> None:
 
     from lipsync.media import read_audio, shift_audio
     from lipsync.scoring import score
-    from lipsync.train import TrainConfig, train_expert
+    from lipsync.train import SyncNetTrainConfig, train_expert
     from lipsync.weights import expert_folder
 
     videos = sorted(p for p in VIDEOS.iterdir() if p.name not in NOT_SPEECH and (p.name.startswith("grid_") or not args.grid_only))
     train_videos = [v for v in videos if v.name not in HELD_OUT]
-    config = TrainConfig(steps=args.steps)
+    config = SyncNetTrainConfig(steps=args.steps)
     started = time.time()
     if args.expert is None:
         clips = [prepare(v, args.work / "clips", args.resolution) for v in train_videos]
@@ -65,7 +65,7 @@ def main() -> None:
     else:
         run = args.expert
         meta = json.loads((expert_folder(run) / "checkpoint.json").read_text())
-        config = TrainConfig.from_dict({**meta["config"]["train"], "model": meta["config"]["model"]})
+        config = SyncNetTrainConfig.from_dict({**meta["config"]["train"], "model": meta["config"]["model"]})
         train_videos = [Path(name) for name in meta["clips"]]  # the clips it was trained on
         training = {"steps": meta["step"], "last_history": meta["history"][-3:]}
     train_seconds = time.time() - started

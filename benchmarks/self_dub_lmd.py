@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 def demo_models(work: Path, resolution: int, nerf_steps: int, a2e_preset: str, seed: int) -> tuple[Path, Path, Path]:
     """(video, run, audio2exp) trained on the generated portrait like ``minerf-dub --demo``."""
-    from audio2exp.train import PRESETS
+    from audio2exp.train import AUDIO2EXP_PRESETS
     from audio2exp.train import train as train_a2e
     from minerf.demo_media import DemoSpec, make_demo_video
     from minerf.train.trainer import TrainOptions, train
@@ -43,7 +43,7 @@ def demo_models(work: Path, resolution: int, nerf_steps: int, a2e_preset: str, s
     video = make_demo_video(work / "demo_input.mp4", DemoSpec(seconds=4.0, size=384))
     clip = cached_clip(video, resolution, progress=False).path
     train([clip], work / "run", TrainOptions(preset="tiny", iterations=nerf_steps, validate_every=0, evaluate=False, progress=False, seed=seed))
-    tc, nc = PRESETS[a2e_preset]
+    tc, nc = AUDIO2EXP_PRESETS[a2e_preset]
     train_a2e([clip], work / "a2e", train_config=tc, net_config=nc)
     return video, work / "run", work / "a2e"
 

@@ -1,4 +1,5 @@
-"""Training throughput (rays/s, forward + backward + Adam) of the paper and fast presets.
+"""Training throughput (rays/s) of the paper and fast presets: one step of the trainer
+(``minerf.train.trainer.NeRFJob``: ray sampling, forward, backward, Adam).
 
 Prints JSON. On CPU the paper preset is measured with fewer rays per step than its 2048 (its
 cost is linear in rays); ``rays_per_step`` in the output says what was timed.
@@ -9,6 +10,7 @@ cost is linear in rays); ``rays_per_step`` in the output says what was timed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import tempfile
 from pathlib import Path
@@ -28,7 +30,8 @@ def main() -> None:
     device = torch.device(args.device)
 
     from minerf.data import MultiClipData
-    from minerf.model import MINeRF, get_preset
+    from minerf.model import get_preset
+    from minerf.train.trainer import NeRFJob, StepRule, fresh_model
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -37,23 +40,9 @@ def main() -> None:
             for preset in args.presets:
                 cfg = get_preset(preset)
                 rays = cfg.rays_per_step if device.type == "cuda" else min(cfg.rays_per_step, args.cpu_rays)
-                torch.manual_seed(0)
-                model = MINeRF(cfg, data.expression_dim, len(data.identity_names), data.num_latents).to(device)
-                opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-                gen = torch.Generator().manual_seed(0)
-                amp = device.type == "cuda" and cfg.mixed_precision
-
-                def step():
-                    b = data.sample_batch(rays, cfg.frames_per_step, 1, cfg.inside_fraction, gen, cfg.head_margin).to(device)
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                        cond = model.frame_condition(b.identity, b.expression, b.latent, False)
-                        out = model.render_rays(b.origins, b.dirs, b.near, b.far, b.background, cond[b.slot], True, gen)
-                    loss = ((out["rgb"] - b.target) ** 2).mean() + ((out["rgb_coarse"] - b.target) ** 2).mean()
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-
-                sec = timed(step, device, args.repeats)
+                preset_rays, cfg.rays_per_step = cfg.rays_per_step, rays
+                job = NeRFJob(fresh_model(data, cfg, 0, device), data, StepRule(total=None, smooth=False))
+                sec = timed(functools.partial(job.train_step, 0), device, args.repeats)
                 samples = rays * (cfg.coarse_samples + cfg.coarse_samples + cfg.fine_samples)
                 results.append(
                     {
@@ -63,7 +52,7 @@ def main() -> None:
                         "seconds_per_step": round(sec, 4),
                         "rays_per_s": round(rays / sec, 1),
                         "field_samples_per_s": round(samples / sec, 1),
-                        "seconds_per_step_at_preset_rays": round(sec * cfg.rays_per_step / rays, 3),
+                        "seconds_per_step_at_preset_rays": round(sec * preset_rays / rays, 3),
                     }
                 )
                 print(json.dumps(results[-1]), flush=True)

@@ -39,6 +39,8 @@ def save_checkpoint(
 
     The weights are written first and the JSON last: a checkpoint whose JSON is present is
     complete. The JSON records the safetensors file's size so a truncated copy is detected.
+    ``kind``, ``version`` and ``weights_bytes`` of ``meta`` (e.g. copied from a loaded
+    checkpoint) are replaced by this write's.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -46,7 +48,7 @@ def save_checkpoint(
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
         save_file(flat, str(tmp))
     size = (directory / WEIGHTS_NAME).stat().st_size
-    record = {"kind": kind, "version": version, "weights_bytes": size, **dict(meta)}
+    record = {**dict(meta), "kind": kind, "version": version, "weights_bytes": size}
     atomic_write_json(directory / META_NAME, record)
     return directory
 

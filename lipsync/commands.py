@@ -95,7 +95,7 @@ def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, l
     """Train an own SyncNet expert on prepared clips (`minerf prepare`); use it with
     `lipsync score --weights RUN`."""
     from lipsync.model import SyncNetConfig
-    from lipsync.train import TrainConfig, train_expert
+    from lipsync.train import SyncNetTrainConfig, train_expert
     from minerf_base.errors import InputError
 
     if lip_rows[0] >= lip_rows[1]:
@@ -103,7 +103,7 @@ def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, l
     choices = 2 * (max_offset - min_gap + 1)
     if choices < 1 or negatives > choices:
         raise InputError(None, f"--negatives {negatives}: only {max(choices, 0)} offsets lie between --min-gap {min_gap} and --max-offset {max_offset}", "lower --negatives or --min-gap, or raise --max-offset")
-    config = TrainConfig(
+    config = SyncNetTrainConfig(
         model=SyncNetConfig(embed_dim=embed_dim, width=width, lip_downsample=int(lip_downsample), lip_top=lip_rows[0], lip_bottom=lip_rows[1], lip_motion=lip_motion),
         steps=steps, batch_size=batch_size, lr=lr, max_offset=max_offset, negatives=negatives, min_gap=min_gap,
     )

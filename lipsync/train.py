@@ -4,36 +4,34 @@ Objective: for each lip window, the distance to the in-sync audio window must be
 of its distances to audio windows at other offsets within ``max_offset`` frames (cross-entropy
 over negative distances), the decision the scorer makes per window.
 
-A run folder holds ``model/`` (a ``syncnet`` checkpoint: safetensors + checkpoint.json, what
-the scorer loads) and ``train_state.pt`` (optimizer, step, random state; read with
-``weights_only=True``). Both are rewritten atomically every ``checkpoint_every`` steps;
-running the same command again resumes from them.
+The run folder has the one layout of every trainer (:mod:`checkpoints.run_folder`): each step
+folder holds the expert (a ``syncnet`` checkpoint: safetensors + checkpoint.json, what the
+scorer loads) and its training state (Adam moments, the sampling generator, the loss
+history). The shared loop (:mod:`checkpoints.loop`) writes one every ``checkpoint_every``
+steps; running the same command again resumes from the latest.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from checkpoints import save_checkpoint
+from checkpoints import RunFolder, check_state_dict
+from checkpoints.loop import LoopConfig, TrainJob, TrainLoop
 from lipsync.model import SyncNet, SyncNetConfig
-from lipsync.weights import CHECKPOINT_KIND, CHECKPOINT_VERSION, load_expert
-from minerf_base.atomic import atomic_path
+from lipsync.weights import RUN_FORMAT
 from minerf_base.errors import InputError
 
 log = logging.getLogger(__name__)
-STATE_NAME = "train_state.pt"
 
 
 @dataclass
-class TrainConfig:
+class SyncNetTrainConfig:
     """Expert training settings."""
 
     model: SyncNetConfig = field(default_factory=lambda: SyncNetConfig(embed_dim=256, width=0.25, lip_downsample=2, lip_top=64, lip_bottom=192, lip_motion=True))
@@ -56,10 +54,14 @@ class TrainConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> "SyncNetTrainConfig":
         data = dict(data)
         data["model"] = SyncNetConfig(**data.get("model", {}))
         return cls(**data)
+
+    def record(self) -> dict[str, Any]:
+        """The ``config`` entry of the expert's checkpoint.json."""
+        return {"model": asdict(self.model), "train": {k: v for k, v in asdict(self).items() if k != "model"}}
 
 
 def _load_clips(clip_dirs: Sequence[Path], progress: bool):
@@ -70,41 +72,11 @@ def _load_clips(clip_dirs: Sequence[Path], progress: bool):
     return [load_training_clip(p) for p in tqdm(clip_dirs, desc="loading clips", unit="clip", disable=not progress)]
 
 
-def _check_settings(run: Path, config: TrainConfig) -> None:
+def _check_settings(run: Path, meta: dict[str, Any], config: SyncNetTrainConfig) -> None:
     """Refuse to resume ``run`` with other settings than it was started with (``steps`` may change)."""
-    meta_path = run / "model" / "checkpoint.json"
-    if not (run / STATE_NAME).is_file() or not meta_path.is_file():
-        return
-    meta = json.loads(meta_path.read_text())
-    saved = TrainConfig.from_dict({**meta["config"]["train"], "model": meta["config"]["model"]})
+    saved = SyncNetTrainConfig.from_dict({**meta["config"]["train"], "model": meta["config"]["model"]})
     if asdict(saved) | {"steps": 0} != asdict(config) | {"steps": 0}:
         raise InputError(run, "this run folder was trained with other settings", "resume with the same options (only --steps may change) or pick a new -o folder")
-
-
-def _resume(run: Path, config: TrainConfig, net: SyncNet, optimizer: torch.optim.Optimizer) -> tuple[int, np.random.Generator, list]:
-    """Restore step, random state and loss history from ``run`` (fresh start if absent)."""
-    state_path = run / STATE_NAME
-    rng = np.random.default_rng(config.seed)
-    if not state_path.is_file():
-        return 0, rng, []
-    net.load_state_dict(load_expert(run / "model").state_dict())
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    rng.bit_generator.state = json.loads(state["rng"])
-    return int(state["step"]), rng, list(state["history"])
-
-
-def _save(run: Path, config: TrainConfig, net: SyncNet, optimizer, step: int, rng, history: list, clips: list[str]) -> None:
-    meta = {
-        "config": {"model": asdict(config.model), "train": {k: v for k, v in asdict(config).items() if k != "model"}},
-        "step": step,
-        "clips": clips,
-        "history": history[-20:],
-    }
-    save_checkpoint(run / "model", net.state_dict(), kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION, meta=meta)
-    state = {"optimizer": optimizer.state_dict(), "step": step, "rng": json.dumps(rng.bit_generator.state), "history": history}
-    with atomic_path(run / STATE_NAME) as tmp:
-        torch.save(state, tmp)
 
 
 def sync_loss(net: SyncNet, lips: torch.Tensor, auds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,15 +93,56 @@ def sync_loss(net: SyncNet, lips: torch.Tensor, auds: torch.Tensor) -> tuple[tor
     return loss, (logits.argmax(dim=1) == target).float().mean()
 
 
-def train_expert(clip_dirs: Sequence[Path], run: Path, config: TrainConfig | None = None, *, device: str | None = None, progress: bool = True) -> dict:
-    """Train (or resume) an expert in ``run`` on prepared clips; returns a summary dict."""
-    from tqdm import tqdm
+class _ExpertJob(TrainJob):
+    """One expert for :class:`checkpoints.loop.TrainLoop`: Adam, the window sampler and its
+    generator, the loss history (one entry per checkpoint)."""
 
+    def __init__(self, net: SyncNet, pairs: Any, config: SyncNetTrainConfig, clips: list[str]):
+        self.net = net
+        self.pairs = pairs
+        self.config = config
+        self.clips = clips
+        self.device = next(net.parameters()).device
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        self.rng = np.random.default_rng(config.seed)
+        self.history: list[dict[str, float]] = []
+
+    def generators(self) -> dict[str, np.random.Generator]:
+        return {"sampling": self.rng}
+
+    def train_step(self, step: int) -> dict[str, float]:
+        lips_np, auds_np = self.pairs.sample(self.rng, self.config.batch_size)
+        lips = torch.from_numpy(np.ascontiguousarray(lips_np[..., ::-1])).to(self.device).permute(0, 4, 1, 2, 3).float()
+        auds = torch.from_numpy(auds_np).to(self.device).unsqueeze(2)
+        loss, acc = sync_loss(self.net, lips, auds)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": float(loss.detach()), "accuracy": float(acc)}
+
+    def on_log(self, step: int, record: dict[str, float]) -> None:
+        self.history.append({"step": step, "loss": record["loss"], "accuracy": record["accuracy"]})
+
+    def checkpoint(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return self.net.state_dict(), {"config": self.config.record(), "clips": self.clips, "history": self.history[-20:]}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_extra_state(self, extra: dict[str, Any]) -> None:
+        self.history = [dict(h) for h in extra["history"]]
+
+
+def train_expert(clip_dirs: Sequence[Path], run: Path, config: SyncNetTrainConfig | None = None, *, device: str | None = None, progress: bool = True) -> dict:
+    """Train (or resume) an expert in ``run`` on prepared clips; returns a summary dict."""
     from lipsync.dataset import SyncPairs
 
-    config = config or TrainConfig()
+    config = config or SyncNetTrainConfig()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    _check_settings(run, config)
+    folder = RunFolder(Path(run), RUN_FORMAT)
+    resume = folder.resume_point()
+    if resume is not None:
+        _check_settings(folder.path, resume.meta, config)
     clips = _load_clips(clip_dirs, progress)
     try:
         pairs = SyncPairs(clips, config.max_offset, config.negatives, config.jitter, config.min_gap)
@@ -137,37 +150,12 @@ def train_expert(clip_dirs: Sequence[Path], run: Path, config: TrainConfig | Non
         raise InputError(clip_dirs[0] if len(clip_dirs) == 1 else None, str(exc), "use longer clips or a smaller --max-offset") from None
     torch.manual_seed(config.seed)
     net = SyncNet(config.model).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    run.mkdir(parents=True, exist_ok=True)
-    step, rng, history = _resume(run, config, net, optimizer)
-    names = [c.name for c in clips]
+    if resume is not None:
+        check_state_dict(resume.folder, net, resume.tensors)
+        net.load_state_dict(resume.tensors)
+    job = _ExpertJob(net, pairs, config, [c.name for c in clips])
+    loop_config = LoopConfig(total_steps=config.steps, checkpoint_every=config.checkpoint_every, log_every=config.checkpoint_every, progress=progress, description="training expert")
     net.train()
-    started = time.time()
-    window_loss, window_acc = [], []
-    bar = tqdm(total=config.steps, initial=step, desc="training expert", unit="step", disable=not progress)
-    while step < config.steps:
-        lips_np, auds_np = pairs.sample(rng, config.batch_size)
-        lips = torch.from_numpy(np.ascontiguousarray(lips_np[..., ::-1])).to(device).permute(0, 4, 1, 2, 3).float()
-        auds = torch.from_numpy(auds_np).to(device).unsqueeze(2)
-        loss, acc = sync_loss(net, lips, auds)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        window_loss.append(float(loss.detach()))
-        window_acc.append(float(acc))
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(window_loss[-20:]):.3f}", acc=f"{np.mean(window_acc[-20:]):.2f}")
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            history.append({"step": step, "loss": float(np.mean(window_loss)), "accuracy": float(np.mean(window_acc))})
-            window_loss, window_acc = [], []
-            _save(run, config, net, optimizer, step, rng, history, names)
-    bar.close()
-    return {
-        "run": str(run),
-        "steps": step,
-        "clips": names,
-        "windows": pairs.num_windows,
-        "seconds": round(time.time() - started, 1),
-        "history": history,
-    }
+    with TrainLoop(job, loop_config, folder, None if resume is None else resume.state) as loop:
+        result = loop.run()
+    return {"run": str(run), "steps": result.end, "clips": job.clips, "windows": pairs.num_windows, "seconds": round(result.seconds, 1), "history": job.history}

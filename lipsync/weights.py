@@ -21,7 +21,14 @@ from pathlib import Path
 
 import torch
 
-from checkpoints import check_state_dict, find_weights, load_checkpoint
+from checkpoints import (
+    POINTER,
+    RunFormat,
+    check_state_dict,
+    checkpoint_folder,
+    find_weights,
+    read_checkpoint,
+)
 from checkpoints.shipped import SHIPPED, SHIPPED_DIR
 from lipsync.model import SyncNet, SyncNetConfig
 from minerf_base.errors import InputError
@@ -32,6 +39,7 @@ SHIPPED_KIND = "lipsync"
 CACHE_NAMES = ("syncnet_v2.model", "syncnet_expert")
 CHECKPOINT_KIND = "syncnet"
 CHECKPOINT_VERSION = 1
+RUN_FORMAT = RunFormat(kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION, readable=(CHECKPOINT_VERSION,), writer="lipsync train")
 PUBLIC_URL = "http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model"
 
 MISSING_FIX = (
@@ -115,17 +123,21 @@ def load_public(path: Path) -> SyncNet:
 
 
 def load_expert(directory: Path) -> SyncNet:
-    """A :class:`SyncNet` from a ``lipsync train`` checkpoint folder (its ``final`` or latest)."""
-    tensors, meta = load_checkpoint(directory, kind=CHECKPOINT_KIND, versions=(CHECKPOINT_VERSION,))
-    net = SyncNet(SyncNetConfig(**meta["config"]["model"]))
-    check_state_dict(directory, net, tensors)
-    net.load_state_dict(tensors)
+    """A :class:`SyncNet` from a ``lipsync train`` run folder (its latest checkpoint) or a
+    checkpoint folder."""
+    loaded = read_checkpoint(expert_folder(Path(directory)), RUN_FORMAT)
+    net = SyncNet(SyncNetConfig(**loaded.meta["config"]["model"]))
+    check_state_dict(loaded.folder, net, loaded.tensors)
+    net.load_state_dict(loaded.tensors)
     return net
 
 
 def expert_folder(path: Path) -> Path:
-    """The checkpoint folder inside a training run folder (``RUN/model``), or ``path`` itself."""
-    return path / "model" if (path / "model" / "checkpoint.json").is_file() else path
+    """The checkpoint folder of an expert: a run folder's latest step, ``RUN/model`` of a run
+    written by an older version, or ``path`` itself (a checkpoint folder, e.g. the shipped one)."""
+    if not (path / POINTER).is_file() and (path / "model" / "checkpoint.json").is_file():
+        return path / "model"
+    return checkpoint_folder(path, RUN_FORMAT)
 
 
 @functools.lru_cache(maxsize=4)
@@ -157,6 +169,6 @@ def load_syncnet(weights: str | Path | None = None, device: str | torch.device |
     """Find and load SyncNet weights (cached per file and device)."""
     path = resolve_weights(weights).resolve()
     device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    stamp = path / "model" / "checkpoint.json" if path.is_dir() else path
+    stamp = expert_folder(path) / "checkpoint.json" if path.is_dir() else path
     mtime = stamp.stat().st_mtime if stamp.exists() else 0.0
     return _load_cached(path, mtime, device)

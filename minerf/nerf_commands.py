@@ -121,9 +121,10 @@ def eval_cmd(run_dir, max_frames, acd_frames, no_acd, face_models, device, as_js
 @report_errors
 def personalize_cmd(run_dir, clip_dir, out_dir, iters, field_lr, device, as_json) -> None:
     """Add the person of CLIP_DIR to a trained run (interaction module frozen, paper Sec. 3.4)."""
-    from minerf.train.personalize import personalize
+    from minerf.train.personalize import PersonalizeOptions, personalize
 
-    result = personalize(run_dir, clip_dir, out_dir, iters, field_lr, device=device, progress=progress_enabled() and not as_json)
+    options = PersonalizeOptions(iterations=iters, field_lr=field_lr, device=device, progress=progress_enabled() and not as_json)
+    result = personalize(run_dir, clip_dir, out_dir, options)
     emit(result, as_json, f"added '{result['identity']}' -> {out_dir}; held-out PSNR {result['eval_before']['psnr']:.2f} -> {result['eval']['psnr']:.2f} dB")
 
 

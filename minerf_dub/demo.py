@@ -27,7 +27,7 @@ SPEECH_SECONDS = 6.0
 def run_demo(output: Path, options: DubOptions, progress: bool = True) -> DubResult:
     import soundfile as sf
 
-    from audio2exp.train import PRESETS
+    from audio2exp.train import AUDIO2EXP_PRESETS, TrainSession
     from audio2exp.train import train as train_audio2exp
     from minerf.demo_media import DemoSpec, make_demo_video, speech
     from minerf.train.trainer import TrainOptions
@@ -53,8 +53,8 @@ def run_demo(output: Path, options: DubOptions, progress: bool = True) -> DubRes
     a2e = options.audio2exp
     if a2e is None:
         a2e = work / "demo_audio2exp"
-        train_config, net_config = PRESETS["default"]
-        train_audio2exp([clip_dir], a2e, train_config=train_config, net_config=net_config, progress=progress)
+        train_config, net_config = AUDIO2EXP_PRESETS["default"]
+        train_audio2exp([clip_dir], a2e, train_config=train_config, net_config=net_config, session=TrainSession(progress=progress))
     result = dub(video, audio, output, dataclasses.replace(options, run=run, audio2exp=a2e), progress)
     result.notes.append(f"demo input: {video}, new speech: {audio}, models: {run}, {a2e}")
     return result

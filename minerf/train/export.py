@@ -40,12 +40,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     if out_dir.exists() and any(out_dir.iterdir()):
         raise InputError(out_dir, "the export folder exists and is not empty", "choose a new folder or delete this one")
     run = load_run(run_dir, "cpu")
-    meta = dict(run.meta)  # save_run_checkpoint drops the keys it writes itself
+    meta = dict(run.meta)  # save_run_checkpoint replaces the keys it writes itself
     meta["clips"] = [{**rec, "source_sha256": clip_source_sha(rec)} for rec in run.meta["clips"]]
     meta["exported_from"] = {"iteration": run.iteration}
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    folder = save_run_checkpoint(tmp, run.model, None, run.iteration, meta)
+    folder = save_run_checkpoint(tmp, run.model, run.iteration, meta)
     for name in ("eval.json",):
         if (run_dir / name).is_file():
             atomic_write_json(tmp / name, json.loads((run_dir / name).read_text()))

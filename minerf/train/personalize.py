@@ -14,19 +14,44 @@ rays to the lips (docs/minerf-model.md has the measurements).
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from checkpoints.loop import LoopConfig, TrainLoop
 from minerf.data import MultiClipData
 from minerf.eval.heldout import evaluate_heldout
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
-from minerf.run import latest_checkpoint, load_run, save_run_checkpoint
-from minerf.train.trainer import train_step
-from minerf_base.clip import load_clip
+from minerf.run import LoadedRun, latest_checkpoint, load_run, save_run_checkpoint
+from minerf.train.trainer import NeRFJob, StepRule
+from minerf_base.clip import PreparedClip, load_clip
 from minerf_base.errors import InputError
+
+
+@dataclass
+class PersonalizeOptions:
+    """How to personalize (the model comes from the base run)."""
+
+    iterations: int = 1000
+    """Fine-tuning steps."""
+    field_lr: float | None = None
+    """Learning rate of the fields (default: :func:`personalize_defaults`)."""
+    code_lr: float | None = None
+    """Learning rate of the new identity and latent codes (default: the preset's)."""
+    mouth_fraction: float | None = None
+    """Share of rays on the lips while tuning (default: :func:`personalize_defaults`)."""
+    seed: int = 0
+    """Seed of the ray sampling."""
+    device: str | None = None
+    """``cpu``, ``cuda`` ... (default: cuda when available)."""
+    progress: bool = True
+    """Show a progress bar."""
+    evaluate: bool = True
+    """Report held-out PSNR / SSIM before and after (renders the held-out frames)."""
+    name: str | None = None
+    """The new identity's name (default: the clip's name, made unique with -2, -3...)."""
 
 
 def personalize_defaults(config: MINeRFConfig) -> tuple[float, float]:
@@ -36,33 +61,7 @@ def personalize_defaults(config: MINeRFConfig) -> tuple[float, float]:
     return 1e-5, config.mouth_fraction
 
 
-def personalize(
-    run_dir: str | Path,
-    clip_dir: str | Path,
-    out_dir: str | Path,
-    iterations: int = 1000,
-    field_lr: float | None = None,
-    code_lr: float | None = None,
-    mouth_fraction: float | None = None,
-    seed: int = 0,
-    device: str | None = None,
-    progress: bool = True,
-    evaluate: bool = True,
-    name: str | None = None,
-) -> dict[str, Any]:
-    """Add the person of ``clip_dir`` to the run in ``run_dir``; write the result to ``out_dir``.
-
-    ``evaluate``: report held-out PSNR / SSIM before and after (renders the held-out frames).
-    ``name``: the new identity's name (default: the clip's name, made unique with -2, -3...).
-    ``field_lr`` / ``mouth_fraction``: default from :func:`personalize_defaults`."""
-    from tqdm import tqdm
-
-    out_dir = Path(out_dir)
-    if latest_checkpoint(out_dir) is not None:
-        raise InputError(out_dir, "already holds a run", "choose an empty output folder")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    base = load_run(run_dir, dev)
-    clip = load_clip(clip_dir, expression_space=base.expression_space["id"])
+def _new_identity_name(base: LoadedRun, clip: PreparedClip, name: str | None) -> str:
     new_name = name or clip.name
     if name is None:
         k = 1
@@ -71,11 +70,13 @@ def personalize(
             new_name = f"{clip.name}-{k}"
     if new_name in base.identities:
         raise InputError(clip.path, f"identity '{new_name}' is already in the model", "choose another name")
-    old_ids, old_latents = len(base.identities), int(base.meta["num_latents"])
-    default_lr, default_mouth = personalize_defaults(base.config)
-    field_lr = default_lr if field_lr is None else field_lr
-    mouth_fraction = default_mouth if mouth_fraction is None else mouth_fraction
-    model = MINeRF(base.config, base.expression_space["dim"], old_ids + 1, old_latents + clip.num_frames).to(dev)
+    return new_name
+
+
+def _extended_model(base: LoadedRun, new_frames: int, device: torch.device) -> MINeRF:
+    """The base model with one more identity code and ``new_frames`` more latent codes
+    (copied weights; the new codes as initialised), its interaction module frozen."""
+    model = MINeRF(base.config, base.expression_space["dim"], len(base.identities) + 1, int(base.meta["num_latents"]) + new_frames).to(device)
     state = base.model.state_dict()
     with torch.no_grad():
         for name, value in model.state_dict().items():
@@ -85,28 +86,44 @@ def personalize(
                 value.copy_(state[name])
     for p in model.interaction.parameters():
         p.requires_grad_(False)
-    optimizer = torch.optim.Adam(
-        [
-            {"params": [model.identity_codes, model.latent_codes], "lr": code_lr or base.config.lr},
-            {"params": model.field_parameters(), "lr": field_lr},
-        ]
-    )
-    names = base.identities + [new_name]
-    data = MultiClipData([clip], names, [old_ids], float(base.meta.get("holdout", 0.1)), latent_base=old_latents)
-    generator = torch.Generator().manual_seed(seed)
-    before = evaluate_heldout(model, data, base.smoothing_active) if evaluate else None
-    model.train()
-    started = time.time()
-    for _ in tqdm(range(iterations), desc="personalize", unit="steps", disable=not progress):
-        train_step(model, data, optimizer, generator, base.smoothing_active, dev, mouth_fraction)
-    meta = {
+    return model
+
+
+def _personalized_meta(base: LoadedRun, clip: PreparedClip, names: list[str], settings: dict[str, Any]) -> dict[str, Any]:
+    record = {"name": clip.name, "path": str(clip.path.resolve()), "source_sha256": clip.source_sha256, "num_frames": clip.num_frames, "identity": names[-1]}
+    return {
         **base.meta,
         "identities": names,
-        "num_latents": old_latents + clip.num_frames,
-        "clips": base.meta["clips"] + [{"name": clip.name, "path": str(clip.path.resolve()), "source_sha256": clip.source_sha256, "num_frames": clip.num_frames, "identity": new_name}],
-        "personalized_from": str(Path(run_dir).resolve()),
-        "personalization": {"iterations": iterations, "field_lr": field_lr, "mouth_fraction": mouth_fraction, "identity": new_name},
+        "num_latents": int(base.meta["num_latents"]) + clip.num_frames,
+        "clips": base.meta["clips"] + [record],
+        "personalized_from": str(Path(base.path).resolve()),
+        "personalization": settings,
     }
-    save_run_checkpoint(out_dir, model, None, base.iteration, meta)
-    result = evaluate_heldout(model, data, base.smoothing_active) if evaluate else None
-    return {"run_dir": str(out_dir), "identity": new_name, "seconds": round(time.time() - started, 2), "eval_before": before, "eval": result}
+
+
+def personalize(run_dir: str | Path, clip_dir: str | Path, out_dir: str | Path, options: PersonalizeOptions | None = None, **overrides: Any) -> dict[str, Any]:
+    """Add the person of ``clip_dir`` to the run in ``run_dir``; write the result to ``out_dir``.
+
+    ``overrides``: fields of :class:`PersonalizeOptions` to change (``iterations=200``...)."""
+    opts = replace(options or PersonalizeOptions(), **overrides)
+    out_dir = Path(out_dir)
+    if latest_checkpoint(out_dir) is not None:
+        raise InputError(out_dir, "already holds a run", "choose an empty output folder")
+    dev = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    base = load_run(run_dir, dev)
+    clip = load_clip(clip_dir, expression_space=base.expression_space["id"])
+    names = base.identities + [_new_identity_name(base, clip, opts.name)]
+    default_lr, default_mouth = personalize_defaults(base.config)
+    field_lr = default_lr if opts.field_lr is None else opts.field_lr
+    mouth_fraction = default_mouth if opts.mouth_fraction is None else opts.mouth_fraction
+    model = _extended_model(base, clip.num_frames, dev)
+    optimizer = torch.optim.Adam([{"params": [model.identity_codes, model.latent_codes], "lr": opts.code_lr or base.config.lr}, {"params": model.field_parameters(), "lr": field_lr}])
+    data = MultiClipData([clip], names, [len(names) - 1], float(base.meta.get("holdout", 0.1)), latent_base=int(base.meta["num_latents"]))
+    job = NeRFJob(model, data, StepRule(total=None, smooth=base.smoothing_active, mouth_fraction=mouth_fraction), optimizer, opts.seed)
+    before = evaluate_heldout(model, data, base.smoothing_active) if opts.evaluate else None
+    model.train()
+    result = TrainLoop(job, LoopConfig(total_steps=opts.iterations, progress=opts.progress, description="personalize")).run()
+    settings = {"iterations": opts.iterations, "field_lr": field_lr, "mouth_fraction": mouth_fraction, "identity": names[-1]}
+    save_run_checkpoint(out_dir, model, base.iteration, _personalized_meta(base, clip, names, settings))
+    after = evaluate_heldout(model, data, base.smoothing_active) if opts.evaluate else None
+    return {"run_dir": str(out_dir), "identity": names[-1], "seconds": result.seconds, "eval_before": before, "eval": after}

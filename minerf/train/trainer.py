@@ -1,16 +1,17 @@
-"""Training one MI-NeRF on many clips: the loop, logging, checkpoints, resume, final evaluation.
+"""Training one MI-NeRF on many clips: the job that the training loop
+(:mod:`checkpoints.loop`) runs, resume checks and the final evaluation.
 
 ``train(...)`` is the library function behind ``minerf train``. A run folder that already
 holds a checkpoint is resumed from it (model, Adam state, iteration and the sampling RNG),
 so a run killed at any moment continues as if it had not been interrupted.
+:class:`NeRFJob` (model, optimizer, sampling generator, one step) is also what
+personalization and the benchmarks train with.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,11 +19,13 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from checkpoints import LoadedCheckpoint, RunFolder
+from checkpoints.loop import LoopConfig, TrainJob, TrainLoop, exponential_decay
 from minerf.data import MultiClipData
 from minerf.eval.heldout import evaluate_heldout, write_validation_image
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
 from minerf.model.presets import get_preset
-from minerf.run import latest_checkpoint, load_run, save_run_checkpoint
+from minerf.run import RUN_FORMAT, checkpoint_record, run_from_checkpoint
 from minerf_base.atomic import atomic_write_json
 from minerf_base.errors import InputError
 
@@ -66,7 +69,7 @@ class TrainOptions:
 
 def learning_rate(cfg: MINeRFConfig, step: int, total: int) -> float:
     """Exponential decay from ``cfg.lr`` at step 0 to ``cfg.lr_final`` at ``total``."""
-    return cfg.lr * (cfg.lr_final / cfg.lr) ** min(1.0, step / max(1, total))
+    return exponential_decay(cfg.lr, cfg.lr_final / cfg.lr, step, total)
 
 
 def train_step(model: MINeRF, data: MultiClipData, optimizer: torch.optim.Optimizer, generator: torch.Generator, smooth: bool, device: torch.device, mouth_fraction: float | None = None) -> tuple[float, float]:
@@ -86,31 +89,6 @@ def train_step(model: MINeRF, data: MultiClipData, optimizer: torch.optim.Optimi
     loss.backward()
     optimizer.step()
     return float(loss.item()), -10.0 * math.log10(max(mse.item(), 1e-10))
-
-
-class _Logger:
-    """JSONL log (always) and TensorBoard (when the ``tensorboard`` package is installed)."""
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / "log.jsonl"
-        self.tb = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(run_dir / "tb"))
-        except ImportError:
-            log.info("tensorboard is not installed; logging to %s only", self.path)
-
-    def write(self, step: int, values: dict[str, float]) -> None:
-        with open(self.path, "a") as fh:
-            fh.write(json.dumps({"step": step, "time": round(time.time(), 3), **values}) + "\n")
-        if self.tb is not None:
-            for key, value in values.items():
-                self.tb.add_scalar(key, value, step)
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
 
 
 def _run_meta(data: MultiClipData, preset: str, ablation: str, total: int) -> dict[str, Any]:
@@ -146,82 +124,115 @@ def _check_resume(run_dir: Path, meta: dict[str, Any], data: MultiClipData, opts
         raise InputError(run_dir, "the clips' expression space differs from the run's", "use clips prepared with the same tracker")
 
 
+def fresh_model(data: MultiClipData, cfg: MINeRFConfig, seed: int, device: torch.device) -> MINeRF:
+    """A newly initialised model for ``data`` (initialisation seeded by ``seed``)."""
+    torch.manual_seed(seed)
+    return MINeRF(cfg, data.expression_dim, len(data.identity_names), data.num_latents).to(device)
+
+
+@dataclass
+class StepRule:
+    """How :class:`NeRFJob` steps: learning-rate schedule, code smoothing, lip rays."""
+
+    total: int | None
+    """Length of the exponential learning-rate schedule; None keeps the optimizer's rates."""
+    smooth: bool | None = None
+    """Latent-code smoothing; None: on from the config's ``smoothing_start`` step."""
+    mouth_fraction: float | None = None
+    """Share of rays on the lips (None: the config's)."""
+
+
+class NeRFJob(TrainJob):
+    """One MI-NeRF on a clip set for :class:`checkpoints.loop.TrainLoop`: the model, its
+    optimizer (Adam at the config's rate unless given), the ray-sampling generator and one
+    step of :func:`train_step`. ``meta`` goes into every checkpoint; ``validation`` =
+    (every, folder) writes validation images."""
+
+    def __init__(self, model: MINeRF, data: MultiClipData, rule: StepRule, optimizer: torch.optim.Optimizer | None = None, seed: int = 0):
+        self.model = model
+        self.data = data
+        self.rule = rule
+        self.device = next(model.parameters()).device
+        self.optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=model.cfg.lr, betas=(0.9, 0.999), eps=1e-8)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.meta: dict[str, Any] = {}
+        self.validation: tuple[int, Path] | None = None
+
+    def smooth(self, step: int) -> bool:
+        if self.rule.smooth is not None:
+            return self.rule.smooth
+        return 0 <= self.model.cfg.smoothing_start <= step
+
+    def learning_rate(self, step: int) -> float | None:
+        return None if self.rule.total is None else learning_rate(self.model.cfg, step, self.rule.total)
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {"sampling": self.generator}
+
+    def train_step(self, step: int) -> dict[str, float]:
+        loss, psnr = train_step(self.model, self.data, self.optimizer, self.generator, self.smooth(step), self.device, self.rule.mouth_fraction)
+        return {"loss": loss, "psnr": psnr}
+
+    def checkpoint(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return self.model.state_dict(), checkpoint_record(self.model, step, self.meta)
+
+    def after_step(self, step: int) -> None:
+        if self.validation is not None and step % self.validation[0] == 0:
+            write_validation_image(self.model, self.data, self.smooth(step - 1), self.validation[1] / f"step_{step:08d}.png")
+
+
+def _fresh_start(data: MultiClipData, opts: TrainOptions, device: torch.device) -> tuple[MINeRF, dict[str, Any]]:
+    """A new model of the options' preset and the run's metadata."""
+    try:
+        cfg = get_preset(opts.preset, opts.ablation)
+    except KeyError as exc:
+        raise InputError(None, str(exc.args[0]), "see minerf train --help") from None
+    for key, value in opts.config_overrides.items():
+        if not hasattr(cfg, key):
+            raise InputError(None, f"unknown config field '{key}'", "see MINeRFConfig")
+        setattr(cfg, key, value)
+    total = opts.iterations or cfg.iterations
+    return fresh_model(data, cfg, opts.seed, device), _run_meta(data, opts.preset, opts.ablation, total)
+
+
+def _resumed_start(run_dir: Path, resume: LoadedCheckpoint, data: MultiClipData, opts: TrainOptions, device: torch.device) -> tuple[MINeRF, dict[str, Any]]:
+    """The model of the checkpoint to resume from and the run's metadata (after checking
+    that the run matches the clips and options)."""
+    run = run_from_checkpoint(run_dir, resume, device)
+    _check_resume(run_dir, run.meta, data, opts)
+    total = opts.iterations or int(run.meta["total_iterations"])
+    log.info("resuming %s at step %d of %d", run_dir, run.iteration, total)
+    return run.model, {**run.meta, "total_iterations": total}
+
+
 def train(clip_dirs: Sequence[str | Path], run_dir: str | Path, opts: TrainOptions | None = None) -> dict[str, Any]:
     """Train (or resume) one model on all ``clip_dirs``; returns a summary (and eval results)."""
-    from tqdm import tqdm
-
     opts = opts or TrainOptions()
-    run_dir = Path(run_dir)
+    run = RunFolder(Path(run_dir), RUN_FORMAT)
     device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data = MultiClipData.from_dirs([Path(p) for p in clip_dirs], opts.same_identity)
-    generator = torch.Generator().manual_seed(opts.seed)
-
-    if latest_checkpoint(run_dir) is not None:
-        run = load_run(run_dir, device)
-        _check_resume(run_dir, run.meta, data, opts)
-        model, cfg, start = run.model, run.config, run.iteration
-        total = opts.iterations or int(run.meta["total_iterations"])
-        meta = {**run.meta, "total_iterations": total}
-        if run.optimizer_state is not None and "rng" in run.optimizer_state:
-            generator.set_state(run.optimizer_state.pop("rng"))
-        log.info("resuming %s at step %d of %d", run_dir, start, total)
-    else:
-        try:
-            cfg = get_preset(opts.preset, opts.ablation)
-        except KeyError as exc:
-            raise InputError(None, str(exc.args[0]), "see minerf train --help") from None
-        for key, value in opts.config_overrides.items():
-            if not hasattr(cfg, key):
-                raise InputError(None, f"unknown config field '{key}'", "see MINeRFConfig")
-            setattr(cfg, key, value)
-        total = opts.iterations or cfg.iterations
-        torch.manual_seed(opts.seed)
-        model = MINeRF(cfg, data.expression_dim, len(data.identity_names), data.num_latents).to(device)
-        start = 0
-        meta = _run_meta(data, opts.preset, opts.ablation, total)
-        run = None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
-    if run is not None and run.optimizer_state is not None:
-        optimizer.load_state_dict(run.optimizer_state)
-    logger = _Logger(run_dir)
+    resume = run.resume_point()
+    model, meta = _fresh_start(data, opts, device) if resume is None else _resumed_start(run.path, resume, data, opts, device)
+    total = int(meta["total_iterations"])
+    job = NeRFJob(model, data, StepRule(total=total), seed=opts.seed)
+    job.meta = meta
+    if opts.validate_every:
+        job.validation = (opts.validate_every, run.path / "val")
+    config = LoopConfig(total_steps=total, checkpoint_every=opts.checkpoint_every, log_every=opts.log_every, stop_at=opts.stop_at, progress=opts.progress)
     model.train()
-    end = total if opts.stop_at is None else max(start, min(total, opts.stop_at))
-    bar = tqdm(total=total, initial=start, desc="train", unit="steps", disable=not opts.progress, dynamic_ncols=True)
-    started, step = time.time(), start
-    window_loss = window_psnr = 0.0
-    window_n = 0
-    try:
-        for step in range(start, end):
-            smooth = 0 <= cfg.smoothing_start <= step
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, step, total)
-            loss, psnr = train_step(model, data, optimizer, generator, smooth, device)
-            window_loss += loss
-            window_psnr += psnr
-            window_n += 1
-            done = step + 1
-            bar.update(1)
-            if done % opts.log_every == 0 or done == total:
-                bar.set_postfix(loss=f"{window_loss / window_n:.4f}", psnr=f"{window_psnr / window_n:.2f}")
-                logger.write(done, {"loss": window_loss / window_n, "psnr": window_psnr / window_n, "lr": optimizer.param_groups[0]["lr"]})
-                window_loss = window_psnr = 0.0
-                window_n = 0
-            if opts.validate_every and done % opts.validate_every == 0:
-                write_validation_image(model, data, smooth, run_dir / "val" / f"step_{done:08d}.png")
-            if done % opts.checkpoint_every == 0 and done != end:
-                save_run_checkpoint(run_dir, model, optimizer, done, meta, generator.get_state())
-    finally:
-        bar.close()
-    if start < end or latest_checkpoint(run_dir) is None:
-        save_run_checkpoint(run_dir, model, optimizer, end, meta, generator.get_state())
-    summary: dict[str, Any] = {"run_dir": str(run_dir), "iterations": end, "total_iterations": total, "resumed_from": start, "seconds": round(time.time() - started, 2), "device": str(device)}
-    if opts.evaluate and end == total:
-        smooth = 0 <= cfg.smoothing_start <= total
-        result = evaluate_heldout(model, data, smooth, opts.eval_max_frames, opts.progress)
-        result["iteration"] = total
-        atomic_write_json(run_dir / "eval.json", result)
-        logger.write(total, {"eval/psnr": result["psnr"], "eval/ssim": result["ssim"]})
-        summary["eval"] = result
-    logger.close()
+    with TrainLoop(job, config, run, None if resume is None else resume.state) as loop:
+        result = loop.run()
+        summary: dict[str, Any] = {"run_dir": str(run.path), "iterations": result.end, "total_iterations": total, "resumed_from": result.start, "seconds": result.seconds, "device": str(device)}
+        if opts.evaluate and result.end == total:
+            summary["eval"] = _final_evaluation(job, loop, total, opts)
     return summary
+
+
+def _final_evaluation(job: NeRFJob, loop: TrainLoop, total: int, opts: TrainOptions) -> dict[str, Any]:
+    """Held-out PSNR / SSIM of the finished run, written to ``eval.json`` and the log."""
+    smooth = 0 <= job.model.cfg.smoothing_start <= total
+    result = evaluate_heldout(job.model, job.data, smooth, opts.eval_max_frames, opts.progress)
+    result["iteration"] = total
+    atomic_write_json(Path(loop.run_folder.path) / "eval.json", result)
+    loop.log(total, {"eval/psnr": result["psnr"], "eval/ssim": result["ssim"]})
+    return result

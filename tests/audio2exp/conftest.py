@@ -107,13 +107,13 @@ def synthetic_clips(tmp_path_factory) -> list[Path]:
 def trained_run(tmp_path_factory, synthetic_clips) -> Path:
     """A small network trained on the synthetic clips (shared by several tests)."""
     from audio2exp.model import Audio2ExpConfig
-    from audio2exp.train import TrainConfig, train
+    from audio2exp.train import Audio2ExpTrainConfig, train
 
     out = tmp_path_factory.mktemp("a2e_run") / "run"
     train(
         synthetic_clips,
         out,
-        train_config=TrainConfig(steps=300, batch=16, crop=24, save_every=300),
+        train_config=Audio2ExpTrainConfig(steps=300, batch=16, crop=24, save_every=300),
         net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0, members=2),
     )
     return out

@@ -90,9 +90,9 @@ def test_folds_hold_out_every_frame_once_with_a_gap():
 
 def test_fold_training_evaluates_on_its_own_block(synthetic_clips, tmp_path):
     from audio2exp.evaluate import heldout_comparison
-    from audio2exp.train import PRESETS, train
+    from audio2exp.train import AUDIO2EXP_PRESETS, train
 
-    config, net = PRESETS["tiny"]
+    config, net = AUDIO2EXP_PRESETS["tiny"]
     from dataclasses import replace
 
     train(synthetic_clips, tmp_path / "run", train_config=replace(config, steps=4, fold=(3, 5)), net_config=net)

@@ -18,12 +18,13 @@ from audio2exp.av_offset import (
 from audio2exp.data import load_clip_data
 from audio2exp.features import FeatureConfig, make_extractor, silence_features
 from audio2exp.model import Audio2ExpConfig
-from audio2exp.train import TrainConfig
+from audio2exp.train import Audio2ExpTrainConfig, TrainSession
+from checkpoints import latest_checkpoint
 from tests.audio2exp.conftest import make_clip
 
 # the small network and short training of the offset tests
 NET = Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0)
-SYNC_TRAINING = TrainConfig(steps=200, batch=16, crop=24, save_every=200, sync_correct=True)
+SYNC_TRAINING = Audio2ExpTrainConfig(steps=200, batch=16, crop=24, save_every=200, sync_correct=True)
 
 
 def test_lag_correlations_peak_where_the_prediction_lags():
@@ -90,7 +91,7 @@ def test_the_same_clips_and_seed_give_the_same_offsets_and_weights(synced_run, t
     train(clips, again, train_config=SYNC_TRAINING, net_config=NET)
     # the offset search, correlations included, and the final network repeat exactly
     assert Audio2ExpPredictor.load(again).meta["training"]["av_offsets"] == Audio2ExpPredictor.load(out).meta["training"]["av_offsets"]
-    first, second = load_file(out / "weights.safetensors"), load_file(again / "weights.safetensors")
+    first, second = load_file(latest_checkpoint(out) / "weights.safetensors"), load_file(latest_checkpoint(again) / "weights.safetensors")
     assert first.keys() == second.keys()
     for name in first:
         np.testing.assert_array_equal(first[name], second[name])
@@ -135,7 +136,7 @@ def test_resumed_run_reuses_the_offsets_it_found(tmp_path, monkeypatch):
 
     clips = [make_clip(tmp_path / f"spk_{k}", seed=20 + k, num_frames=150, audio_delay=5 if k == 1 else 0) for k in range(3)]
     config = replace(SYNC_TRAINING, steps=160, save_every=80)
-    first = train(clips, tmp_path / "run", train_config=config, net_config=NET, stop_after=80)
+    first = train(clips, tmp_path / "run", train_config=config, net_config=NET, session=TrainSession(stop_at=80))
     assert first["step"] == 80
 
     def search_again(*_args, **_kwargs):

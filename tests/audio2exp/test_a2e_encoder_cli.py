@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from audio2exp.audio import array_source
 from audio2exp.features import FeatureConfig, make_extractor, stream_features
+from checkpoints import latest_checkpoint
 from minerf_base.errors import InputError
 from tests.audio2exp.conftest import DIM, synthetic_speech
 
@@ -76,7 +77,7 @@ def test_train_and_predict_with_the_encoder_through_the_cli(tiny_encoder, synthe
     result = runner.invoke(audio2exp, ["train", *map(str, synthetic_clips), "-o", str(run), "--preset", "tiny", "--steps", "4", "--features", "hf", "--encoder", tiny_encoder, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["step"] == 4
-    meta = json.loads((run / "checkpoint.json").read_text())
+    meta = json.loads((latest_checkpoint(run) / "checkpoint.json").read_text())
     assert meta["features"]["kind"] == "hf" and meta["features"]["model"] == tiny_encoder
     audio, _, _ = synthetic_speech(50, seed=9)
     wav = tmp_path / "speech.wav"

@@ -13,8 +13,14 @@ from audio2exp.checkpoint import load_model
 from audio2exp.evaluate import heldout_comparison, speech_following
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from audio2exp.predict import Audio2ExpPredictor, predict_to_file
-from audio2exp.train import PRESETS, TrainConfig, train
-from checkpoints import CheckpointError
+from audio2exp.train import AUDIO2EXP_PRESETS, Audio2ExpTrainConfig, TrainSession, train
+from checkpoints import (
+    CheckpointError,
+    latest_checkpoint,
+    read_train_state,
+    save_checkpoint,
+)
+from checkpoints.convert import convert_run
 from tests.audio2exp.conftest import DIM, make_clip, synthetic_speech
 
 
@@ -41,7 +47,7 @@ def test_smoothing_attention_is_a_convex_mix_of_neighbours():
 
 
 def test_checkpoint_carries_features_space_and_dimension(trained_run):
-    meta = json.loads((trained_run / "checkpoint.json").read_text())
+    meta = json.loads((latest_checkpoint(trained_run) / "checkpoint.json").read_text())
     assert meta["kind"] == "audio2exp"
     assert meta["features"]["kind"] == "logmel"
     assert meta["expression_space"] == {"id": "synthetic-v1", "dim": DIM, "mouth_components": [0, 1]}
@@ -145,19 +151,83 @@ def test_training_refuses_mixed_spaces(synthetic_clips, tmp_path):
 
     other = make_clip(tmp_path / "other", seed=4, num_frames=30, space={"id": "mp468-pca-v1", "dim": DIM})
     with pytest.raises(ClipError, match="expression space"):
-        train([synthetic_clips[0], other], tmp_path / "run", train_config=PRESETS["tiny"][0], net_config=PRESETS["tiny"][1])
+        train([synthetic_clips[0], other], tmp_path / "run", train_config=AUDIO2EXP_PRESETS["tiny"][0], net_config=AUDIO2EXP_PRESETS["tiny"][1])
 
 
 def test_resumed_training_equals_uninterrupted(synthetic_clips, tmp_path):
-    tiny_train, tiny_net = PRESETS["tiny"]
-    config = TrainConfig(**{**tiny_train.__dict__, "steps": 12, "save_every": 100})
+    tiny_train, tiny_net = AUDIO2EXP_PRESETS["tiny"]
+    config = Audio2ExpTrainConfig(**{**tiny_train.__dict__, "steps": 12, "save_every": 100})
     train(synthetic_clips, tmp_path / "straight", train_config=config, net_config=tiny_net)
-    train(synthetic_clips, tmp_path / "resumed", train_config=config, net_config=tiny_net, stop_after=5)
-    assert json.loads((tmp_path / "resumed" / "checkpoint.json").read_text())["training"]["step"] == 5
+    train(synthetic_clips, tmp_path / "resumed", train_config=config, net_config=tiny_net, session=TrainSession(stop_at=5))
+    assert json.loads((latest_checkpoint(tmp_path / "resumed") / "checkpoint.json").read_text())["training"]["step"] == 5
     train(synthetic_clips, tmp_path / "resumed", train_config=config, net_config=tiny_net)
     a, _ = load_model(tmp_path / "straight")
     b, _ = load_model(tmp_path / "resumed")
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
-        torch.testing.assert_close(x, y, msg=name)
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
     with pytest.raises(CheckpointError, match="other clips or settings"):
         train(synthetic_clips[:1], tmp_path / "resumed", train_config=config, net_config=tiny_net)
+
+
+def test_killed_between_checkpoints_resumes_to_the_uninterrupted_weights(synthetic_clips, tmp_path, monkeypatch):
+    import audio2exp.train as training
+
+    tiny_train, tiny_net = AUDIO2EXP_PRESETS["tiny"]
+    config = Audio2ExpTrainConfig(**{**tiny_train.__dict__, "steps": 12, "save_every": 4})
+    train(synthetic_clips, tmp_path / "straight", train_config=config, net_config=tiny_net)
+    real_step = training._Audio2ExpJob.train_step
+
+    def killed_at_step_7(job, step):
+        if step == 7:
+            raise KeyboardInterrupt("killed")
+        return real_step(job, step)
+
+    monkeypatch.setattr(training._Audio2ExpJob, "train_step", killed_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train(synthetic_clips, tmp_path / "killed", train_config=config, net_config=tiny_net)
+    monkeypatch.undo()
+    assert latest_checkpoint(tmp_path / "killed").name == "step_00000004"  # steps 5-7 are lost
+    assert train(synthetic_clips, tmp_path / "killed", train_config=config, net_config=tiny_net)["step"] == 12
+    a, _ = load_model(tmp_path / "straight")
+    b, _ = load_model(tmp_path / "killed")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+
+
+def _as_old_layout(run) -> None:
+    """Rewrite a run folder as ``audio2exp train`` wrote it before the one run-folder format:
+    the model's checkpoint files at the top of RUN, RUN/train_state/ holding ``model.*``,
+    ``average.*`` and ``optim.*`` tensors with the step and the run's fingerprint."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    folder = latest_checkpoint(run)
+    state = read_train_state(folder)
+    tensors = {f"model.{k}": v for k, v in state.extra["model"].items()} | {f"average.{k}": v for k, v in state.extra["average"].items()}
+    tensors |= {f"optim.{i}.{k}": v for i, slots in state.optimizer["state"].items() for k, v in slots.items()}
+    save_checkpoint(run / "train_state", tensors, kind="audio2exp-train", version=1, meta={"step": state.step, "fingerprint": state.extra["fingerprint"]})
+    meta = json.loads((folder / "checkpoint.json").read_text())
+    save_checkpoint(run, load_file(folder / "weights.safetensors"), kind="audio2exp", version=1, meta={k: v for k, v in meta.items() if k not in ("kind", "version", "weights_bytes", "step")})
+    shutil.rmtree(run / "checkpoints")
+    (run / "latest.json").unlink()
+
+
+def test_old_layout_run_predicts_and_resumes_after_conversion(synthetic_clips, tmp_path):
+    tiny_train, tiny_net = AUDIO2EXP_PRESETS["tiny"]
+    config = Audio2ExpTrainConfig(**{**tiny_train.__dict__, "steps": 12, "save_every": 100})
+    train(synthetic_clips, tmp_path / "straight", train_config=config, net_config=tiny_net)
+    old = tmp_path / "old"
+    train(synthetic_clips, old, train_config=config, net_config=tiny_net, session=TrainSession(stop_at=5))
+    _as_old_layout(old)
+    assert Audio2ExpPredictor.load(old).meta["training"]["step"] == 5  # loads as it is
+    with pytest.raises(CheckpointError, match=f"python -m checkpoints.convert {old}"):
+        train(synthetic_clips, old, train_config=config, net_config=tiny_net)
+    done = convert_run(old)
+    assert done["converted"] and done["step"] == 5
+    assert not (old / "train_state").exists() and not (old / "checkpoint.json").exists() and (old / "latest.json").is_file()
+    train(synthetic_clips, old, train_config=config, net_config=tiny_net)
+    a, _ = load_model(tmp_path / "straight")
+    b, _ = load_model(old)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)

@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks.audio2exp_eval import configured, cross_validate
 from benchmarks.audio2exp_variants import METHODS, beats_baselines, parse_variant
+from checkpoints import latest_checkpoint
 
 
 def test_variant_words_become_typed_settings():
@@ -45,7 +46,7 @@ def test_beats_baselines_needs_both_measures():
 def test_cross_validation_with_a_variant_trains_every_fold_with_it(synthetic_clips, tmp_path):
     out = cross_validate(list(synthetic_clips), 2, tmp_path, METHODS, preset="tiny", overrides={"steps": 20, "hidden": 8})
     for k in range(2):
-        meta = json.loads((tmp_path / f"fold{k}" / "checkpoint.json").read_text())
+        meta = json.loads((latest_checkpoint(tmp_path / f"fold{k}") / "checkpoint.json").read_text())
         assert meta["training"]["config"]["steps"] == 20
         assert meta["training"]["config"]["fold"] == [k, 2]
         assert meta["config"]["hidden"] == 8

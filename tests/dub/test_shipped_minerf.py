@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
+from checkpoints import has_train_state
 from checkpoints.shipped import SHIPPED, SHIPPED_DIR, shipped_checkpoint
 from minerf.eval.metrics import psnr
 from minerf.render.views import crop_box, render_view
@@ -23,8 +25,11 @@ def test_shipped_minerf_is_small_weights_only_and_knows_the_grid_identities():
     assert shipped_checkpoint("minerf") == SHIPPED_DIR / SHIPPED["minerf"]
     assert sorted(run.identities) == GRID
     assert run.expression_space == {"id": "mp468-pca-v1", "dim": 24}
-    assert run.optimizer_state is None
     weights = latest_checkpoint(shipped_checkpoint("minerf")) / "weights.safetensors"
+    # a version-1 checkpoint without optimizer or sampler state
+    assert not has_train_state(run.checkpoint)
+    with safe_open(str(weights), "pt") as fh:
+        assert all(name.startswith("model.") for name in fh.keys())
     assert weights.stat().st_size < 8_000_000
     assert all(rec.get("source_sha256") for rec in run.meta["clips"])
 

@@ -11,9 +11,17 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 import lipsync
+from checkpoints import (
+    CheckpointError,
+    latest_checkpoint,
+    read_train_state,
+    save_checkpoint,
+)
+from checkpoints.convert import convert_run
 from lipsync.dataset import SyncPairs, load_training_clip
 from lipsync.model import SyncNetConfig
-from lipsync.train import TrainConfig, train_expert
+from lipsync.train import SyncNetTrainConfig, train_expert
+from lipsync.weights import expert_folder, load_expert
 from minerf_base.clip import NUM_LANDMARKS
 from minerf_base.clip_writer import write_clip
 from minerf_base.errors import InputError
@@ -69,29 +77,80 @@ def test_samples_put_the_in_sync_window_first(clips):
 
 
 def test_training_resumes_to_the_same_weights_and_its_scores_name_it(clips, tmp_path):
-    config = TrainConfig(model=TINY, steps=4, batch_size=4, max_offset=3, negatives=2, checkpoint_every=2)
+    config = SyncNetTrainConfig(model=TINY, steps=4, batch_size=4, max_offset=3, negatives=2, checkpoint_every=2)
     straight = tmp_path / "straight"
     summary = train_expert(clips, straight, config, device="cpu", progress=False)
     assert summary["steps"] == 4 and [h["step"] for h in summary["history"]] == [2, 4]
 
     resumed = tmp_path / "resumed"
-    train_expert(clips, resumed, TrainConfig(**{**vars(config), "steps": 2}), device="cpu", progress=False)
-    assert json.loads((resumed / "model" / "checkpoint.json").read_text())["step"] == 2
+    train_expert(clips, resumed, SyncNetTrainConfig(**{**vars(config), "steps": 2}), device="cpu", progress=False)
+    assert json.loads((latest_checkpoint(resumed) / "checkpoint.json").read_text())["step"] == 2
     train_expert(clips, resumed, config, device="cpu", progress=False)
-    a = load_file(straight / "model" / "weights.safetensors")
-    b = load_file(resumed / "model" / "weights.safetensors")
+    a = load_file(latest_checkpoint(straight) / "weights.safetensors")
+    b = load_file(latest_checkpoint(resumed) / "weights.safetensors")
     assert a.keys() == b.keys()
     for name in a:
         assert np.array_equal(a[name].numpy(), b[name].numpy()), name
 
     with pytest.raises(InputError, match="other settings"):
-        train_expert(clips, resumed, TrainConfig(**{**vars(config), "lr": 1e-2}), device="cpu", progress=False)
+        train_expert(clips, resumed, SyncNetTrainConfig(**{**vars(config), "lr": 1e-2}), device="cpu", progress=False)
 
     clip = load_training_clip(clips[0])
     crops = np.stack([np.asarray(__import__("cv2").resize(f, (224, 224))) for f in clip.frames])
     result = lipsync.score(crops, generated_audio(30 * 640, seed=0), weights=straight, faces_cropped=True, device="cpu")
     assert result.weights_id.startswith("own-expert:straight:")
     assert -15 <= result.offset <= 15 and result.lse_d > 0
+
+
+def _as_old_layout(run: Path) -> None:
+    """Rewrite a run folder as ``lipsync train`` wrote it before the one run-folder format:
+    RUN/model/ (the expert's checkpoint) and RUN/train_state.pt (optimizer state dict, step,
+    the numpy generator's state as JSON, loss history)."""
+    import shutil
+
+    import torch
+
+    folder = latest_checkpoint(run)
+    state = read_train_state(folder)
+    meta = json.loads((folder / "checkpoint.json").read_text())
+    save_checkpoint(run / "model", load_file(folder / "weights.safetensors"), kind="syncnet", version=1, meta={k: v for k, v in meta.items() if k not in ("kind", "version", "weights_bytes")})
+    old_state = {"optimizer": state.optimizer, "step": state.step, "rng": json.dumps(state.rng["generators"]["sampling"]), "history": state.extra["history"]}
+    torch.save(old_state, run / "train_state.pt")
+    shutil.rmtree(run / "checkpoints")
+    (run / "latest.json").unlink()
+
+
+def test_killed_run_and_old_layout_run_resume_to_the_uninterrupted_weights(clips, tmp_path, monkeypatch):
+    import lipsync.train as training
+
+    config = SyncNetTrainConfig(model=TINY, steps=6, batch_size=4, max_offset=3, negatives=2, checkpoint_every=2)
+    train_expert(clips, tmp_path / "straight", config, device="cpu", progress=False)
+    real_step = training._ExpertJob.train_step
+
+    def killed_at_step_3(job, step):
+        if step == 3:
+            raise KeyboardInterrupt("killed")
+        return real_step(job, step)
+
+    monkeypatch.setattr(training._ExpertJob, "train_step", killed_at_step_3)
+    killed = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        train_expert(clips, killed, config, device="cpu", progress=False)
+    monkeypatch.undo()
+    assert latest_checkpoint(killed).name == "step_00000002"
+    _as_old_layout(killed)
+    assert expert_folder(killed) == killed / "model" and load_expert(killed) is not None  # still scores
+    with pytest.raises(CheckpointError, match=f"python -m checkpoints.convert {killed}"):
+        train_expert(clips, killed, config, device="cpu", progress=False)
+    assert convert_run(killed)["step"] == 2
+    assert not (killed / "model").exists() and not (killed / "train_state.pt").exists() and (killed / "latest.json").is_file()
+    summary = train_expert(clips, killed, config, device="cpu", progress=False)
+    assert [h["step"] for h in summary["history"]] == [2, 4, 6]
+    a = load_file(latest_checkpoint(tmp_path / "straight") / "weights.safetensors")
+    b = load_file(latest_checkpoint(killed) / "weights.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert np.array_equal(a[name].numpy(), b[name].numpy()), name
 
 
 def test_train_command_and_clip_without_audio(clips, tmp_path):
@@ -106,4 +165,4 @@ def test_train_command_and_clip_without_audio(clips, tmp_path):
     ok = runner.invoke(cli, args)
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["steps"] == 2
-    assert (tmp_path / "run" / "model" / "weights.safetensors").is_file()
+    assert (latest_checkpoint(tmp_path / "run") / "weights.safetensors").is_file()

@@ -14,7 +14,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from checkpoints import CheckpointError
+from checkpoints import (
+    CheckpointError,
+    latest_checkpoint,
+    read_train_state,
+    save_checkpoint,
+)
+from checkpoints.convert import convert_run
 from minerf.run import load_run
 from minerf.train.trainer import TrainOptions, train
 from minerf_base.errors import InputError
@@ -79,7 +85,7 @@ def test_kill_9_during_training_then_resume(tmp_path, synthetic_clips):
         deadline = time.time() + 120
         while time.time() < deadline:
             latest = run_dir / "latest.json"
-            if latest.is_file() and json.loads(latest.read_text())["iteration"] >= 6:
+            if latest.is_file() and json.loads(latest.read_text())["step"] >= 6:
                 break
             time.sleep(0.2)
         else:
@@ -93,3 +99,49 @@ def test_kill_9_during_training_then_resume(tmp_path, synthetic_clips):
     assert summary["resumed_from"] == killed_at
     assert load_run(run_dir).iteration == killed_at + 3
     assert len(list((run_dir / "checkpoints").iterdir())) <= 2  # old checkpoints are pruned
+
+
+def _as_version_1(run_dir: Path) -> None:
+    """Rewrite the latest checkpoint as ``minerf train`` wrote it before the one run-folder
+    format (checkpoint version 1): ``model.*``, ``optim.*`` and ``rng.train`` in one file, the
+    optimizer's param groups in checkpoint.json, no training state files."""
+    folder = latest_checkpoint(run_dir)
+    state = read_train_state(folder)
+    tensors = {f"model.{k}": v for k, v in load_file(str(folder / "weights.safetensors")).items()}
+    tensors |= {f"optim.{i}.{k}": v for i, slots in state.optimizer["state"].items() for k, v in slots.items()}
+    tensors["rng.train"] = state.rng["generators"]["sampling"]
+    meta = json.loads((folder / "checkpoint.json").read_text())
+    meta = {k: v for k, v in meta.items() if k not in ("kind", "version", "weights_bytes", "step")}
+    meta["optimizer_param_groups"] = state.optimizer["param_groups"]
+    for path in folder.iterdir():
+        path.unlink()
+    save_checkpoint(folder, tensors, kind="minerf", version=1, meta=meta)
+
+
+def test_version_1_run_loads_and_resumes_after_conversion(tmp_path, synthetic_clips):
+    clips = synthetic_clips[:2]
+    train(clips, tmp_path / "straight", _opts(12, checkpoint_every=100))
+    train(clips, tmp_path / "old", _opts(12, checkpoint_every=100, stop_at=6))
+    _as_version_1(tmp_path / "old")
+    old = load_run(tmp_path / "old")  # renders and evaluates as it is
+    assert old.iteration == 6 and json.loads((old.checkpoint / "checkpoint.json").read_text())["version"] == 1
+    with pytest.raises(CheckpointError, match="python -m checkpoints.convert"):
+        train(clips, tmp_path / "old", _opts(12, checkpoint_every=100))
+    done = convert_run(tmp_path / "old")
+    assert done["converted"] and done["step"] == 6
+    assert convert_run(tmp_path / "old")["reason"] == "already in the current layout"
+    converted = load_run(tmp_path / "old")
+    for name, value in old.model.state_dict().items():
+        torch.testing.assert_close(value, converted.model.state_dict()[name], rtol=0, atol=0, msg=name)
+    assert train(clips, tmp_path / "old", _opts(12, checkpoint_every=100))["resumed_from"] == 6
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "old")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_shipped_version_1_model_is_left_alone_by_the_conversion():
+    from checkpoints.shipped import shipped_checkpoint
+
+    shipped = shipped_checkpoint("minerf")
+    assert load_run(shipped).iteration == 4000
+    assert convert_run(shipped) == {"run": str(shipped), "converted": False, "reason": "a weights-only MI-NeRF checkpoint (an export): it loads as it is and cannot be resumed"}
