@@ -28,7 +28,7 @@ def main() -> None:
     device = torch.device(args.device)
 
     from minerf.data import MultiClipData
-    from minerf.model import MINeRF, get_preset
+    from minerf.model import MINeRF, Rays, get_preset
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +47,7 @@ def main() -> None:
                     b = data.sample_batch(rays, cfg.frames_per_step, 1, cfg.inside_fraction, gen, cfg.head_margin).to(device)
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                         cond = model.frame_condition(b.identity, b.expression, b.latent, False)
-                        out = model.render_rays(b.origins, b.dirs, b.near, b.far, b.background, cond[b.slot], True, gen)
+                        out = model.render_rays(Rays(b.origins, b.dirs, b.near, b.far, b.background, cond[b.slot]), True, gen)
                     loss = ((out["rgb"] - b.target) ** 2).mean() + ((out["rgb_coarse"] - b.target) ** 2).mean()
                     opt.zero_grad()
                     loss.backward()

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from minerf.model.mi_nerf import MINeRF
-from minerf.model.rays import box_bounds, grow_box, pixel_rays
+from minerf.model.rays import Rays, box_bounds, grow_box, pixel_rays
 
 
 @torch.no_grad()
@@ -50,7 +50,7 @@ def render_view(
     for start in range(0, len(idx), chunk):
         sel = idx[start : start + chunk]
         with _autocast(model, device):
-            out = model.render_rays(origins[sel], dirs[sel], near[sel], far[sel], bg[sel], cond.expand(len(sel), -1))
+            out = model.render_rays(Rays(origins[sel], dirs[sel], near[sel], far[sel], bg[sel], cond.expand(len(sel), -1)))
         rgb[sel] = out["rgb"].float()
         acc[sel] = out["acc"].float()
     h, w = y1 - y0, x1 - x0
