@@ -184,7 +184,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
         ping_pong,
         render_region,
     )
-    from minerf.render.video import render_frames
+    from minerf.render.video import FrameSequence, render_frames
     from minerf.run import load_run
     from minerf_base.clip import load_clip
     from minerf_base.video_out import mux_audio, write_video
@@ -267,10 +267,11 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
         encode and mux the matching audio into ``path`` (the final video, or a preview)."""
         ks = range(total)[span]
         js = timeline[span]
-        crops = render_frames(
-            model, code, expr[span], clip.pose[js], clip.intrinsics, None if latents is None else latents[span],
-            (clip.background(int(j)) for j in js), run.smoothing_active, regions=(render_region(clip.mask(int(j))) for j in js),
+        sequence = FrameSequence(
+            expr[span], clip.pose[js], clip.intrinsics, None if latents is None else latents[span],
+            (clip.background(int(j)) for j in js), regions=(render_region(clip.mask(int(j))) for j in js),
         )
+        crops = render_frames(model, code, sequence, run.smoothing_active)
 
         def frames_out():
             bar = tqdm(zip(ks, crops), total=len(ks), desc="render", unit="frames", disable=not (progress and final))
