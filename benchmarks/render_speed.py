@@ -33,7 +33,7 @@ def main() -> None:
     from minerf.model import MINeRF, get_preset
     from minerf.model.rays import box_bounds, pixel_rays
     from minerf.render.conditioning import clip_frame_condition
-    from minerf.render.views import render_view
+    from minerf.render.views import View, render_view
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,8 +52,9 @@ def main() -> None:
                 torch.manual_seed(0)
                 model = MINeRF(cfg, data.expression_dim, 1, data.num_latents).to(device).eval()
                 cond = clip_frame_condition(model, data, 0, np.array([0]), False)[0]
+                view = View(pose, K, cond, bg)
                 if args.full:
-                    sec = timed(lambda: render_view(model, pose, K, cond, bg), device, 1)
+                    sec = timed(lambda: render_view(model, view), device, 1)
                     fps, measured = 1.0 / sec, rays_per_frame
                 else:
                     # a band of rows around the image centre holding about --block head rays
@@ -63,7 +64,7 @@ def main() -> None:
                         y0, y1 = max(0, y0 - 1), min(size, y1 + 1)
                     box = (0, y0, size, y1)
                     sub_hit = int(per_row[y0:y1].sum())
-                    sec = timed(lambda: render_view(model, pose, K, cond, bg, box), device, 1)
+                    sec = timed(lambda: render_view(model, view, box), device, 1)
                     fps, measured = sub_hit / sec / max(rays_per_frame, 1), sub_hit
                 results.append(
                     {

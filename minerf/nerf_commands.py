@@ -77,9 +77,10 @@ def train_cmd(clip_dirs, run_dir, preset, ablation, iters, same_identity, checkp
 @report_errors
 def render_cmd(run_dir, identity, expressions_from, expressions, output, crop_only, max_frames, device, as_json) -> None:
     """Render IDENTITY of a trained run as a video, pasted into its source frames."""
-    from minerf.render.video import render_video
+    from minerf.render.video import RenderRequest, render_video
 
-    result = render_video(run_dir, identity, output, expressions_from, expressions, crop_only, max_frames, device, progress_enabled() and not as_json)
+    request = RenderRequest(identity, output, expressions_from, expressions, crop_only, max_frames)
+    result = render_video(run_dir, request, device, progress_enabled() and not as_json)
     emit(result, as_json, f"wrote {result['frames']} frames to {result['output']}")
 
 

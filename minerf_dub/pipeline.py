@@ -189,15 +189,15 @@ class DubRender:
         """(RGB crop (S, S, 3) uint8, opacity (S, S)) for output frames ``span``; ``expressions``
         (total, d) along the whole timeline."""
         from minerf.render.composite import render_region
-        from minerf.render.video import render_frames
+        from minerf.render.video import FrameSequence, render_frames
 
         model, clip, js = self.run.model, self.clip, self.timeline[span]
         code = model.identity_codes[self.run.identity_index(self.identity)].detach()
-        latents = None if self.latents is None else self.latents[span]
-        return render_frames(
-            model, code, expressions[span], clip.pose[js], clip.intrinsics, latents,
-            (clip.background(int(j)) for j in js), self.run.smoothing_active, regions=(render_region(clip.mask(int(j))) for j in js),
+        sequence = FrameSequence(
+            expressions[span], clip.pose[js], clip.intrinsics, None if self.latents is None else self.latents[span],
+            (clip.background(int(j)) for j in js), regions=(render_region(clip.mask(int(j))) for j in js),
         )
+        return render_frames(model, code, sequence, self.run.smoothing_active)
 
     def frames(self, expressions: np.ndarray, span: slice, progress: bool = False) -> Iterator[np.ndarray]:
         """Output frames ``span``: the crops pasted into the full-resolution source frames,

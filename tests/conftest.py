@@ -2,14 +2,26 @@
 
 Real media live in ``../shared/data`` beside the project (never copied into it); tests that
 need them skip with a reason when that folder is absent.
+
+The test run checks the tensor shapes written in the signatures of the model and the renderer
+(jaxtyping + beartype): the import hook below is installed before any test imports ``minerf``,
+so a shape or dtype error in a test fails it. Production runs never install it and pay nothing.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+import jaxtyping
 import pytest
+
+CHECKED_PACKAGES = ("minerf.model", "minerf.render")
+_already = [name for name in sys.modules if name.startswith(CHECKED_PACKAGES)]
+if _already:  # the hook only acts on modules imported after it
+    raise RuntimeError(f"{_already} imported before tests/conftest.py; their shapes would go unchecked")
+jaxtyping.install_import_hook(list(CHECKED_PACKAGES), "beartype.beartype")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MINERF_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -11,7 +11,7 @@ import torch
 from minerf.data import MultiClipData
 from minerf.eval.metrics import psnr, ssim
 from minerf.model.mi_nerf import MINeRF
-from minerf.render.conditioning import clip_frame_condition, render_clip_frame
+from minerf.render.conditioning import ConditionOverride, clip_frame_condition, render_clip_frame
 from minerf.render.views import crop_box
 from minerf_base.atomic import atomic_path
 
@@ -70,7 +70,7 @@ def write_validation_image(model: MINeRF, data: MultiClipData, smooth: bool, pat
         clip = data.clips[ci]
         box = crop_box(clip.face_box[t], clip.resolution)  # face crop only: validation stays cheap
         own = render_clip_frame(model, data, ci, t, smooth, box)["rgb"].cpu().numpy()
-        swap_cond = clip_frame_condition(model, data, ci, np.array([t]), smooth, identity=(ident + 1) % n_id)[0]
+        swap_cond = clip_frame_condition(model, data, ci, np.array([t]), smooth, ConditionOverride(identity=(ident + 1) % n_id))[0]
         swap = render_clip_frame(model, data, ci, t, smooth, box, cond=swap_cond)["rgb"].cpu().numpy()
         x0, y0, x1, y1 = box
         gt = clip.frame(t)[y0:y1, x0:x1].astype(np.float32) / 255.0

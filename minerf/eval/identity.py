@@ -30,7 +30,7 @@ from minerf.eval.embedding import (
     mean_embedding,
 )
 from minerf.model.mi_nerf import MINeRF
-from minerf.render.conditioning import clip_frame_condition, render_clip_frame
+from minerf.render.conditioning import ConditionOverride, clip_frame_condition, render_clip_frame
 from minerf.render.views import crop_box
 
 DEFINITION = "mean over rendered face crops of 1 - cos(embedding, unit mean embedding of the target identity's real training frames)"
@@ -102,7 +102,7 @@ def evaluate_acd(
             source = (ident + 1) % n_id
             count = min(len(frames), len(heldout[source]))
             expr_clip = data.clips[first_clip[source]]
-            cond = clip_frame_condition(model, data, ci, frames[:count], smooth, expression=expr_clip.expression, expression_frames=heldout[source][:count])
+            cond = clip_frame_condition(model, data, ci, frames[:count], smooth, ConditionOverride(expression=expr_clip.expression, expression_frames=heldout[source][:count]))
             transfer = []
             for k, t in enumerate(frames[:count]):
                 transfer.append(render_clip_frame(model, data, ci, int(t), smooth, crop_box(clip.face_box[t], clip.resolution), cond=cond[k])["rgb"].cpu().numpy())

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 # Instant-NGP's spatial hash primes (the first is 1 so level-0 grids stay coherent).
@@ -23,7 +24,7 @@ PRIMES32 = tuple(p - 2**32 if p >= 2**31 else p for p in PRIMES)  # the same pri
 
 
 class PositionalEncoding(nn.Module):
-    """``x`` (..., C) -> (..., C * (1 + 2 * num_freqs)): ``[x, sin(2^k x), cos(2^k x)]``."""
+    """``x`` (..., coords) -> (..., coords * (1 + 2 * num_freqs)): ``[x, sin(2^k x), cos(2^k x)]``."""
 
     def __init__(self, in_dim: int, num_freqs: int, include_input: bool = True):
         super().__init__()
@@ -33,7 +34,7 @@ class PositionalEncoding(nn.Module):
         self.register_buffer("freqs", 2.0 ** torch.arange(num_freqs, dtype=torch.float32), persistent=False)
         self.out_dim = in_dim * (2 * num_freqs + int(include_input))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Float[Tensor, "*batch coords"]) -> Float[Tensor, "*batch enc"]:
         scaled = (x[..., None, :] * self.freqs[:, None]).flatten(-2)  # (..., F*C)
         parts = [x] if self.include_input else []
         return torch.cat(parts + [torch.sin(scaled), torch.cos(scaled)], dim=-1)
@@ -63,7 +64,7 @@ def level_resolutions(cfg: HashGridConfig) -> list[int]:
     return [int(math.floor(cfg.base_resolution * growth**lv)) for lv in range(cfg.levels)]
 
 
-def _corner_index(corner: Tensor, resolution: int, table_size: int) -> Tensor:
+def _corner_index(corner: Int[Tensor, "*batch 3"], resolution: int, table_size: int) -> Int[Tensor, " *batch"]:
     """Integer corner coordinates (..., 3) -> table index (...): dense when the grid fits, else hashed."""
     side = resolution + 1
     if side**3 <= table_size:
@@ -81,12 +82,12 @@ class _CornerBlend(torch.autograd.Function):
     which on CPU is several times faster than the generic sort-based embedding backward."""
 
     @staticmethod
-    def forward(ctx, table: Tensor, index: Tensor, weight: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, table: Float[Tensor, "entries features"], index: Int[Tensor, "batch 8"], weight: Float[Tensor, "batch 8"]) -> Float[Tensor, "batch features"]:  # type: ignore[override]
         ctx.save_for_backward(table, index, weight)
         return nn.functional.embedding_bag(index, table, per_sample_weights=weight, mode="sum")
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None]:  # type: ignore[override]
+    def backward(ctx, grad: Float[Tensor, "batch features"]) -> tuple[Float[Tensor, "entries features"] | None, None, Float[Tensor, "batch 8"] | None]:  # type: ignore[override]
         table, index, weight = ctx.saved_tensors
         grad_table = grad_weight = None
         if ctx.needs_input_grad[0]:
@@ -98,7 +99,7 @@ class _CornerBlend(torch.autograd.Function):
 
 
 class HashGridEncoding(nn.Module):
-    """``x`` (B, 3) in [0, 1] -> (B, levels * features), trilinear interpolation per level."""
+    """``x`` (batch, 3) in [0, 1] -> (batch, levels * features), trilinear interpolation per level."""
 
     def __init__(self, cfg: HashGridConfig):
         super().__init__()
@@ -116,7 +117,7 @@ class HashGridEncoding(nn.Module):
         self.register_buffer("dense_level", sides**3 <= self.table_size, persistent=False)
         self.register_buffer("scales", torch.tensor(self.resolutions, dtype=torch.float32), persistent=False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Float[Tensor, "batch 3"]) -> Float[Tensor, "batch enc"]:
         cfg, T = self.cfg, self.table_size
         x = x.clamp(0.0, 1.0)
         pos = x[:, None, :] * self.scales[None, :, None]  # (B, L, 3)
@@ -139,7 +140,7 @@ class HashGridEncoding(nn.Module):
         return out.reshape(x.shape[0], -1)
 
 
-def hash_grid_reference(enc: HashGridEncoding, x: Tensor) -> Tensor:
+def hash_grid_reference(enc: HashGridEncoding, x: Float[Tensor, "batch 3"]) -> Float[Tensor, "batch enc"]:
     """Slow, literal evaluation of :class:`HashGridEncoding` (same table): one level and one
     corner at a time, the trilinear weight written out as a product of 1-D weights."""
     x = x.clamp(0.0, 1.0)

@@ -12,9 +12,11 @@ smoothing) concatenated with the latent code. Two encodings of ``x`` share this 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+from jaxtyping import Float
 from torch import Tensor, nn
 
 from minerf.model.encodings import HashGridConfig, HashGridEncoding, PositionalEncoding
@@ -49,10 +51,15 @@ class FieldConfig:
     the forehead, which one shared first layer cannot do with a static encoding."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.hash_grid, dict):
-            self.hash_grid = HashGridConfig(**self.hash_grid)
         if self.encoding not in ("pe", "hash"):
             raise ValueError(f"unknown encoding '{self.encoding}' (pe or hash)")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FieldConfig":
+        """The config saved by :func:`dataclasses.asdict` (the hash grid as a nested dict)."""
+        data = dict(data)
+        data["hash_grid"] = HashGridConfig(**data.get("hash_grid", {}))
+        return cls(**data)
 
 
 def _mlp(n_in: int, width: int, depth: int, n_out: int | None) -> nn.Sequential:
@@ -65,7 +72,7 @@ def _mlp(n_in: int, width: int, depth: int, n_out: int | None) -> nn.Sequential:
 
 
 class ConditionedField(nn.Module):
-    """``x`` (R, S, 3) head space, ``v`` (R, 3) unit dirs, ``cond`` (R, C) -> rgb (R, S, 3), sigma (R, S)."""
+    """``x`` head-space points, ``v`` unit view directions, ``cond`` per-ray conditioning -> rgb, sigma."""
 
     def __init__(self, cfg: FieldConfig, cond_dim: int):
         super().__init__()
@@ -92,7 +99,9 @@ class ConditionedField(nn.Module):
             nn.init.zeros_(self.attention.weight)
             nn.init.zeros_(self.attention.bias)
 
-    def forward(self, x: Tensor, v: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Float[Tensor, "rays samples 3"], v: Float[Tensor, "rays 3"], cond: Float[Tensor, "rays cond"]
+    ) -> tuple[Float[Tensor, "rays samples 3"], Float[Tensor, "rays samples"]]:
         R, S, _ = x.shape
         unit = (x - self.box_min) / self.box_size  # head box -> [0, 1]^3
         flat = unit.reshape(R * S, 3)

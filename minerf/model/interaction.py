@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from jaxtyping import Float
 from torch import Tensor, nn
 
 # variant name -> (terms, how they combine)
@@ -116,7 +117,7 @@ class InteractionModule(nn.Module):
         """True when the latent code is an input of the module (Eq. 13)."""
         return "lowrank3" in self.terms
 
-    def _term(self, name: str, e: Tensor, i: Tensor, l: Tensor | None) -> Tensor:
+    def _term(self, name: str, e: Float[Tensor, "batch expr"], i: Float[Tensor, "batch expr"], l: Float[Tensor, "batch latent"] | None) -> Float[Tensor, "batch enc"]:
         if name == "e":
             return e
         if name == "i":
@@ -151,8 +152,10 @@ class InteractionModule(nn.Module):
             return self.C(x)
         raise AssertionError(name)
 
-    def forward(self, e: Tensor, i: Tensor, l: Tensor | None = None) -> Tensor:
-        """``e``: (B, d), ``i``: (B, d), ``l``: (B, latent_dim) or None -> (B, out_dim)."""
+    def forward(
+        self, e: Float[Tensor, "batch expr"], i: Float[Tensor, "batch expr"], l: Float[Tensor, "batch latent"] | None = None
+    ) -> Float[Tensor, "batch out"]:
+        """Expression ``e``, identity code ``i``, latent code ``l`` (or None) -> (batch, out_dim)."""
         parts = [self._term(name, e, i, l) for name in self.terms]
         if self.combine == "concat":
             return torch.cat(parts, dim=-1)

@@ -7,8 +7,8 @@ travels with the call, so the same model renders training frames, held-out frame
 another identity's expressions (expression transfer) or audio-predicted expressions:
 
 * :meth:`MINeRF.condition` -- (identity codes, expression windows, latent windows) -> per-frame
-  conditioning (F, C);
-* :meth:`MINeRF.render_rays` -- rays + per-ray conditioning -> colours;
+  conditioning (frames, cond);
+* :meth:`MINeRF.render_rays` -- :class:`~minerf.model.rays.Rays` (with per-ray conditioning) -> colours;
 * :meth:`MINeRF.frame_condition` -- the same for stored codes (training frames by index).
 """
 
@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from minerf.model.field import ConditionedField, FieldConfig
 from minerf.model.interaction import InteractionConfig, InteractionModule
+from minerf.model.rays import Rays
 from minerf.model.render import importance_depths, stratified_depths, volume_render
 from minerf.model.smoothing import TemporalAttention
 
@@ -84,7 +86,7 @@ class MINeRFConfig:
     def from_dict(cls, data: dict[str, Any]) -> "MINeRFConfig":
         data = dict(data)
         data["interaction"] = InteractionConfig(**data.get("interaction", {}))
-        data["field"] = FieldConfig(**data.get("field", {}))
+        data["field"] = FieldConfig.from_dict(data.get("field", {}))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -110,12 +112,15 @@ class MINeRF(nn.Module):
         self.fine = ConditionedField(cfg.field, self.cond_dim) if cfg.fine_samples > 0 else None
 
     # ------------------------------------------------------------------ conditioning
-    def condition(self, identity: Tensor, expression: Tensor, latent: Tensor | None, smooth: bool) -> Tensor:
-        """Per-frame conditioning.
-
-        ``identity`` (F, d) identity codes, ``expression`` (F, W, d) and ``latent`` (F, W, 32)
-        windows centred on each frame (W = 1 is fine when ``smooth`` is False) -> (F, C).
-        """
+    def condition(
+        self,
+        identity: Float[Tensor, "frames expr"],
+        expression: Float[Tensor, "frames window expr"],
+        latent: Float[Tensor, "frames window latent"] | None,
+        smooth: bool,
+    ) -> Float[Tensor, "frames cond"]:
+        """Per-frame conditioning from identity codes and expression and latent-code windows
+        centred on each frame (a window of 1 is fine when ``smooth`` is False)."""
         F, W, d = expression.shape
         ident = identity[:, None, :].expand(F, W, d).reshape(F * W, d)
         lat = None
@@ -132,13 +137,18 @@ class MINeRF(nn.Module):
             return self.smoother(cond)
         return cond[:, W // 2]
 
-    def frame_condition(self, identity_index: Tensor, expression: Tensor, latent_index: Tensor, smooth: bool) -> Tensor:
-        """Conditioning for stored codes: ``identity_index`` (F,), ``expression`` (F, W, d),
-        ``latent_index`` (F, W) -> (F, C)."""
+    def frame_condition(
+        self,
+        identity_index: Int[Tensor, " frames"],
+        expression: Float[Tensor, "frames window expr"],
+        latent_index: Int[Tensor, "frames window"],
+        smooth: bool,
+    ) -> Float[Tensor, "frames cond"]:
+        """Conditioning for stored codes: identity and latent codes by index."""
         latent = self.latent_codes[latent_index] if self.cfg.use_latent else None
         return self.condition(self.identity_codes[identity_index], expression, latent, smooth)
 
-    def code_regularizer(self, identity_index: Tensor, latent_index: Tensor) -> Tensor:
+    def code_regularizer(self, identity_index: Int[Tensor, " frames"], latent_index: Int[Tensor, " frames"]) -> Float[Tensor, ""]:
         """lambda_l |l|_2 + lambda_i |i|_2 (Eq. 5), averaged over the frames of the batch."""
         reg = self.cfg.lambda_identity * self.identity_codes[identity_index].norm(dim=-1).mean()
         if self.cfg.use_latent:
@@ -146,32 +156,22 @@ class MINeRF(nn.Module):
         return reg
 
     # ------------------------------------------------------------------ rendering
-    def render_rays(
-        self,
-        origins: Tensor,
-        dirs: Tensor,
-        near: Tensor,
-        far: Tensor,
-        background: Tensor,
-        cond: Tensor,
-        perturb: bool = False,
-        generator: torch.Generator | None = None,
-    ) -> dict[str, Tensor]:
-        """Render R rays: ``origins``/``dirs`` (R, 3) head space, ``near``/``far`` (R,),
-        ``background`` (R, 3) in [0, 1], ``cond`` (R, C) -> ``rgb`` (R, 3) (fine if any),
-        ``rgb_coarse`` (R, 3), ``acc`` (R,), ``depth`` (R,)."""
+    def render_rays(self, rays: Rays, perturb: bool = False, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Render ``rays`` -> ``rgb`` (rays, 3) (fine if any), ``rgb_coarse`` (rays, 3), ``acc``
+        (rays,), ``depth`` (rays,). ``perturb`` jitters the samples (training) with ``generator``."""
         cfg = self.cfg
-        z = stratified_depths(near, far, cfg.coarse_samples, perturb, generator)
+        origins, dirs, far, cond = rays.origins, rays.dirs, rays.far, rays.cond
+        z = stratified_depths(rays.near, far, cfg.coarse_samples, perturb, generator)
         pts = origins[:, None, :] + dirs[:, None, :] * z[..., None]
         rgb, sigma = self.coarse(pts, dirs, cond)
-        coarse = volume_render(rgb.float(), sigma.float(), z, far, background)
+        coarse = volume_render(rgb.float(), sigma.float(), z, far, rays.background)
         out = {"rgb_coarse": coarse["rgb"], "rgb": coarse["rgb"], "acc": coarse["acc"], "depth": coarse["depth"]}
         if self.fine is not None:
             z_fine = importance_depths(z, coarse["weights"], cfg.fine_samples, perturb, generator)
             z_all, _ = torch.sort(torch.cat([z, z_fine.detach()], dim=-1), dim=-1)
             pts = origins[:, None, :] + dirs[:, None, :] * z_all[..., None]
             rgb, sigma = self.fine(pts, dirs, cond)
-            fine = volume_render(rgb.float(), sigma.float(), z_all, far, background)
+            fine = volume_render(rgb.float(), sigma.float(), z_all, far, rays.background)
             out.update(rgb=fine["rgb"], acc=fine["acc"], depth=fine["depth"])
         return out
 

@@ -5,25 +5,48 @@ pixel ``(u, v)`` (centre at ``+0.5``) looks along ``K^-1 [u + 0.5, v + 0.5, 1]``
 the ray starts at ``-R^T t`` and runs along ``R^T d``; that is the paper's "transform the
 sampled points to the canonical space". Near and far bounds are where the ray enters and
 leaves :data:`~minerf_base.clip.HEAD_BOX`; a ray that misses the box gets ``near == far`` and so
-renders the background.
+renders the background. :class:`Rays` is what :meth:`MINeRF.render_rays` renders: the rays with
+their background and the conditioning of the frame each belongs to.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+from jaxtyping import Bool, Float, Int, Real
 from torch import Tensor
 
 from minerf_base.clip import HEAD_BOX
 
 
-def pixel_rays(pose: Tensor, intrinsics: Tensor, pixels: Tensor) -> tuple[Tensor, Tensor]:
-    """Rays through ``pixels`` (R, 2) (x, y integer or float pixel coords) of frames with ``pose``
-    (R, 4, 4) or (4, 4) and ``intrinsics`` (3, 3) -> ``origins`` (R, 3), unit ``dirs`` (R, 3),
-    both in head space."""
+@dataclass
+class Rays:
+    """Rays in head space with everything that renders them (conditioning travels with the rays)."""
+
+    origins: Float[Tensor, "rays 3"]
+    """Ray origins in head space."""
+    dirs: Float[Tensor, "rays 3"]
+    """Unit ray directions in head space."""
+    near: Float[Tensor, " rays"]
+    """Depth where each ray enters the head box."""
+    far: Float[Tensor, " rays"]
+    """Depth where each ray leaves the head box (``near`` for rays that miss it)."""
+    background: Float[Tensor, "rays 3"]
+    """Colour behind the head, in [0, 1]."""
+    cond: Float[Tensor, "rays cond"]
+    """Conditioning vector of the frame each ray belongs to."""
+
+
+def pixel_rays(
+    pose: Float[Tensor, "4 4"] | Float[Tensor, "rays 4 4"], intrinsics: Float[Tensor, "3 3"], pixels: Real[Tensor, "rays 2"]
+) -> tuple[Float[Tensor, "rays 3"], Float[Tensor, "rays 3"]]:
+    """Rays through ``pixels`` (x, y integer or float pixel coords) of one frame's ``pose`` or
+    of one pose per pixel -> ``origins``, unit ``dirs``, both in head space."""
     pix = pixels.to(intrinsics.dtype) + 0.5
     ones = torch.ones_like(pix[:, :1])
-    cam = torch.cat([pix, ones], dim=-1) @ torch.linalg.inv(intrinsics).T  # (R, 3)
+    cam = torch.cat([pix, ones], dim=-1) @ torch.linalg.inv(intrinsics).T  # (rays, 3)
     R = pose[..., :3, :3]
     t = pose[..., :3, 3]
     if pose.dim() == 2:
@@ -35,9 +58,11 @@ def pixel_rays(pose: Tensor, intrinsics: Tensor, pixels: Tensor) -> tuple[Tensor
     return origins.contiguous(), dirs / dirs.norm(dim=-1, keepdim=True)
 
 
-def box_bounds(origins: Tensor, dirs: Tensor, box: np.ndarray = HEAD_BOX) -> tuple[Tensor, Tensor, Tensor]:
-    """Slab intersection of rays with an axis-aligned box -> ``near``, ``far`` (R,), ``hit`` (R,) bool.
-    Missed rays get ``near = far`` (an empty segment)."""
+def box_bounds(
+    origins: Float[Tensor, "rays 3"], dirs: Float[Tensor, "rays 3"], box: Float[np.ndarray, "2 3"] = HEAD_BOX
+) -> tuple[Float[Tensor, " rays"], Float[Tensor, " rays"], Bool[Tensor, " rays"]]:
+    """Slab intersection of rays with an axis-aligned box (min corner, max corner) -> ``near``,
+    ``far``, ``hit``. Missed rays get ``near = far`` (an empty segment)."""
     lo = torch.as_tensor(box[0], dtype=origins.dtype, device=origins.device)
     hi = torch.as_tensor(box[1], dtype=origins.dtype, device=origins.device)
     safe = torch.where(dirs.abs() < 1e-9, torch.full_like(dirs, 1e-9), dirs)
@@ -53,11 +78,11 @@ def box_bounds(origins: Tensor, dirs: Tensor, box: np.ndarray = HEAD_BOX) -> tup
 def sample_pixels(
     num: int,
     size: int,
-    face_box: Tensor | np.ndarray,
+    face_box: Real[Tensor, "4"] | Real[np.ndarray, "4"],
     generator: torch.Generator | None = None,
     inside_fraction: float = 0.95,
-) -> Tensor:
-    """``num`` random pixels (num, 2) of an ``size`` x ``size`` image, ``inside_fraction`` of them
+) -> Int[Tensor, "rays 2"]:
+    """``num`` random pixels (x, y) of an ``size`` x ``size`` image, ``inside_fraction`` of them
     inside ``face_box`` (x0, y0, x1, y1) (paper: 95 % of rays in the head box)."""
     n_in = int(round(num * inside_fraction))
     x0, y0, x1, y1 = [float(v) for v in face_box]
@@ -69,7 +94,7 @@ def sample_pixels(
     return torch.cat([inside, outside]).clamp(0, size - 1).long()
 
 
-def grow_box(box: np.ndarray, margin: float) -> np.ndarray:
+def grow_box(box: Real[np.ndarray, "4"], margin: float) -> Float[np.ndarray, "4"]:
     """A box (x0, y0, x1, y1) grown by ``margin`` times its width / height on each side (float64)."""
     x0, y0, x1, y1 = (float(v) for v in box)
     mx, my = (x1 - x0) * margin, (y1 - y0) * margin

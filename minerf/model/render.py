@@ -9,11 +9,14 @@ field therefore renders exactly the background.
 from __future__ import annotations
 
 import torch
+from jaxtyping import Float
 from torch import Tensor
 
 
-def stratified_depths(near: Tensor, far: Tensor, num: int, perturb: bool, generator: torch.Generator | None = None) -> Tensor:
-    """``num`` depths per ray (R, num) in [near, far]: bin centres, jittered within bins when ``perturb``."""
+def stratified_depths(
+    near: Float[Tensor, " rays"], far: Float[Tensor, " rays"], num: int, perturb: bool, generator: torch.Generator | None = None
+) -> Float[Tensor, "rays samples"]:
+    """``num`` depths per ray in [near, far]: bin centres, jittered within bins when ``perturb``."""
     steps = torch.linspace(0.0, 1.0, num + 1, device=near.device, dtype=near.dtype)
     lo, hi = steps[:-1], steps[1:]
     if perturb:
@@ -24,9 +27,11 @@ def stratified_depths(near: Tensor, far: Tensor, num: int, perturb: bool, genera
     return near[:, None] + (far - near)[:, None] * frac
 
 
-def importance_depths(depths: Tensor, weights: Tensor, num: int, perturb: bool, generator: torch.Generator | None = None) -> Tensor:
-    """Draw ``num`` depths (R, num) from the piecewise-constant pdf given by coarse ``weights``
-    (R, S) on the bins between the midpoints of ``depths`` (R, S) (NeRF's hierarchical sampling)."""
+def importance_depths(
+    depths: Float[Tensor, "rays samples"], weights: Float[Tensor, "rays samples"], num: int, perturb: bool, generator: torch.Generator | None = None
+) -> Float[Tensor, "rays fine"]:
+    """Draw ``num`` depths per ray from the piecewise-constant pdf given by coarse ``weights``
+    on the bins between the midpoints of ``depths`` (NeRF's hierarchical sampling)."""
     mids = 0.5 * (depths[:, 1:] + depths[:, :-1])  # (R, S-1) bin edges
     w = weights[:, 1:-1].detach() + 1e-5  # (R, S-2) one weight per bin
     pdf = w / w.sum(dim=-1, keepdim=True)
@@ -43,12 +48,17 @@ def importance_depths(depths: Tensor, weights: Tensor, num: int, perturb: bool, 
     return b0 + t * (b1 - b0)
 
 
-def volume_render(rgb: Tensor, sigma: Tensor, depths: Tensor, far: Tensor, background: Tensor) -> dict[str, Tensor]:
-    """Composite field samples along rays.
+def volume_render(
+    rgb: Float[Tensor, "rays samples 3"],
+    sigma: Float[Tensor, "rays samples"],
+    depths: Float[Tensor, "rays samples"],
+    far: Float[Tensor, " rays"],
+    background: Float[Tensor, "rays 3"],
+) -> dict[str, Tensor]:
+    """Composite field samples (colour, density at sorted ``depths``) along rays.
 
-    ``rgb`` (R, S, 3), ``sigma`` (R, S), sorted ``depths`` (R, S), ``far`` (R,), ``background``
-    (R, 3) -> ``rgb`` (R, 3), ``weights`` (R, S), ``acc`` (R,) opacity of the head,
-    ``depth`` (R,) expected depth of the head.
+    Returns ``rgb`` (rays, 3), ``weights`` (rays, samples), ``acc`` (rays,) opacity of the
+    head, ``depth`` (rays,) expected depth of the head.
     """
     ends = torch.cat([depths[:, 1:], far[:, None]], dim=-1)
     deltas = (ends - depths).clamp_min(0.0)

@@ -7,11 +7,12 @@ This removes jitter of the module output and the latent codes without a fixed lo
 
 from __future__ import annotations
 
+from jaxtyping import Float
 from torch import Tensor, nn
 
 
 class TemporalAttention(nn.Module):
-    """``x`` (F, W, C) -> (F, C): attention-weighted sum over the W window positions."""
+    """Conditioning windows (frames, window, cond) -> (frames, cond): attention-weighted sum over the window."""
 
     def __init__(self, channels: int, window: int, hidden: int = 16):
         super().__init__()
@@ -25,7 +26,7 @@ class TemporalAttention(nn.Module):
         )
         self.mix = nn.Linear(window, window)
 
-    def forward(self, x: Tensor) -> Tensor:
-        logits = self.score(x.transpose(1, 2)).squeeze(1)  # (F, W)
+    def forward(self, x: Float[Tensor, "frames window cond"]) -> Float[Tensor, "frames cond"]:
+        logits = self.score(x.transpose(1, 2)).squeeze(1)  # (frames, window)
         weights = self.mix(logits).softmax(dim=-1)
         return (weights[..., None] * x).sum(dim=1)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+from jaxtyping import Bool, Float, Int, UInt8
 
 
-def render_region(head_mask: np.ndarray, grow: float = 0.12) -> np.ndarray:
-    """Pixels worth rendering (S, S) bool: the original head mask grown by ``grow`` x S (room for
-    a different expression, e.g. an open jaw); elsewhere the render is the background anyway."""
+def render_region(head_mask: UInt8[np.ndarray, "size size"], grow: float = 0.12) -> Bool[np.ndarray, "size size"]:
+    """Pixels worth rendering: the original head mask (255 inside) grown by ``grow`` x size (room
+    for a different expression, e.g. an open jaw); elsewhere the render is the background anyway."""
     import cv2
 
     k = max(3, int(round(grow * head_mask.shape[0])) * 2 + 1)
     return cv2.dilate((head_mask > 127).astype(np.uint8), np.ones((k, k), np.uint8)) > 0
 
 
-def ping_pong(count: int, length: int) -> np.ndarray:
+def ping_pong(count: int, length: int) -> Int[np.ndarray, " frames"]:
     """``count`` indices walking 0..length-1 forth and back (no jump when a clip is too short)."""
     if length == 1:
         return np.zeros(count, dtype=np.int64)
@@ -34,9 +35,11 @@ def crop_in_frame(crop_box: tuple[int, int, int], shape: tuple[int, ...]) -> tup
     return (slice(fy0, fy1), slice(fx0, fx1)), (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
 
 
-def paste_into_frame(frame: np.ndarray, crop: np.ndarray, alpha: np.ndarray, crop_box: tuple[int, int, int]) -> np.ndarray:
-    """Blend ``crop`` (S, S, 3) into ``frame`` (H, W, 3) where ``crop_box`` = (x0, y0, side) says
-    where the crop came from; ``alpha`` (S, S) in [0, 1] weights the crop."""
+def paste_into_frame(
+    frame: UInt8[np.ndarray, "frame_h frame_w 3"], crop: UInt8[np.ndarray, "size size 3"], alpha: Float[np.ndarray, "size size"], crop_box: tuple[int, int, int]
+) -> UInt8[np.ndarray, "frame_h frame_w 3"]:
+    """Blend ``crop`` into ``frame`` where ``crop_box`` = (x0, y0, side) says where the crop came
+    from; ``alpha`` in [0, 1] weights the crop."""
     import cv2
 
     overlap = crop_in_frame(crop_box, frame.shape)
@@ -52,9 +55,9 @@ def paste_into_frame(frame: np.ndarray, crop: np.ndarray, alpha: np.ndarray, cro
     return out
 
 
-def blend_mask(head_mask: np.ndarray, acc: np.ndarray, grow: int = 3) -> np.ndarray:
+def blend_mask(head_mask: UInt8[np.ndarray, "size size"], acc: Float[np.ndarray, "size size"], grow: int = 3) -> Float[np.ndarray, "size size"]:
     """Where the rendered crop replaces the original: the original head (so it disappears) or
-    the rendered head, grown by ``grow`` px and feathered. (S, S) float in [0, 1]."""
+    the rendered head, grown by ``grow`` px and feathered; float in [0, 1]."""
     import cv2
 
     m = np.maximum(head_mask.astype(np.float32) / 255.0, np.clip(acc * 2, 0, 1))

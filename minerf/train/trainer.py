@@ -25,6 +25,7 @@ from minerf.data import MultiClipData
 from minerf.eval.heldout import evaluate_heldout, write_validation_image
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
 from minerf.model.presets import get_preset
+from minerf.model.rays import Rays
 from minerf.run import RUN_FORMAT, checkpoint_record, run_from_checkpoint
 from minerf_base.atomic import atomic_write_json
 from minerf_base.errors import InputError
@@ -81,7 +82,7 @@ def train_step(model: MINeRF, data: MultiClipData, optimizer: torch.optim.Optimi
     batch = data.sample_batch(cfg.rays_per_step, cfg.frames_per_step, cfg.smoothing_window if smooth else 1, cfg.inside_fraction, generator, cfg.head_margin, mouth).to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.mixed_precision):
         cond = model.frame_condition(batch.identity, batch.expression, batch.latent, smooth)
-        out = model.render_rays(batch.origins, batch.dirs, batch.near, batch.far, batch.background, cond[batch.slot], perturb=True, generator=generator)
+        out = model.render_rays(Rays(batch.origins, batch.dirs, batch.near, batch.far, batch.background, cond[batch.slot]), perturb=True, generator=generator)
     mse = F.mse_loss(out["rgb"], batch.target)
     loss = mse + (F.mse_loss(out["rgb_coarse"], batch.target) if model.fine is not None else 0.0)
     loss = loss + model.code_regularizer(batch.identity, batch.latent[:, batch.latent.shape[1] // 2])

@@ -25,7 +25,7 @@ def run_dir(tmp_path_factory):
 
 def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
     from minerf.render.composite import ping_pong, render_region
-    from minerf.render.video import RunRenderer, render_frames
+    from minerf.render.video import FrameSequence, RunRenderer, render_frames
     from minerf_dub.identity import frame_latents, known_identity
     from minerf_dub.pipeline import DubRender
 
@@ -59,6 +59,7 @@ def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
     raw = run.model.latent_codes.detach()[offset + torch.as_tensor(timeline)]
     code = run.model.identity_codes[1].detach()
     regions = (render_region(clip.mask(int(j))) for j in timeline)
-    old = [crop for crop, _ in render_frames(run.model, code, expressions, clip.pose[timeline], clip.intrinsics, raw, (clip.background(int(j)) for j in timeline), run.smoothing_active, regions)]
+    sequence = FrameSequence(expressions, clip.pose[timeline], clip.intrinsics, raw, (clip.background(int(j)) for j in timeline), regions)
+    old = [crop for crop, _ in render_frames(run.model, code, sequence, run.smoothing_active)]
     assert all(np.array_equal(old[k], rendered[k]) for k in train)
     assert all(np.abs(old[k].astype(int) - rendered[k].astype(int)).max() > 0 for k in test)

@@ -49,9 +49,9 @@ def recorded(monkeypatch):
     seen = SimpleNamespace(predicted=[], rendered=[])
     render, predict = video.render_frames, Audio2ExpPredictor.predict_source
 
-    def recording_render(model, code, expressions, *args, **kwargs):
-        seen.rendered.append(np.array(expressions))
-        return render(model, code, expressions, *args, **kwargs)
+    def recording_render(model, code, frames, *args, **kwargs):
+        seen.rendered.append(np.array(frames.expressions))
+        return render(model, code, frames, *args, **kwargs)
 
     def recording_predict(self, *args, **kwargs):
         out = predict(self, *args, **kwargs)

@@ -12,7 +12,7 @@ from safetensors import safe_open
 from checkpoints import has_train_state
 from checkpoints.shipped import SHIPPED, SHIPPED_DIR, shipped_checkpoint
 from minerf.eval.metrics import psnr
-from minerf.render.views import crop_box, render_view
+from minerf.render.views import View, crop_box, render_view
 from minerf.run import latest_checkpoint, load_run
 from minerf_base.clip import load_clip
 from minerf_dub.identity import known_identity
@@ -41,7 +41,7 @@ def _render(run, clip, ident: int, offset: int, t: int) -> np.ndarray:
     cond = model.condition(model.identity_codes[ident][None], torch.from_numpy(clip.expression[t][None, None]).float(), latent[None, None], False)[0]
     box = crop_box(clip.face_box[t], clip.resolution)
     with torch.no_grad():
-        out = render_view(model, torch.from_numpy(clip.pose[t]), torch.from_numpy(clip.intrinsics), cond, torch.from_numpy(clip.background(t)).float() / 255, box)
+        out = render_view(model, View.from_arrays(clip.pose[t], clip.intrinsics, cond, clip.background(t)), box)
     return out["rgb"].numpy(), box
 
 

@@ -8,7 +8,7 @@ import torch
 
 from minerf.model import ABLATIONS, MINeRF, get_preset
 from minerf.model.mi_nerf import MINeRFConfig
-from minerf.model.rays import box_bounds, pixel_rays, sample_pixels
+from minerf.model.rays import Rays, box_bounds, pixel_rays, sample_pixels
 from minerf.model.render import importance_depths, stratified_depths, volume_render
 from minerf_base.clip import HEAD_BOX
 
@@ -97,7 +97,7 @@ def _step(model: MINeRF, smooth: bool = False) -> tuple[torch.Tensor, dict]:
     lat = torch.randint(0, 10, (2, W), generator=g)
     cond = model.frame_condition(ident, expr, lat, smooth)
     slot = torch.arange(R) % 2
-    out = model.render_rays(origins, dirs, near, far, torch.rand(R, 3, generator=g), cond[slot], perturb=True, generator=g)
+    out = model.render_rays(Rays(origins, dirs, near, far, torch.rand(R, 3, generator=g), cond[slot]), perturb=True, generator=g)
     loss = ((out["rgb"] - 0.5) ** 2).mean() + ((out["rgb_coarse"] - 0.5) ** 2).mean() + model.code_regularizer(ident, lat[:, W // 2])
     return loss, out
 

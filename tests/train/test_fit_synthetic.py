@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from minerf.eval.metrics import psnr
-from minerf.render.conditioning import clip_frame_condition, render_clip_frame
+from minerf.render.conditioning import ConditionOverride, clip_frame_condition, render_clip_frame
 from minerf.render.video import RunRenderer
 from minerf.render.views import crop_box
 from minerf.synthetic import render_head
@@ -50,7 +50,7 @@ def test_swapping_identity_codes_renders_the_other_identity(tiny_run):
         t = int(data.splits[ci][1][0])
         box = crop_box(clip.face_box[t], clip.resolution)
         x0, y0, x1, y1 = box
-        cond = clip_frame_condition(model, data, ci, np.array([t]), smooth=False, identity=other)[0]
+        cond = clip_frame_condition(model, data, ci, np.array([t]), smooth=False, override=ConditionOverride(identity=other))[0]
         swapped = render_clip_frame(model, data, ci, t, False, box, cond=cond)["rgb"].numpy()
         own = render_clip_frame(model, data, ci, t, False, box)["rgb"].numpy()
         assert np.abs(swapped - own).mean() > 0.02  # the identity code changes the render
