@@ -1,6 +1,7 @@
 """Real-time factor and peak memory of ``audio2exp predict`` on this machine.
 
     python benchmarks/audio2exp_speed.py [--seconds 60] [--long-minutes 30] [--device cpu]
+    python -m benchmarks.audio2exp_speed ...                    # the same
 
 Prints JSON. Front ends: ``logmel`` (default network) and ``hf`` (a wav2vec2-base-sized
 encoder, 12 layers x 768, randomly initialised and saved to a temporary folder: speed does not
@@ -19,9 +20,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def make_checkpoint(folder: Path, feature_config: dict, feature_dim: int, dim: int = 24) -> Path:
@@ -76,13 +74,14 @@ def write_speechlike(path: Path, seconds: float) -> Path:
 
 def worker(checkpoint: str, audio: str, device: str) -> None:
     import numpy as np
+    import soundfile as sf
 
     from audio2exp.predict import Audio2ExpPredictor
 
     start = time.perf_counter()
     predictor = Audio2ExpPredictor.load(checkpoint, device=device)
     load_s = time.perf_counter() - start
-    source_seconds = __import__("soundfile").info(audio).duration
+    source_seconds = sf.info(audio).duration
     start = time.perf_counter()
     expressions = predictor.predict_file(audio)
     predict_s = time.perf_counter() - start

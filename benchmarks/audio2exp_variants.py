@@ -2,11 +2,12 @@
 
     python benchmarks/audio2exp_variants.py --clips DIR_OF_PREPARED_CLIPS [--folds 5] \\
         [--variant NAME KEY=VALUE ...]... > variants.json
+    python -m benchmarks.audio2exp_variants ...                 # the same
 
 Every variant is the default preset with some fields of ``Audio2ExpTrainConfig`` / ``Audio2ExpConfig``
 changed (values are JSON: ``steps=300``, ``dilations=[1,2]``, ``balance_clips=false``).
 Without ``--variant`` the sweep below runs. For each variant: K trainings, each holding out
-the k-th block of every clip (``benchmarks/audio2exp_eval.cross_validate``), and the pooled
+the k-th block of every clip (``audio2exp.cross_validation.cross_validate``), and the pooled
 held-out mouth MSE, per-clip relative MSE and mouth-opening correlation of the network and of
 the baselines (clip mean expression, envelope regressions). ``beats_baselines`` says whether
 the network is better than the clip mean and the all-clips envelope regression on both the
@@ -18,14 +19,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from audio2exp.cross_validation import (
+    METHODS,
+    beats_baselines,
+    configured,
+    cross_validate,
+    parse_variant,
+    prepared_speech_clips,
+    speech_clips,
+)
+from minerf_base.atomic import atomic_write_json
+from minerf_base.cli_support import report_errors
+
+SHARED = Path(os.environ.get("MINERF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+VIDEOS = SHARED / "videos"
 
 SWEEP: dict[str, dict] = {
     "default": {},
@@ -42,60 +55,44 @@ SWEEP: dict[str, dict] = {
     "no_gain_jitter": {"gain_jitter_db": 0.0},
 }
 
-METHODS = ("audio2exp", "mean_expression", "envelope_linear", "envelope_linear_per_clip")
 
-
-def parse_variant(words: list[str]) -> tuple[str, dict]:
-    """``["NAME", "KEY=VALUE", ...]`` -> ``(NAME, {KEY: value})``; values are JSON, else text."""
-    if not words:
-        raise ValueError("--variant needs a name")
-    name, settings = words[0], {}
-    for word in words[1:]:
-        key, sep, text = word.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--variant {name}: {word!r} is not KEY=VALUE")
-        try:
-            settings[key] = json.loads(text)
-        except json.JSONDecodeError:
-            settings[key] = text
-    return name, settings
-
-
-def beats_baselines(result: dict) -> bool:
-    """The network's pooled MSE is below the clip mean's and the envelope regression's, and
-    its opening correlation above the envelope regression's (the mean's is 0)."""
-    net, mean, env = result["audio2exp"], result["mean_expression"], result["envelope_linear"]
-    return net["mouth_mse"] < min(mean["mouth_mse"], env["mouth_mse"]) and net["opening_corr_pooled"] > max(0.0, env["opening_corr_pooled"])
-
-
-def main() -> None:
-    from benchmarks.audio2exp_eval import configured, cross_validate, prepared_clips
-    from minerf_base.atomic import atomic_write_json
-
+def parse_args() -> tuple[argparse.Namespace, dict[str, dict]]:
+    """The arguments and the variants to run; a bad variant is refused before any training."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=Path, default=None, help="folder of prepared clips (default: prepare ../shared/data/videos at 128 px)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--variant", nargs="+", action="append", metavar="NAME [KEY=VALUE]", help="a variant to run (repeatable); default: the built-in sweep")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
-    try:  # refuse a bad variant before any training
+    try:
         variants = dict(parse_variant(words) for words in args.variant) if args.variant else SWEEP
         for settings in variants.values():
             configured("default", settings)
     except (ValueError, TypeError) as err:
         parser.error(str(err))
+    return args, variants
 
+
+def variant_entry(clips: list[Path], folds: int, work: Path, settings: dict) -> dict:
+    """One variant cross-validated: its settings, seconds, whether it beats the baselines and
+    the pooled measures of every method."""
+    start = time.perf_counter()
+    result = cross_validate(clips, folds, work, METHODS, overrides=settings)
+    entry = {"settings": settings, "seconds": round(time.perf_counter() - start, 1), "beats_baselines": beats_baselines(result)}
+    return entry | {m: {k: result[m][k] for k in ("mouth_mse", "relative_mouth_mse", "opening_corr_pooled")} for m in METHODS}
+
+
+@report_errors
+def main() -> None:
+    args, variants = parse_args()
     report: dict = {"folds": args.folds, "variants": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        clips = prepared_clips(args.clips, work)
+        clips, not_prepared = (speech_clips(args.clips), {}) if args.clips else prepared_speech_clips(VIDEOS, work)
         report["clips"] = [p.name for p in clips]
+        report["not_prepared"] = not_prepared
         for name, settings in variants.items():
-            start = time.perf_counter()
-            result = cross_validate(clips, args.folds, work / name, METHODS, overrides=settings)
-            entry = {"settings": settings, "seconds": round(time.perf_counter() - start, 1), "beats_baselines": beats_baselines(result)}
-            entry |= {m: {k: result[m][k] for k in ("mouth_mse", "relative_mouth_mse", "opening_corr_pooled")} for m in METHODS}
-            report["variants"][name] = entry
+            report["variants"][name] = entry = variant_entry(clips, args.folds, work / name, settings)
             print(f"{name}: {json.dumps(entry)}", file=sys.stderr, flush=True)
             if args.out is not None:  # partial results survive an interrupted sweep
                 atomic_write_json(args.out, report)

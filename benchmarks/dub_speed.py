@@ -2,6 +2,7 @@
 
     python benchmarks/dub_speed.py [--run RUN --audio2exp A2E] [--video V] [--audio A]
                                    [--sync-search N [--sync-search-seconds S] [--syncnet-weights W]]
+    python -m benchmarks.dub_speed ...                             # the same
 
 Without --run / --audio2exp it trains the demo's models first (tiny MI-NeRF, audio2exp on the
 generated talking portrait, as ``minerf-dub --demo`` does; that training is reported as
@@ -16,16 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from minerf_base.cli_support import report_errors
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, default=None)
     parser.add_argument("--audio2exp", type=Path, default=None)
@@ -35,61 +34,74 @@ def main() -> None:
     parser.add_argument("--sync-search", type=int, default=0, help="offset search of -N..N frames (0: off)")
     parser.add_argument("--sync-search-seconds", type=float, default=2.0)
     parser.add_argument("--syncnet-weights", type=Path, default=None)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="dub_speed_"))
-    os.environ["MINERF_CACHE"] = str(work / "cache")
+    return parser.parse_args()
+
+
+def inputs(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
+    """The video and the speech to dub: the given ones, or the demo portrait and new speech."""
     import soundfile as sf
-    import torch
 
     from minerf.demo_media import DemoSpec, make_demo_video, speech
-    from minerf_dub.pipeline import DubOptions, dub
 
     video = args.video or make_demo_video(work / "portrait.mp4", DemoSpec(seconds=4.0, size=384))
     audio = args.audio
     if audio is None:
         audio = work / "speech.wav"
         sf.write(audio, speech(6.0, seed=7)[0], 16000)
-    setup = 0.0
-    run, a2e = args.run, args.audio2exp
-    if run is None or a2e is None:
-        from minerf.prepare.pipeline import PrepareOptions, prepare
-        from minerf_dub.demo import DEMO_RESOLUTION, NERF_STEPS
+    return video, audio
 
-        start = time.perf_counter()
-        clip = prepare(make_demo_video(work / "train.mp4", DemoSpec(seconds=4.0, size=384, seed=1)), work / "train_clip", PrepareOptions(resolution=DEMO_RESOLUTION), progress=False)
-        if run is None:
-            from minerf.train.trainer import TrainOptions, train
 
-            run = work / "run"
-            train([clip.path], run, TrainOptions(preset="tiny", iterations=NERF_STEPS, validate_every=0, evaluate=False, progress=False))
-        if a2e is None:
-            from audio2exp.train import AUDIO2EXP_PRESETS
-            from audio2exp.train import train as train_a2e
+def models(args: argparse.Namespace, work: Path) -> tuple[Path, Path, float]:
+    """(MI-NeRF run, audio2exp run, seconds spent training the missing ones): the demo's
+    models, trained on another generated portrait than the one dubbed."""
+    from minerf.demo_media import DemoSpec, make_demo_video
+    from minerf_dub.demo import DEMO_RESOLUTION, train_demo_audio2exp, train_demo_minerf
+    from minerf_dub.sources import cached_clip
 
-            a2e = work / "a2e"
-            train_a2e([clip.path], a2e, train_config=AUDIO2EXP_PRESETS["default"][0], net_config=AUDIO2EXP_PRESETS["default"][1])
-        setup = time.perf_counter() - start
+    if args.run is not None and args.audio2exp is not None:
+        return args.run, args.audio2exp, 0.0
+    start = time.perf_counter()
+    clip = cached_clip(make_demo_video(work / "train.mp4", DemoSpec(seconds=4.0, size=384, seed=1)), DEMO_RESOLUTION, progress=False).path
+    run = args.run or train_demo_minerf(clip, work / "run", progress=False)
+    a2e = args.audio2exp or train_demo_audio2exp(clip, work / "a2e", progress=False)
+    return run, a2e, time.perf_counter() - start
+
+
+def timed_dub(video: Path, audio: Path, out: Path, options, case: str) -> dict:
+    """One dub, its wall time per output second and each stage's share."""
+    from minerf_dub.pipeline import dub
+
+    start = time.perf_counter()
+    result = dub(video, audio, out, options, progress=False)
+    wall = time.perf_counter() - start
+    return {
+        "case": case,
+        "output_seconds": result.seconds,
+        "wall_seconds": round(wall, 2),
+        "wall_per_output_second": round(wall / result.seconds, 2),
+        "stage_seconds_per_output_second": {k: round(v / result.seconds, 3) for k, v in result.timings.items()},
+        "personalized": result.personalized,
+        "scored": result.score is not None,
+        "sync_search": result.sync_search and {k: result.sync_search[k] for k in ("offsets", "lse_c_at_0", "chosen", "frames")},
+    }
+
+
+@report_errors
+def main() -> None:
+    args = parse_args()
+    work = Path(tempfile.mkdtemp(prefix="dub_speed_"))
+    os.environ["MINERF_CACHE"] = str(work / "cache")
+    import torch
+
+    from minerf_dub.pipeline import DubOptions
+
+    video, audio = inputs(args, work)
+    run, a2e, setup = models(args, work)
     options = DubOptions(
         run=run, audio2exp=a2e, personalize_steps=args.personalize_steps, syncnet_weights=args.syncnet_weights,
         sync_search=args.sync_search, sync_search_seconds=args.sync_search_seconds,
     )
-    results = []
-    for name in ("first", "cached"):
-        start = time.perf_counter()
-        result = dub(video, audio, work / f"dub_{name}.mp4", options, progress=False)
-        wall = time.perf_counter() - start
-        results.append(
-            {
-                "case": name,
-                "output_seconds": result.seconds,
-                "wall_seconds": round(wall, 2),
-                "wall_per_output_second": round(wall / result.seconds, 2),
-                "stage_seconds_per_output_second": {k: round(v / result.seconds, 3) for k, v in result.timings.items()},
-                "personalized": result.personalized,
-                "scored": result.score is not None,
-                "sync_search": result.sync_search and {k: result.sync_search[k] for k in ("offsets", "lse_c_at_0", "chosen", "frames")},
-            }
-        )
+    results = [timed_dub(video, audio, work / f"dub_{case}.mp4", options, case) for case in ("first", "cached")]
     print(json.dumps({"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(), "setup_seconds": round(setup, 1), "runs": results}, indent=2))
 
 

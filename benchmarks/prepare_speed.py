@@ -3,6 +3,7 @@
     python benchmarks/prepare_speed.py                       # a shared real clip (if present)
     python benchmarks/prepare_speed.py --video V.mp4 --resolution 512
     python benchmarks/prepare_speed.py --synthetic-seconds 60 --synthetic-size 720
+    python -m benchmarks.prepare_speed ...                   # the same
 
 Each run prepares in a fresh child process so peak RSS (ru_maxrss) is that run's alone.
 """
@@ -12,15 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "videos" / "news_woman_700px_30fps.mp4"
+from minerf_base.cli_support import report_errors
+from minerf_base.errors import InputError
+
+SHARED = Path(os.environ.get("MINERF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DEFAULT_VIDEO = SHARED / "videos" / "news_woman_700px_30fps.mp4"
 
 
 def _run(video: str, out: str, resolution: int, queue) -> None:
@@ -53,6 +56,7 @@ def measure(video: Path, resolution: int) -> dict:
     }
 
 
+@report_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", type=Path, default=None)
@@ -68,7 +72,7 @@ def main() -> None:
     else:
         video = args.video or DEFAULT_VIDEO
         if not video.exists():
-            sys.exit(f"{video} not found: pass --video or --synthetic-seconds")
+            raise InputError(video, "not found", "pass --video or --synthetic-seconds")
     print(json.dumps(measure(video, args.resolution), indent=2))
 
 

@@ -5,6 +5,7 @@ many minutes, so by default a block of rays is timed and frames/s is derived fro
 of rays a frame really renders (``extrapolated: true``); ``--full`` renders whole frames.
 
     python benchmarks/render_speed.py [--sizes 128 256 512] [--full] [--device cuda]
+    python -m benchmarks.render_speed ...                  # the same
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _nerf_common import device_name, synthetic_clips, timed
+
+from minerf.eval.timing import device_name, timed
+from minerf.synthetic import synthetic_clips
 
 
 def main() -> None:

@@ -5,26 +5,26 @@ public size with random weights, LSE) on the real clips in ../shared/data/videos
 generated face crops (SyncNet part only) when that folder is absent. Prints JSON.
 
     python benchmarks/score_speed.py [--threads N]
+    python -m benchmarks.score_speed ...          # the same
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+SHARED = Path(os.environ.get("MINERF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+VIDEOS = SHARED / "videos"
 CLIPS = ("grid_bbaf2n.mpg", "interview_man_700px_30fps.mp4", "may_512px.mp4")
 
 
 def main() -> None:
-    sys.path.insert(0, str(ROOT))
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
@@ -33,6 +33,8 @@ def main() -> None:
 
     from lipsync.model import SyncNet
     from lipsync.scoring import score
+    from minerf.eval.timing import device_name
+    from minerf_base.timebase import FPS, SAMPLES_PER_FRAME
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -42,7 +44,7 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rng = np.random.default_rng(0)
     # warm-up: model load, first-call allocations, detector start
-    score(rng.integers(0, 255, (8, 224, 224, 3), dtype=np.uint8), rng.normal(0, 3000, 8 * 640).astype(np.int16), weights, faces_cropped=True, device=device)
+    score(rng.integers(0, 255, (8, 224, 224, 3), dtype=np.uint8), rng.normal(0, 3000, 8 * SAMPLES_PER_FRAME).astype(np.int16), weights, faces_cropped=True, device=device)
 
     runs = []
     if VIDEOS.is_dir():
@@ -50,16 +52,16 @@ def main() -> None:
             started = time.perf_counter()
             result = score(VIDEOS / name, None, weights, device=device)
             seconds = time.perf_counter() - started
-            runs.append({"input": name, "video_seconds": result.num_frames / 25, "wall_seconds": round(seconds, 3), "tracks": len(result.tracks)})
+            runs.append({"input": name, "video_seconds": result.num_frames / FPS, "wall_seconds": round(seconds, 3), "tracks": len(result.tracks)})
     else:
         frames = rng.integers(0, 255, (125, 224, 224, 3), dtype=np.uint8)
         started = time.perf_counter()
-        score(frames, rng.normal(0, 3000, 125 * 640).astype(np.int16), weights, faces_cropped=True, device=device)
-        runs.append({"input": "generated 224 px crops (no detection)", "video_seconds": 5.0, "wall_seconds": round(time.perf_counter() - started, 3), "tracks": 1})
+        score(frames, rng.normal(0, 3000, 125 * SAMPLES_PER_FRAME).astype(np.int16), weights, faces_cropped=True, device=device)
+        runs.append({"input": "generated 224 px crops (no detection)", "video_seconds": 125 / FPS, "wall_seconds": round(time.perf_counter() - started, 3), "tracks": 1})
     total_video = sum(r["video_seconds"] for r in runs)
     total_wall = sum(r["wall_seconds"] for r in runs)
     print(json.dumps({
-        "device": device if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "device": device_name(torch.device(device)),
         "runs": runs,
         "video_seconds_per_second": round(total_video / total_wall, 3),
     }, indent=2))

@@ -1,6 +1,7 @@
 """Which criterion finds the true audio/video alignment: LSE-C or LSE-C at offset 0? Prints JSON.
 
     python benchmarks/sync_search_criterion.py [--weights W] [--videos V ...] [--max-delay 3]
+    python -m benchmarks.sync_search_criterion ...                 # the same
 
 Each real video (default: two GRID clips of ../shared/data) is scored with its own audio
 delayed by -D..D frames (``lipsync.media.shift_audio``). A search like ``minerf-dub
@@ -13,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "videos"
+SHARED = Path(os.environ.get("MINERF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = SHARED / "videos"
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 Each identity is an ellipsoid "head" with its own size, skin colour and stripe pattern; the
 expression opens a dark mouth (``e[0]``) and tints the cheeks (``e[1]``). Frames are ray-cast
 exactly with the clip's own camera model (pose head -> camera, OpenCV intrinsics), so a field
-that learns the scene must get the geometry conventions right. Used by tests and benchmarks.
+that learns the scene must get the geometry conventions right. Used by tests and benchmarks
+(:func:`synthetic_clips`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from minerf_base.clip import NUM_LANDMARKS
 from minerf_base.clip_writer import write_clip
+from minerf_base.timebase import FPS
 
 EXPRESSION_DIM = 4
 SPACE_ID = f"synthetic-{EXPRESSION_DIM}"
@@ -82,7 +84,7 @@ def render_head(identity: int, expression: np.ndarray, pose: np.ndarray, K: np.n
 def synthetic_tracks(num_frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Smooth random poses (N, 4, 4) and expressions (N, d) in [0, 1]."""
     rng = np.random.default_rng(seed)
-    tt = np.arange(num_frames) / 25.0
+    tt = np.arange(num_frames) / float(FPS)
     ph = rng.uniform(0, 2 * np.pi, 6)
     yaw = 0.25 * np.sin(2.1 * tt + ph[0])
     pitch = 0.12 * np.sin(1.3 * tt + ph[1])
@@ -112,18 +114,54 @@ def write_synthetic_clip(
     if expressions is not None:
         expr = np.asarray(expressions, dtype=np.float32)[:num_frames]
     K = synthetic_camera(size)
+    bg = _background(identity, size)
+    frames, masks, boxes = _render_frames(identity, expr, poses, K, bg)
+    crop = [0, 0, size]
+    source = None
+    if source_frame is not None:
+        crop = [source_frame[2], source_frame[3], size]
+        source = _write_source_video(Path(f"{path}.source.mp4"), frames, source_frame)
+    meta = {
+        "name": Path(path).name,
+        "resolution": size,
+        "expression_space": {"id": SPACE_ID, "dim": EXPRESSION_DIM},
+        "crop_box": crop,
+        "source": {"path": None if source is None else str(source), "sha256": None if source is None else _sha256(source), "synthetic_identity": identity},
+    }
+    return write_clip(path, frames=frames, masks=masks, backgrounds=[bg] * num_frames, tracks=_tracks(poses, K, expr, boxes), meta=meta)
+
+
+def synthetic_clips(root: str | Path, size: int, count: int = 2, frames: int = 6) -> list[Path]:
+    """``count`` synthetic clips of ``frames`` frames at ``size`` px, identities 0..count-1,
+    written as ``root/s{size}_{i}`` (the clips the speed benchmarks time on)."""
+    return [write_synthetic_clip(Path(root) / f"s{size}_{i}", i, frames, size) for i in range(count)]
+
+
+def _background(identity: int, size: int) -> np.ndarray:
+    """The clip's static background (S, S, 3) uint8: a tinted gradient."""
     gy, gx = np.mgrid[0:size, 0:size] / size
     tone = identity_look(identity + 50)["base"]
     bg = ((0.3 + 0.4 * gx[..., None]) * tone + 0.2 * gy[..., None]) * 255
-    bg = np.clip(bg, 0, 255).astype(np.uint8)
+    return np.clip(bg, 0, 255).astype(np.uint8)
+
+
+def _render_frames(identity: int, expr: np.ndarray, poses: np.ndarray, K: np.ndarray, bg: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[list[int]]]:
+    """Frames, masks and head boxes (x0, y0, x1, y1; the whole image when the head is off it)."""
+    size = bg.shape[0]
     frames, masks, boxes = [], [], []
-    for k in range(num_frames):
+    for k in range(len(poses)):
         img, mask = render_head(identity, expr[k], poses[k], K, bg)
         frames.append(img)
         masks.append(mask)
         ys, xs = np.nonzero(mask)
         boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] if len(xs) else [0, 0, size, size])
-    tracks = {
+    return frames, masks, boxes
+
+
+def _tracks(poses: np.ndarray, K: np.ndarray, expr: np.ndarray, boxes: list[list[int]]) -> dict[str, np.ndarray]:
+    """``tracks.npz`` of the clip: the exact poses and expressions, no landmarks."""
+    num_frames = len(poses)
+    return {
         "pose": poses,
         "intrinsics": K,
         "expression": expr,
@@ -133,29 +171,26 @@ def write_synthetic_clip(
         "face_box": np.array(boxes, dtype=np.float32),
         "valid": np.ones(num_frames, dtype=bool),
     }
-    crop = [0, 0, size]
-    source = None
-    if source_frame is not None:
-        from minerf_base.video_in import file_sha256
-        from minerf_base.video_out import write_video
 
-        width, height, x0, y0 = source_frame
-        crop = [x0, y0, size]
-        source = Path(f"{path}.source.mp4")
-        canvas = np.full((height, width, 3), 90, np.uint8)
 
-        def full_frames():
-            for img in frames:
-                out = canvas.copy()
-                out[y0 : y0 + size, x0 : x0 + size] = img
-                yield out
+def _write_source_video(path: Path, frames: list[np.ndarray], source_frame: tuple[int, int, int, int]) -> Path:
+    """The "original video": each frame pasted at (x0, y0) on a grey width x height canvas."""
+    from minerf_base.video_out import write_video
 
-        write_video(source, full_frames(), fps=25)
-    meta = {
-        "name": Path(path).name,
-        "resolution": size,
-        "expression_space": {"id": SPACE_ID, "dim": EXPRESSION_DIM},
-        "crop_box": crop,
-        "source": {"path": None if source is None else str(source), "sha256": None if source is None else file_sha256(source), "synthetic_identity": identity},
-    }
-    return write_clip(path, frames=frames, masks=masks, backgrounds=[bg] * num_frames, tracks=tracks, meta=meta)
+    width, height, x0, y0 = source_frame
+    size = frames[0].shape[0]
+    canvas = np.full((height, width, 3), 90, np.uint8)
+
+    def full_frames():
+        for img in frames:
+            out = canvas.copy()
+            out[y0 : y0 + size, x0 : x0 + size] = img
+            yield out
+
+    return write_video(path, full_frames(), fps=FPS)
+
+
+def _sha256(path: Path) -> str:
+    from minerf_base.video_in import file_sha256
+
+    return file_sha256(path)

@@ -15,6 +15,7 @@ model trained for minutes), the point is to see every stage run.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 from minerf_dub.pipeline import DubOptions, DubResult, dub
@@ -24,14 +25,43 @@ NERF_STEPS = 400
 SPEECH_SECONDS = 6.0
 
 
+@dataclass(frozen=True)
+class DemoTraining:
+    """How the demo trains its models on the prepared portrait."""
+
+    nerf_steps: int = NERF_STEPS
+    """Steps of the ``tiny`` MI-NeRF."""
+    audio2exp_preset: str = "default"
+    """Training preset of the audio2exp network (a key of ``audio2exp.train.PRESETS``)."""
+    seed: int = 0
+    """Seed of the MI-NeRF training."""
+    device: str | None = None
+    """Device of the MI-NeRF training (None: the trainer's default)."""
+
+
+def train_demo_minerf(clip_dir: Path, out: Path, training: DemoTraining = DemoTraining(), progress: bool = True) -> Path:
+    """The demo's ``tiny`` MI-NeRF trained on the prepared clip ``clip_dir`` into ``out``."""
+    from minerf.train.trainer import TrainOptions
+    from minerf.train.trainer import train as train_nerf
+
+    train_nerf([clip_dir], out, TrainOptions(preset="tiny", iterations=training.nerf_steps, validate_every=0, evaluate=False, progress=progress, device=training.device, seed=training.seed))
+    return out
+
+
+def train_demo_audio2exp(clip_dir: Path, out: Path, training: DemoTraining = DemoTraining(), progress: bool = True) -> Path:
+    """The demo's audio2exp network trained on the prepared clip ``clip_dir`` into ``out``."""
+    from audio2exp.train import AUDIO2EXP_PRESETS, TrainSession
+    from audio2exp.train import train as train_audio2exp
+
+    train_config, net_config = AUDIO2EXP_PRESETS[training.audio2exp_preset]
+    train_audio2exp([clip_dir], out, train_config=train_config, net_config=net_config, session=TrainSession(progress=progress))
+    return out
+
+
 def run_demo(output: Path, options: DubOptions, progress: bool = True) -> DubResult:
     import soundfile as sf
 
-    from audio2exp.train import AUDIO2EXP_PRESETS, TrainSession
-    from audio2exp.train import train as train_audio2exp
     from minerf.demo_media import DemoSpec, make_demo_video, speech
-    from minerf.train.trainer import TrainOptions
-    from minerf.train.trainer import train as train_nerf
     from minerf_dub.sources import cached_clip
 
     output = Path(output)
@@ -46,15 +76,9 @@ def run_demo(output: Path, options: DubOptions, progress: bool = True) -> DubRes
         sf.write(audio, wave, 16000)
     # prepared into the dub's content-addressed cache, so the dub below does not prepare again
     clip_dir = cached_clip(video, DEMO_RESOLUTION, progress).path
-    run = options.run
-    if run is None:
-        run = work / "demo_minerf"
-        train_nerf([clip_dir], run, TrainOptions(preset="tiny", iterations=NERF_STEPS, validate_every=0, evaluate=False, progress=progress, device=options.device))
-    a2e = options.audio2exp
-    if a2e is None:
-        a2e = work / "demo_audio2exp"
-        train_config, net_config = AUDIO2EXP_PRESETS["default"]
-        train_audio2exp([clip_dir], a2e, train_config=train_config, net_config=net_config, session=TrainSession(progress=progress))
+    training = DemoTraining(device=options.device)
+    run = options.run if options.run is not None else train_demo_minerf(clip_dir, work / "demo_minerf", training, progress)
+    a2e = options.audio2exp if options.audio2exp is not None else train_demo_audio2exp(clip_dir, work / "demo_audio2exp", training, progress)
     result = dub(video, audio, output, dataclasses.replace(options, run=run, audio2exp=a2e), progress)
     result.notes.append(f"demo input: {video}, new speech: {audio}, models: {run}, {a2e}")
     return result

@@ -5,26 +5,36 @@ With its own audio a good dub puts the mouth where the real one was (small LMD).
 keeps the same sound -- same length, same spectrum, same loudness -- but cuts it into segments
 of 0.2-0.5 s and permutes them (a cyclic permutation from a fixed seed, so no segment stays in
 place): the mouth still moves, at the wrong times, and its LMD must be clearly larger.
+
+Several videos (:func:`self_dub_many`) go into ``WORK/clip{k}/``, each with its
+``result.json`` and ``landmarks.npz``; :func:`pool_work_folders` pools the self-dubs of such
+work folders afterwards (own vs shuffled over all their frames), without rendering.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from minerf_base.atomic import atomic_path
+from minerf_base.atomic import atomic_path, atomic_write_json
+from minerf_base.errors import InputError
 from minerf_dub.lmd import (
     landmark_distance,
     opening_correlation,
     paired_lmd_difference,
+    pooled_paired_lmd_difference,
     video_landmarks,
 )
 from minerf_dub.pipeline import DubOptions, dub
 
 SEGMENT_SECONDS = (0.2, 0.5)
+LANDMARKS_FILE = "landmarks.npz"
+RESULT_FILE = "result.json"
 
 
 def shuffle_plan(num_samples: int, sample_rate: int, seed: int = 0, segment_seconds: tuple[float, float] = SEGMENT_SECONDS) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +81,6 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     work.mkdir(parents=True, exist_ok=True)
     wave = video_in.read_audio(video, 16000, start=video_in.first_frame_time(video))
     if wave is None:
-        from minerf_base.errors import InputError
-
         raise InputError(video, "has no audio track", "a self-dub needs the video's own speech")
     options = dataclasses.replace(options, score=False)
     real = video_landmarks(video)
@@ -96,7 +104,51 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     result["ratio"] = round(result["lmd_shuffled"] / result["lmd_own"], 3)
     result["paired"] = paired_lmd_difference(landmarks["own"], landmarks["shuffled"], real, seed=seed)
     # every case's landmarks, for analyses over several self-dubs (pooled_paired_lmd_difference)
-    with atomic_path(work / "landmarks.npz") as tmp, open(tmp, "wb") as fh:
+    with atomic_path(work / LANDMARKS_FILE) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, real=real, **landmarks)
     result["settings"] = {"seed": seed, "segment_seconds": list(SEGMENT_SECONDS), "personalize_steps": options.personalize_steps, "run": str(options.run), "audio2exp": str(options.audio2exp)}
     return result
+
+
+def self_dub_many(videos: Sequence[str | Path], options: DubOptions, work: str | Path, seed: int = 0, tracked: bool = False, progress: bool = False) -> dict[str, Any]:
+    """:func:`self_dub_lmd` of every video into ``work/clip{k}``, each result (with its
+    ``seconds``) kept in ``work/clip{k}/result.json`` as soon as it is done. Returns
+    ``{"clips": [results], "pooled": ...}``; ``pooled`` (:func:`pooled_self_dubs`) only with
+    more than one video."""
+    work = Path(work)
+    clips = []
+    for k, video in enumerate(videos):
+        started = time.perf_counter()
+        result = self_dub_lmd(video, options, work / f"clip{k}", seed=seed, tracked=tracked, progress=progress)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        atomic_write_json(work / f"clip{k}" / RESULT_FILE, result)
+        clips.append(result)
+    out: dict[str, Any] = {"clips": clips}
+    if len(clips) > 1:
+        out["pooled"] = pooled_self_dubs([work / f"clip{k}" / LANDMARKS_FILE for k in range(len(clips))], seed)
+    return out
+
+
+def pooled_self_dubs(files: Sequence[Path], seed: int = 0) -> dict[str, float | int]:
+    """Own vs shuffled over all self-dubbed videos' frames together (each video's blocks
+    resampled from that video); ``files`` are their ``landmarks.npz``."""
+    videos = []
+    for file in files:
+        with np.load(file) as points:
+            videos.append((points["own"], points["shuffled"], points["real"]))
+    return pooled_paired_lmd_difference(videos, seed=seed)
+
+
+def pool_work_folders(folders: Sequence[str | Path], seed: int = 0) -> dict[str, Any]:
+    """Each clip's result and the pooled comparison (:func:`pooled_self_dubs`) of every
+    ``clip*/landmarks.npz`` in ``folders`` (work folders of earlier :func:`self_dub_many` runs).
+    A clip stopped before its ``result.json`` is listed by its landmarks file."""
+    folders = [Path(f) for f in folders]
+    files = sorted(file for folder in folders for file in folder.glob(f"clip*/{LANDMARKS_FILE}"))
+    if not files:
+        raise InputError(folders[0] if len(folders) == 1 else None, f"no clip*/{LANDMARKS_FILE} in {', '.join(map(str, folders))}", "pass the --work folders of earlier self-dub runs")
+    clips = []
+    for file in files:
+        summary = file.parent / RESULT_FILE
+        clips.append(json.loads(summary.read_text()) if summary.exists() else {"landmarks": str(file)})
+    return {"clips": clips, "pooled": pooled_self_dubs(files, seed)}

@@ -30,9 +30,9 @@ import numpy as np
 from minerf import __version__
 from minerf_base import video_in
 from minerf.prepare.background import frame_background, static_background
-from minerf.prepare.expression_space import load_expression_space
+from minerf.prepare.expression_space import ExpressionSpace, load_expression_space
 from minerf.prepare.face_tracker import FaceMeshTracker, face_bbox, segmenter
-from minerf.prepare.fit import fit_clip
+from minerf.prepare.fit import ClipFit, fit_clip
 from minerf.prepare.head_mask import head_mask
 from minerf.prepare.scan import ScanResult, lost_frames_check, scan_video
 from minerf_base.atomic import atomic_path, atomic_write_json
@@ -60,10 +60,47 @@ class PrepareOptions:
 
 def prepare(video: str | Path, out_dir: str | Path, options: PrepareOptions = PrepareOptions(), progress: bool = True) -> PreparedClip:
     """Prepare ``video`` into ``out_dir`` and return the loaded clip (see module doc)."""
-    from tqdm import tqdm
-
     video = Path(video)
     out_dir = Path(out_dir)
+    source = _identify(video, out_dir, options)
+    if is_complete(out_dir):
+        meta = json.loads((out_dir / "clip.json").read_text())
+        if meta.get("settings") == source.fingerprint:
+            log.info("%s is already prepared from this video with these settings", out_dir)
+            return load_clip(out_dir)
+    work = out_dir / ".work"
+    _claim_work_dir(out_dir, work, source.fingerprint)
+    writer = ClipWriter(out_dir)
+    started = time.time()
+
+    scan = _cached_scan(work, video, source.info, options, progress)  # 1. scan
+    for message in scan.warnings:
+        log.warning("%s: %s", video, message)
+    landmarks, valid, warnings = _track(video, writer, work, scan, options.resolution, progress)  # 2. crop, landmarks, masks
+    fit = fit_clip(landmarks, source.space, options.resolution)  # 3. pose + expression
+    _write_backgrounds(work, writer, scan.num_frames, progress)  # 4. backgrounds
+    audio_status = _write_audio(video, source.info, writer, scan.num_frames)  # 5. audio, tracks, clip.json
+    writer.write_tracks(_tracks(fit, landmarks, valid))
+    writer.prune(scan.num_frames)
+    writer.finish(_clip_meta(source, scan, fit, valid, audio_status, warnings, started))
+    shutil.rmtree(work, ignore_errors=True)
+    return load_clip(out_dir)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The input video and the settings of its preparation, known before any pass runs."""
+
+    video: Path
+    options: PrepareOptions
+    info: video_in.VideoInfo
+    space: ExpressionSpace
+    sha256: str
+    fingerprint: dict
+
+
+def _identify(video: Path, out_dir: Path, options: PrepareOptions) -> _Source:
+    """Check the options and the output path, probe the video, fingerprint the work."""
     if options.resolution < 32 or options.resolution > 2048:
         raise InputError(None, f"--resolution {options.resolution} is out of range", "use 32..2048 (default 512)")
     info = video_in.probe(video)
@@ -72,37 +109,28 @@ def prepare(video: str | Path, out_dir: str | Path, options: PrepareOptions = Pr
     fingerprint = options.fingerprint(sha, space.id)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(out_dir, "output exists and is a file", "pass a folder path for the prepared clip")
-    if is_complete(out_dir):
-        meta = json.loads((out_dir / "clip.json").read_text())
-        if meta.get("settings") == fingerprint:
-            log.info("%s is already prepared from this video with these settings", out_dir)
-            return load_clip(out_dir)
-    work = out_dir / ".work"
-    _claim_work_dir(out_dir, work, fingerprint)
-    writer = ClipWriter(out_dir)
-    started = time.time()
+    return _Source(video, options, info, space, sha, fingerprint)
 
-    # 1. scan
-    scan = _cached_scan(work, video, info, options, progress)
-    for message in scan.warnings:
-        log.warning("%s: %s", video, message)
+
+def _track(video: Path, writer: ClipWriter, work: Path, scan: ScanResult, size: int, progress: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Pass 2: landmarks (N, 468, 3) with lost frames interpolated, which frames had a face
+    (N,) and every warning so far (the scan's and the lost-frames check's)."""
+    from tqdm import tqdm
+
     n = scan.num_frames
-
-    # 2. crop, landmarks, masks
     with tqdm(total=n, desc="crop+track", unit="frames", disable=not progress) as bar:
-        landmarks = _crop_and_track(video, writer, work, scan, options.resolution, bar)
+        landmarks = _crop_and_track(video, writer, work, scan, size, bar)
     lost = np.isnan(landmarks[:, 0, 0])
     warnings = list(scan.warnings) + lost_frames_check(video, lost, n, "face (in the crop)")
     valid = ~lost
-    landmarks = _interpolate(landmarks, valid)
+    return _interpolate(landmarks, valid), valid, warnings
 
-    # 3. fit pose + expression
-    fit = fit_clip(landmarks, space, options.resolution)
 
-    # 4. backgrounds
-    static_path = work / "static_background.png"
-    static = _cached_static(static_path, n, writer)
+def _write_backgrounds(work: Path, writer: ClipWriter, n: int, progress: bool) -> None:
+    """Pass 4: the static background estimate, then each frame's background (resumable)."""
+    from tqdm import tqdm
 
+    static = _cached_static(work / "static_background.png", n, writer)
     with tqdm(total=n, desc="background", unit="frames", disable=not progress) as bar:
         for i in range(n):
             if not writer.has_image("backgrounds", i):
@@ -111,7 +139,10 @@ def prepare(video: str | Path, out_dir: str | Path, options: PrepareOptions = Pr
                 writer.write_image("backgrounds", i, frame_background(frame, mask, static))
             bar.update(1)
 
-    # 5. audio, tracks, clip.json
+
+def _write_audio(video: Path, info: video_in.VideoInfo, writer: ClipWriter, n: int) -> str:
+    """Write the 16 kHz mono audio aligned to frame 0 (or remove a stale one); returns the
+    audio status: ``ok`` when the clip has audio, else why not."""
     audio = video_in.read_audio(video, SAMPLE_RATE, start=video_in.first_frame_time(video)) if info.has_audio else None
     audio_status = "ok"
     if audio is None:
@@ -120,32 +151,38 @@ def prepare(video: str | Path, out_dir: str | Path, options: PrepareOptions = Pr
         audio_status, audio = "audio track is silent", None
     if audio is not None:
         writer.write_audio(audio, n)
-    elif (out_dir / "audio.wav").exists():
-        (out_dir / "audio.wav").unlink()
-    boxes = np.stack([face_bbox(p) for p in landmarks])
-    writer.write_tracks(
-        {
-            "pose": fit.pose,
-            "intrinsics": fit.intrinsics,
-            "expression": fit.expression,
-            "landmarks2d": landmarks[:, :, :2],
-            "landmarks3d": fit.landmarks3d,
-            "identity_shape": fit.identity_shape,
-            "face_box": boxes,
-            "valid": valid,
-        }
-    )
-    writer.prune(n)
-    meta = {
-        "name": video.stem,
+    elif (writer.path / "audio.wav").exists():
+        (writer.path / "audio.wav").unlink()
+    return audio_status
+
+
+def _tracks(fit: ClipFit, landmarks: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
+    """The arrays of ``tracks.npz``."""
+    return {
+        "pose": fit.pose,
+        "intrinsics": fit.intrinsics,
+        "expression": fit.expression,
+        "landmarks2d": landmarks[:, :, :2],
+        "landmarks3d": fit.landmarks3d,
+        "identity_shape": fit.identity_shape,
+        "face_box": np.stack([face_bbox(p) for p in landmarks]),
+        "valid": valid,
+    }
+
+
+def _clip_meta(source: _Source, scan: ScanResult, fit: ClipFit, valid: np.ndarray, audio_status: str, warnings: list[str], started: float) -> dict:
+    """The content of ``clip.json``."""
+    n = scan.num_frames
+    return {
+        "name": source.video.stem,
         "num_frames": n,
-        "resolution": options.resolution,
-        "expression_space": space.to_json(),
-        "has_audio": audio is not None,
+        "resolution": source.options.resolution,
+        "expression_space": source.space.to_json(),
+        "has_audio": audio_status == "ok",
         "audio": {"sample_rate": SAMPLE_RATE, "samples": n * (SAMPLE_RATE // FPS), "status": audio_status},
         "crop_box": list(scan.crop_box),
-        "source": {**info.to_json(), "sha256": sha},
-        "settings": fingerprint,
+        "source": {**source.info.to_json(), "sha256": source.sha256},
+        "settings": source.fingerprint,
         "stats": {
             "reprojection_error_px_median": float(np.median(fit.reprojection_error)),
             "reprojection_error_px_max": float(fit.reprojection_error.max()),
@@ -156,9 +193,6 @@ def prepare(video: str | Path, out_dir: str | Path, options: PrepareOptions = Pr
         "warnings": warnings,
         "tools": _tool_versions(),
     }
-    writer.finish(meta)
-    shutil.rmtree(work, ignore_errors=True)
-    return load_clip(out_dir)
 
 
 def _claim_work_dir(out_dir: Path, work: Path, fingerprint: dict) -> None:

@@ -1,12 +1,15 @@
-"""benchmarks/self_dub_lmd.py --pool: self-dubs kept in earlier work folders pooled without rendering."""
+"""Self-dubs of several videos kept in work folders (minerf_dub.self_dub) and pooled later
+without rendering (``benchmarks/self_dub_lmd.py --pool``)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from benchmarks.self_dub_lmd import pool_folders
+from minerf_base.errors import InputError
+from minerf_dub import self_dub
 from minerf_dub.lmd import pooled_paired_lmd_difference
+from minerf_dub.self_dub import pool_work_folders, self_dub_many
 from tests.dub.test_lmd import _face
 
 
@@ -28,7 +31,7 @@ def test_pool_reads_every_clip_of_every_work_folder(tmp_path):
     _save(tmp_path / "a" / "clip0", 30, 0, {"video": "one.mp4", "lmd_own": 0.01})
     _save(tmp_path / "a" / "clip1", 20, 1)  # a run stopped before its result.json
     _save(tmp_path / "b" / "clip0", 40, 2, {"video": "three.mp4", "lmd_own": 0.02})
-    report = pool_folders([tmp_path / "a", tmp_path / "b"], seed=0)
+    report = pool_work_folders([tmp_path / "a", tmp_path / "b"], seed=0)
     assert [c.get("video") for c in report["clips"]] == ["one.mp4", None, "three.mp4"]
     assert report["clips"][1]["landmarks"].endswith("clip1/landmarks.npz")
     videos = []
@@ -41,5 +44,25 @@ def test_pool_reads_every_clip_of_every_work_folder(tmp_path):
 
 
 def test_pool_of_folders_without_self_dubs_says_what_to_pass(tmp_path):
-    with pytest.raises(SystemExit, match="no clip.*landmarks.npz in .*--work folders"):
-        pool_folders([tmp_path], seed=0)
+    with pytest.raises(InputError, match=r"(?s)no clip\*/landmarks\.npz in .*fix: pass the --work folders") as err:
+        pool_work_folders([tmp_path], seed=0)
+    assert err.value.path == tmp_path
+
+
+def test_self_dubs_of_several_videos_are_kept_per_clip_and_pooled(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_self_dub(video, options, work, seed, tracked, progress):
+        seen.append((str(video), seed, tracked))
+        _save(work, 25 + 5 * len(seen), len(seen))
+        return {"video": str(video), "lmd_own": 0.01 * len(seen)}
+
+    monkeypatch.setattr(self_dub, "self_dub_lmd", fake_self_dub)
+    out = self_dub_many(["one.mp4", "two.mp4"], options=None, work=tmp_path, seed=3, tracked=True)
+    assert seen == [("one.mp4", 3, True), ("two.mp4", 3, True)]
+    assert [c["video"] for c in out["clips"]] == ["one.mp4", "two.mp4"] and all(c["seconds"] >= 0 for c in out["clips"])
+    for k, clip in enumerate(out["clips"]):
+        assert json.loads((tmp_path / f"clip{k}" / "result.json").read_text()) == clip
+    assert out["pooled"] == pool_work_folders([tmp_path], seed=3)["pooled"] and out["pooled"]["frames"] == 30 + 35
+    single = self_dub_many(["one.mp4"], options=None, work=tmp_path / "single", seed=3)
+    assert "pooled" not in single and len(single["clips"]) == 1

@@ -1,11 +1,18 @@
-"""benchmarks/audio2exp_variants.py: training variants under cross-validation."""
+"""audio2exp.cross_validation: training variants under K-fold cross-validation."""
 
 import json
 
 import pytest
 
-from benchmarks.audio2exp_eval import configured, cross_validate
-from benchmarks.audio2exp_variants import METHODS, beats_baselines, parse_variant
+from audio2exp.cross_validation import (
+    METHODS,
+    beats_baselines,
+    configured,
+    cross_validate,
+    parse_variant,
+    pooled_folds,
+    speech_clips,
+)
 from checkpoints import latest_checkpoint
 
 
@@ -56,3 +63,32 @@ def test_cross_validation_with_a_variant_trains_every_fold_with_it(synthetic_cli
     for name in METHODS:
         assert out[name]["mouth_mse"] > 0
         assert set(out[name]["mouth_mse_per_clip"]) == {"spk_a", "spk_b"}
+
+
+def _fold(frames, mse, corr, per_clip):
+    method = {"mouth_mse": mse, "relative_mouth_mse": mse / 10, "opening_corr_pooled": corr, "opening_corr": corr, "mouth_step": 0.1, "per_clip": {c: {"mouth_mse": v} for c, v in per_clip.items()}}
+    baselines = {name: dict(method, mouth_mse=mse + shift) for name, shift in (("mean_expression", 1.0), ("envelope_linear", 0.5), ("envelope_linear_per_clip", -0.5))}
+    return {"heldout_frames": frames, "clips": list(per_clip), "tracked_mouth_step": 0.2, "audio2exp": method, **baselines}
+
+
+def test_pooled_folds_weights_the_mse_by_held_out_frames_and_averages_the_rest():
+    out = pooled_folds([_fold(100, 2.0, 0.2, {"a": 1.0, "b": 3.0}), _fold(300, 4.0, 0.4, {"a": 2.0, "b": 5.0})], ("audio2exp",))
+    assert out["folds"] == 2 and out["heldout_frames"] == 400
+    assert out["audio2exp"]["mouth_mse"] == pytest.approx((2.0 * 100 + 4.0 * 300) / 400)
+    assert out["audio2exp"]["opening_corr_pooled"] == pytest.approx(0.3)
+    assert out["audio2exp"]["relative_mouth_mse"] == pytest.approx(0.3)
+    assert out["audio2exp"]["mouth_mse_per_clip"] == {"a": 1.5, "b": 4.0}
+    assert out["tracked_mouth_step"] == pytest.approx(0.2)
+    assert out["folds_where_audio2exp_mse_beats_every_baseline"] == 0  # the per-clip envelope is 0.5 lower in both
+
+
+def test_speech_clips_are_the_complete_clips_with_audio(synthetic_clips, tmp_path):
+    import shutil
+
+    for clip in synthetic_clips:
+        shutil.copytree(clip, tmp_path / clip.name)
+    shutil.copytree(synthetic_clips[0], tmp_path / "mute")
+    meta = json.loads((tmp_path / "mute" / "clip.json").read_text())
+    (tmp_path / "mute" / "clip.json").write_text(json.dumps(meta | {"has_audio": False}))
+    (tmp_path / "unfinished").mkdir()
+    assert speech_clips(tmp_path) == [tmp_path / "spk_a", tmp_path / "spk_b"]

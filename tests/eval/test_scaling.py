@@ -1,8 +1,8 @@
-"""Steps / seconds to a PSNR target and the joint-vs-separate rows of benchmarks/identities_scaling.py."""
+"""Steps / seconds to a PSNR target and the joint-vs-separate rows of Fig. 4 (minerf.eval.scaling)."""
 
 import pytest
 
-from benchmarks.scaling_curves import first_reaching, scaling_row, summarize
+from minerf.eval.scaling import first_reaching, scaling_row, summarize
 
 
 def curve(*psnrs, every=25, sec_per_step=0.5):
