@@ -16,7 +16,7 @@ speech the correlation curve of one clip is noisy enough to peak at a wrong shif
 
     calibration = calibrate_on_clip(predictor, "clips/may")        # or a frame subset
     calibration.save("may.calibration.json")
-    e = predictor.predict_file("speech_es.wav", reference_expressions=..., calibration=calibration)
+    e = predictor.predict_file("speech_es.wav", Speaker(reference_expressions=..., calibration=calibration))
 """
 
 from __future__ import annotations
@@ -47,8 +47,7 @@ def calibrate_on_clip(predictor: Audio2ExpPredictor, clip: Any, frames: np.ndarr
         raise InputError(clip.path, "the clip has no audio track, so the network's output cannot be paired with its expressions", "calibrate on a clip of the speaker talking")
     use = np.arange(clip.num_frames) if frames is None else np.asarray(frames)
     use = use[clip.valid.astype(bool)[use]]
-    kwargs: dict[str, Any] = {"identity": clip.name} if clip.name in predictor.identities else {"reference_expressions": clip.expression[use]}
-    predicted = predictor.predict(clip.audio(), **kwargs)[: clip.num_frames]
+    predicted = predictor.predict(clip.audio(), speaker=predictor.speaker_for(clip.name, clip.expression[use]))[: clip.num_frames]
     offset = 0
     if align:
         tracked = np.nan_to_num(mouth_opening(clip.landmarks2d).astype(np.float64))

@@ -1,8 +1,10 @@
-"""Reading speech for audio2exp: any file soundfile or librosa reads, any rate, mono or stereo.
+"""Speech for audio2exp as a stream: any audio or video file, any rate, mono or stereo.
 
-Audio is turned into 16 kHz mono float32 and handed on in blocks, so that a 30-minute file
-never has to sit in memory at once. Video frame ``t`` at 25 fps covers the 16 kHz samples
-``[640 t, 640 (t + 1))``; a file of ``n`` samples has ``ceil(n / 640)`` frames.
+Audio is turned into 16 kHz mono float32 (decoded and resampled by
+:mod:`minerf_base.video_in`, exactly as ``minerf prepare`` reads a clip's audio) and handed on
+in blocks, so that a 30-minute file never has to sit in memory at once. Video frame ``t`` at
+``FPS`` covers the samples ``[SAMPLES_PER_FRAME t, SAMPLES_PER_FRAME (t + 1))``; a file of
+``n`` samples has ``ceil(n / SAMPLES_PER_FRAME)`` frames.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from minerf_base.clip import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
-from minerf_base.errors import InputError
+from minerf_base import video_in
+from minerf_base.errors import InputError, MediaError
+from minerf_base.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 BLOCK_SECONDS = 10.0
 # Frames quieter than this (dBFS of the raw signal) count as silence whatever the file's level.
@@ -27,9 +30,6 @@ MAX_GAIN_DB = 30.0
 
 __all__ = [
     "AudioSource",
-    "SAMPLE_RATE",
-    "SAMPLES_PER_FRAME",
-    "FPS",
     "frame_count",
     "frame_db",
     "open_audio",
@@ -39,12 +39,12 @@ __all__ = [
 
 
 def frame_count(num_samples: int) -> int:
-    """Number of 25 fps frames that ``num_samples`` 16 kHz samples span (last one partial)."""
+    """Number of video frames that ``num_samples`` 16 kHz samples span (last one partial)."""
     return math.ceil(num_samples / SAMPLES_PER_FRAME)
 
 
 def frame_db(samples: np.ndarray) -> np.ndarray:
-    """RMS level in dBFS of each whole 640-sample frame: (n,) -> (n // 640,)."""
+    """RMS level in dBFS of each whole frame of samples: (n,) -> (n // SAMPLES_PER_FRAME,)."""
     n = samples.size // SAMPLES_PER_FRAME
     frames = samples[: n * SAMPLES_PER_FRAME].reshape(n, SAMPLES_PER_FRAME).astype(np.float64)
     return (10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)).astype(np.float32)
@@ -77,17 +77,13 @@ class AudioSource:
 
 
 def array_source(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, name: str = "<array>") -> AudioSource:
-    """Wrap an in-memory waveform, (n,) or (n, channels), of any rate."""
+    """Wrap an in-memory waveform, (n,) or (n, channels) (channels averaged), of any rate."""
     data = np.asarray(samples, dtype=np.float32)
     if data.ndim == 2:
         data = data.mean(axis=1)
     if data.ndim != 1:
         raise InputError(None, f"waveform must be 1-D (samples) or 2-D (samples, channels), got shape {data.shape}", "pass mono or interleaved stereo samples")
-    if sample_rate != SAMPLE_RATE:
-        import soxr
-
-        data = soxr.resample(data, sample_rate, SAMPLE_RATE).astype(np.float32)
-    data = np.ascontiguousarray(data)
+    data = np.ascontiguousarray(video_in.resample_audio(data, sample_rate, SAMPLE_RATE))
     block = int(BLOCK_SECONDS * SAMPLE_RATE)
 
     def blocks() -> Iterator[np.ndarray]:
@@ -98,82 +94,19 @@ def array_source(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, name: str 
 
 
 def open_audio(path: str | Path) -> AudioSource:
-    """Open an audio (or video) file for streaming as 16 kHz mono.
-
-    Files libsndfile reads (wav, flac, ogg, mp3...) are streamed block by block and resampled
-    on the fly; video files and other containers (mp4, m4a, mkv...) are decoded whole with
-    PyAV; anything else goes through ``librosa.load`` (whole file in memory).
+    """Open an audio or video file (wav, flac, mp3, ogg, m4a, mp4, mkv...) for streaming as
+    16 kHz mono: its first audio stream, sample 0 at time 0. Opening decodes the file once to
+    count its samples; every :meth:`AudioSource.blocks` pass decodes it again, block by block.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "audio file does not exist", "pass the path of a speech recording (wav, flac, mp3, ogg...)")
-    import soundfile as sf
-
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        return _container_source(path)
-    if info.frames <= 0:
-        raise InputError(path, "the audio file holds no samples", "pass a recording with speech")
-    rate = int(info.samplerate)
-    num_samples = _resampled_length(int(info.frames), rate)
 
     def blocks() -> Iterator[np.ndarray]:
-        import soxr
+        return video_in.iter_audio(path, SAMPLE_RATE, block=int(BLOCK_SECONDS * SAMPLE_RATE))
 
-        stream = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
-        emitted = 0
-        block = max(1, int(BLOCK_SECONDS * rate))
-        for chunk in sf.blocks(str(path), blocksize=block, dtype="float32", always_2d=True):
-            mono = np.ascontiguousarray(chunk.mean(axis=1), dtype=np.float32)
-            out = mono if stream is None else stream.resample_chunk(mono)
-            if out.size:
-                out = out[: max(0, num_samples - emitted)]
-                emitted += out.size
-                yield out
-        if stream is not None:
-            tail = stream.resample_chunk(np.zeros(0, np.float32), last=True)[: max(0, num_samples - emitted)]
-            emitted += tail.size
-            if tail.size:
-                yield tail
-        if emitted < num_samples:  # resampler rounding: pad the last few samples with silence
-            yield np.zeros(num_samples - emitted, np.float32)
-
+    num_samples = sum(block.size for block in blocks())
+    if num_samples == 0:
+        raise MediaError(path, "the file holds no audio (no audio stream, or one without samples)", "pass a recording with speech, or extract its audio first")
     return AudioSource(name=str(path), num_samples=num_samples, _blocks=blocks)
-
-
-def _resampled_length(frames: int, rate: int) -> int:
-    return frames if rate == SAMPLE_RATE else int(round(frames * SAMPLE_RATE / rate))
-
-
-def _container_source(path: Path) -> AudioSource:
-    """Video files and containers soundfile cannot read (mp4, m4a, mkv, webm...): decoded
-    whole with PyAV (~115 MB per 30 minutes), falling back to librosa."""
-    from minerf_base.video_in import read_audio
-
-    try:
-        samples = read_audio(path, SAMPLE_RATE)
-    except Exception:  # not a container PyAV can decode: let librosa try its backends
-        return _librosa_source(path)
-    if samples is None or samples.size == 0:
-        raise InputError(path, "the file has no audio stream", "pass a file with speech, or extract its audio first")
-    return array_source(samples, SAMPLE_RATE, name=str(path))
-
-
-def _librosa_source(path: Path) -> AudioSource:
-    import warnings
-
-    import librosa
-
-    try:
-        with warnings.catch_warnings():  # librosa warns before its audioread fallback
-            warnings.simplefilter("ignore")
-            data, _ = librosa.load(str(path), sr=SAMPLE_RATE, mono=True)
-    except Exception as exc:  # librosa raises many types for unreadable input
-        raise InputError(path, f"cannot read audio from this file ({type(exc).__name__}: {exc})", "convert it to WAV or FLAC (e.g. `ffmpeg -i IN -ac 1 -ar 16000 out.wav`)") from None
-    if data.size == 0:
-        raise InputError(path, "the audio file holds no samples", "pass a recording with speech")
-    return array_source(data, SAMPLE_RATE, name=str(path))
 
 
 def measure_level(source: AudioSource) -> tuple[float, np.ndarray]:

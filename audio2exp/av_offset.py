@@ -24,8 +24,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from audio2exp.audio import SAMPLES_PER_FRAME
 from audio2exp.data import ClipData
+from minerf_base.timebase import SAMPLES_PER_FRAME
 
 MAX_OFFSET_FRAMES = 15  # 0.6 s at 25 fps
 MIN_GAIN = 0.2

@@ -12,6 +12,7 @@ from minerf_base.cli_support import (
     report_errors,
     verbosity_options,
 )
+from minerf_base.timebase import FPS
 
 _PATH = click.Path(path_type=Path)
 
@@ -79,7 +80,7 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
 @click.argument("audio", type=_PATH)
 @click.option("--checkpoint", required=True, type=_PATH, help="Run folder written by `audio2exp train`.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the expressions (.npy, float32, frames x d).")
-@click.option("--fps", type=click.FloatRange(1.0, 240.0), default=25.0, show_default=True, help="Frame rate of the output.")
+@click.option("--fps", type=click.FloatRange(1.0, 240.0), default=float(FPS), show_default=True, help="Frame rate of the output.")
 @click.option("--identity", default=None, help="Name of a training clip whose mean expression to use (default: the average).")
 @click.option("--reference-clip", "reference_clips", multiple=True, type=_PATH, help="Prepared clip(s) of the target person: their mean expression is the base.")
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Speaker calibration written by `audio2exp adapt` (pass the same person's --reference-clip too).")
@@ -92,24 +93,24 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
 @report_errors
 def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: str | None, reference_clips: tuple[Path, ...], calibration: Path | None, encoder: str | None, chunk_seconds: float, no_silence_gate: bool, device: str, as_json: bool) -> None:
     """Predict expressions for every frame of AUDIO (any format librosa/soundfile read)."""
-    from audio2exp.predict import predict_to_file
+    from audio2exp.predict import PredictJob, predict_to_file
 
     if output.suffix != ".npy":
         raise click.BadParameter(f"{output} must end in .npy", param_hint="--output")
-    summary = predict_to_file(
+    job = PredictJob(
         audio,
         checkpoint,
         output,
-        fps=fps,
         identity=identity,
         reference_clips=reference_clips,
         calibration=calibration,
         encoder=encoder,
+        fps=fps,
         chunk_seconds=chunk_seconds,
-        silence_gate_on=not no_silence_gate,
+        silence_gate=not no_silence_gate,
         device=device,
-        progress=progress_enabled() and not as_json,
     )
+    summary = predict_to_file(job, progress=progress_enabled() and not as_json)
     emit(summary, as_json, f"wrote {summary['frames']} x {summary['dim']} expressions ({summary['fps']:g} fps, {summary['seconds']:.1f} s of audio) -> {output}")
 
 

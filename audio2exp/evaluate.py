@@ -22,7 +22,7 @@ from audio2exp.audio import SILENCE_DBFS, measure_level, open_audio
 from audio2exp.av_offset import shift_clip, shift_samples
 from audio2exp.data import ClipData, apply_readout, load_clip_data
 from audio2exp.features import silence_features
-from audio2exp.predict import Audio2ExpPredictor
+from audio2exp.predict import Audio2ExpPredictor, PredictOptions
 
 ENVELOPE_LAGS = (-2, -1, 0, 1, 2)
 SPEECH_WITHIN_DB = 20.0  # speech frames: within this of the file's level
@@ -139,8 +139,8 @@ def heldout_comparison(predictor: Audio2ExpPredictor, clip_paths: Sequence[str |
         clips.append(shift_clip(clip, offsets.get(clip.name, 0), silence))
     net = []
     for c in clips:
-        kwargs: dict[str, Any] = {"identity": c.name} if c.name in predictor.identities else {"reference_expressions": c.expression[c.train[c.valid[c.train]]]}
-        net.append(predictor.predict(shift_samples(_audio(c), offsets.get(c.name, 0)), **kwargs)[: c.num_frames])
+        speaker = predictor.speaker_for(c.name, c.expression[c.train[c.valid[c.train]]])
+        net.append(predictor.predict(shift_samples(_audio(c), offsets.get(c.name, 0)), speaker=speaker)[: c.num_frames])
     readout = predictor.readout
     mouth = predictor.mouth_components
     tracked_step = float(np.mean([mean_step(c.expression[:, mouth], c.valid) for c in clips]))
@@ -196,7 +196,7 @@ def speech_following(predictor: Audio2ExpPredictor, audio_paths: Sequence[str | 
     for path in audio_paths:
         source = open_audio(path)
         level, frame_db = measure_level(source)
-        opening = predictor.opening(predictor.predict_source(source, silence_gate_on=silence_gate_on))
+        opening = predictor.opening(predictor.predict_source(source, options=PredictOptions(silence_gate=silence_gate_on)))
         speech = frame_db >= level - SPEECH_WITHIN_DB
         pause = (frame_db < level - PAUSE_BELOW_DB) | (frame_db < SILENCE_DBFS)
         if speech.sum() < 5 or pause.sum() < 5:

@@ -24,8 +24,9 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 
-from audio2exp.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, AudioSource, iter_windows
+from audio2exp.audio import AudioSource, iter_windows
 from minerf_base.errors import InputError
+from minerf_base.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 N_FFT = 512
 WIN_LENGTH = 400
@@ -33,6 +34,8 @@ HOP = 160
 STEPS_PER_FRAME = SAMPLES_PER_FRAME // HOP  # 4
 FLOOR_DB = -60.0  # log-mel floor: digital silence and very quiet noise map to the same vector
 _LOGMEL_CONTEXT = N_FFT // 2 - HOP // 2  # 176 samples each side
+ENCODER_HOP = SAMPLES_PER_FRAME // 2  # 320: a wav2vec2-family encoder gives two states per frame
+ENCODER_FIELD = 400  # samples one of its states sees (its CNN's receptive field)
 
 
 @dataclass
@@ -113,15 +116,16 @@ class HFSpeechFeatures:
         field = 1
         for kernel, step in zip(reversed(cfg.conv_kernel), reversed(cfg.conv_stride)):
             field = (field - 1) * step + kernel
-        if stride != SAMPLES_PER_FRAME // 2 or field != 400:
-            raise InputError(config.model, f"encoder hop {stride} / receptive field {field} samples; audio2exp needs 320 / 400 (wav2vec2, HuBERT, XLS-R)", "use a wav2vec2-family encoder")
+        if stride != ENCODER_HOP or field != ENCODER_FIELD:
+            raise InputError(config.model, f"encoder hop {stride} / receptive field {field} samples; audio2exp needs {ENCODER_HOP} / {ENCODER_FIELD} (wav2vec2, HuBERT, XLS-R)", "use a wav2vec2-family encoder")
         num_layers = int(cfg.num_hidden_layers)
         if not -num_layers - 1 <= config.layer <= num_layers:
             raise InputError(config.model, f"layer {config.layer} does not exist (the encoder has {num_layers} layers)", f"pass --layer between 0 and {num_layers}, or -1 for the last")
         self.dim = int(cfg.hidden_size)
         # context = 320 q + 40 puts the encoder's 50 Hz frames 2t, 2t+1 on the halves of frame t
-        q = max(1, int(round(config.context_seconds * SAMPLE_RATE / 320)))
-        self.context = (320 * q + 40, 320 * q + 40)
+        q = max(1, int(round(config.context_seconds * SAMPLE_RATE / ENCODER_HOP)))
+        edge = ENCODER_HOP * q + (ENCODER_FIELD - ENCODER_HOP) // 2
+        self.context = (edge, edge)
         self._q = q
 
     def __call__(self, samples: np.ndarray, num_frames: int) -> np.ndarray:

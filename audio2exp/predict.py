@@ -1,9 +1,10 @@
 """Speech -> expressions with a trained checkpoint, in bounded memory (the Python API).
 
     from audio2exp import Audio2ExpPredictor
+    from audio2exp.predict import PredictOptions, Speaker
     predictor = Audio2ExpPredictor.load("runs/a2e")
     expressions = predictor.predict(waveform, sample_rate=44100)      # (T, d) at 25 fps
-    expressions = predictor.predict_file("speech.flac", identity="may")
+    expressions = predictor.predict_file("speech.flac", Speaker(identity="may"), PredictOptions(fps=30))
 
 A file is read twice as a stream: once to measure its level (loudness normalisation and
 silence detection), once to compute features and expressions chunk by chunk. Frames of
@@ -13,6 +14,7 @@ closed, still mouth.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -20,8 +22,6 @@ import numpy as np
 import torch
 
 from audio2exp.audio import (
-    FPS,
-    SAMPLES_PER_FRAME,
     SILENCE_DBFS,
     AudioSource,
     array_source,
@@ -38,6 +38,7 @@ from audio2exp.features import (
     stream_features,
 )
 from minerf_base.errors import InputError
+from minerf_base.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 if TYPE_CHECKING:
     from audio2exp.calibration import SpeakerCalibration
@@ -49,6 +50,34 @@ GATE_BELOW_LEVEL_DB = 45.0
 NOISE_SNR_DB = 20.0
 NOISE_MARGIN_DB = 6.0
 GATE_SMOOTH_FRAMES = 5
+
+
+@dataclass
+class Speaker:
+    """Whose mouth motion to predict; nothing set = the average training speaker."""
+
+    identity: str | int | None = None
+    """A training identity (name or index): its base expression and scale of motion."""
+    reference_expressions: np.ndarray | None = None
+    """(N, d) expressions tracked on the target person: their mean is the base, their spread
+    the scale of the motion (overrides ``identity``)."""
+    base_expression: np.ndarray | None = None
+    """(d,) a mean expression of the space as the base, with the average speaker's scale
+    (overrides the base of the fields above)."""
+    calibration: "SpeakerCalibration | None" = None
+    """Maps the mouth coefficients to the speaker's own (:mod:`audio2exp.calibration`)."""
+
+
+@dataclass
+class PredictOptions:
+    """How expressions are computed and sampled."""
+
+    fps: float = FPS
+    """Frame rate of the output (T = ceil(seconds * fps))."""
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES
+    """Frames of audio processed at once (memory bound; no effect on the numbers for logmel)."""
+    silence_gate: bool = True
+    """Draw silent frames to the speaker's rest expression (a closed, still mouth)."""
 
 
 def silence_gate(frame_db: np.ndarray, level_db: float) -> np.ndarray:
@@ -124,11 +153,16 @@ class Audio2ExpPredictor:
         return apply_readout(self.readout, expressions)
 
     # ------------------------------------------------------------------ prediction
-    def _style(self, identity: str | int | None, base_expression: np.ndarray | None, reference_expressions: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Standardised base expression and speaker scale, each (1, d); the average speaker's
-        unless ``identity``, ``reference_expressions`` (N, d) or ``base_expression`` (d,) say otherwise."""
+    def speaker_for(self, name: str, expressions: np.ndarray) -> Speaker:
+        """The speaker of a clip named ``name``: its training identity when the checkpoint
+        has one of that name, else its tracked ``expressions`` (N, d) as reference."""
+        return Speaker(identity=name) if name in self.identities else Speaker(reference_expressions=expressions)
+
+    def _style(self, speaker: Speaker) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardised base expression and speaker scale of ``speaker``, each (1, d)."""
         m = self.model
         base, scale = m.base(None), m.scale(None)
+        identity = speaker.identity
         if identity is not None:
             if isinstance(identity, str):
                 if identity not in self.identities:
@@ -136,124 +170,124 @@ class Audio2ExpPredictor:
                 identity = self.identities.index(identity)
             index = torch.tensor([int(identity)], device=self.device)
             base, scale = m.base(index), m.scale(index)
-        if reference_expressions is not None:
-            ref = np.asarray(reference_expressions, dtype=np.float32)
+        if speaker.reference_expressions is not None:
+            ref = np.asarray(speaker.reference_expressions, dtype=np.float32)
             if ref.ndim != 2 or ref.shape[1] != self.expression_dim or len(ref) < 2:
                 raise InputError(None, f"reference expressions have shape {ref.shape}, expected (frames >= 2, {self.expression_dim})", "pass the tracked expressions of a prepared clip of the target person")
             ref_t = torch.from_numpy(ref).to(self.device)
             base = m.to_standard(ref_t.mean(0))[None]
             if m.config.speaker_scale:
                 scale = m.spread_of(ref_t)[None]
-        if base_expression is not None:
-            given = np.asarray(base_expression, dtype=np.float32).reshape(-1)
+        if speaker.base_expression is not None:
+            given = np.asarray(speaker.base_expression, dtype=np.float32).reshape(-1)
             if given.shape != (self.expression_dim,):
                 raise InputError(None, f"base expression has {given.size} values, the expression space has {self.expression_dim}", "pass a mean expression of this space")
             base = m.to_standard(torch.from_numpy(given).to(self.device))[None]
         return base, scale
 
     @torch.inference_mode()
-    def predict_source(
-        self,
-        source: AudioSource,
-        *,
-        identity: str | int | None = None,
-        base_expression: np.ndarray | None = None,
-        reference_expressions: np.ndarray | None = None,
-        calibration: "SpeakerCalibration | None" = None,
-        fps: float = FPS,
-        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-        silence_gate_on: bool = True,
-        progress: bool = False,
-    ) -> np.ndarray:
-        """Expressions (T, d) for a whole source at ``fps`` (T = ceil(seconds * fps)).
-
-        The speaker: a training ``identity``, or ``reference_expressions`` (N, d) tracked on
-        the target person (their mean is the base, their spread the scale of the motion), or
-        a ``base_expression`` (d,) with the average speaker's scale; none = average speaker.
-        ``calibration`` (:mod:`audio2exp.calibration`) maps the mouth coefficients to that speaker's.
-        """
+    def predict_source(self, source: AudioSource, speaker: Speaker | None = None, options: PredictOptions | None = None, progress: bool = False) -> np.ndarray:
+        """Expressions (T, d) of ``speaker`` (:class:`Speaker`; default the average speaker)
+        for a whole source, at ``options.fps`` (T = ceil(seconds * fps))."""
         from tqdm import tqdm
 
-        if fps <= 0:
-            raise InputError(None, f"fps must be positive, got {fps}", "pass e.g. --fps 25")
+        speaker = speaker or Speaker()
+        options = options or PredictOptions()
+        if options.fps <= 0:
+            raise InputError(None, f"fps must be positive, got {options.fps}", f"pass e.g. --fps {FPS}")
         model = self.model
-        base, scale = self._style(identity, base_expression, reference_expressions)
+        base, scale = self._style(speaker)
         level, frame_db = measure_level(source)
         total = source.num_frames
         out = np.empty((total, self.expression_dim), np.float32)
-        margin = model.config.margin
         bar = tqdm(total=total, unit="frames", desc="audio2exp", disable=not progress, dynamic_ncols=True)
         with bar:
-            for first, feats in stream_features(source, self.extractor, normalising_gain(level), chunk_frames, margin):
+            for first, feats in stream_features(source, self.extractor, normalising_gain(level), options.chunk_frames, model.config.margin):
                 x = torch.from_numpy(feats).to(self.device)[None]
                 z = model.offsets(x) * scale[:, None, :] + base[:, None, :]
                 out[first : first + z.shape[1]] = model.to_units(z)[0].float().cpu().numpy()
                 bar.update(z.shape[1])
-        if silence_gate_on:
+        if options.silence_gate:
             rest = model.to_units(base + scale * model.rest_offset)[0].float().cpu().numpy()
             gate = silence_gate(frame_db[:total], level)[:, None]
             out = (1.0 - gate) * out + gate * rest
-        if calibration is not None:
-            out = calibration.apply(out)
-        num_out = total if fps == FPS else int(np.ceil(source.num_samples * fps / (FPS * SAMPLES_PER_FRAME)))
-        return resample_frames(out, num_out, fps)
+        if speaker.calibration is not None:
+            out = speaker.calibration.apply(out)
+        num_out = total if options.fps == FPS else int(np.ceil(source.num_samples * options.fps / (FPS * SAMPLES_PER_FRAME)))
+        return resample_frames(out, num_out, options.fps)
 
-    def predict(self, waveform: np.ndarray, sample_rate: int = 16000, **kwargs: Any) -> np.ndarray:
+    def predict(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, speaker: Speaker | None = None, options: PredictOptions | None = None) -> np.ndarray:
         """Expressions (T, d) for an in-memory waveform (n,) or (n, channels) of any rate."""
-        return self.predict_source(array_source(waveform, sample_rate), **kwargs)
+        return self.predict_source(array_source(waveform, sample_rate), speaker, options)
 
-    def predict_file(self, path: str | Path, **kwargs: Any) -> np.ndarray:
+    def predict_file(self, path: str | Path, speaker: Speaker | None = None, options: PredictOptions | None = None, progress: bool = False) -> np.ndarray:
         """Expressions (T, d) for an audio file, streamed."""
-        return self.predict_source(open_audio(path), **kwargs)
+        return self.predict_source(open_audio(path), speaker, options, progress)
 
 
-def predict_to_file(
-    audio: Path,
-    checkpoint: Path,
-    output: Path,
-    *,
-    fps: float = FPS,
-    identity: str | None = None,
-    reference_clips: Sequence[Path] = (),
-    calibration: Path | None = None,
-    encoder: str | None = None,
-    chunk_seconds: float = 60.0,
-    silence_gate_on: bool = True,
-    device: str = "cpu",
-    progress: bool = False,
-) -> dict[str, Any]:
-    """The ``audio2exp predict`` command: write expressions (T, d) float32 to ``output`` (.npy)."""
-    from audio2exp.calibration import SpeakerCalibration
+@dataclass
+class PredictJob:
+    """The ``audio2exp predict`` command: expressions of ``audio`` written to ``output``."""
+
+    audio: Path
+    """Speech file (any format :func:`audio2exp.audio.open_audio` reads)."""
+    checkpoint: Path
+    """Run folder written by ``audio2exp train``."""
+    output: Path
+    """Where the expressions (T, d) float32 go (.npy)."""
+    identity: str | None = None
+    """A training clip whose speaker to use (default: the average speaker)."""
+    reference_clips: Sequence[Path] = ()
+    """Prepared clips of the target person: their tracked expressions are the reference."""
+    calibration: Path | None = None
+    """Speaker calibration written by ``audio2exp adapt``."""
+    encoder: str | None = None
+    """New location of the checkpoint's transformers encoder (hf features)."""
+    fps: float = FPS
+    """Frame rate of the output."""
+    chunk_seconds: float = 60.0
+    """Audio processed at once (memory bound)."""
+    silence_gate: bool = True
+    """Force the rest expression in silent frames."""
+    device: str = "cpu"
+    """torch device."""
+
+    def speaker(self, predictor: Audio2ExpPredictor) -> Speaker:
+        """The :class:`Speaker` this job asks for (reference clips checked against ``predictor``)."""
+        from audio2exp.calibration import SpeakerCalibration
+
+        reference = None
+        if self.reference_clips:
+            from minerf_base.clip import load_clip
+
+            clips = [load_clip(p, check_files=False) for p in self.reference_clips]
+            for clip in clips:
+                predictor.check_clip(clip.meta, clip.path)
+            reference = np.concatenate([c.expression[c.valid.astype(bool)] for c in clips])
+        calibration = None if self.calibration is None else SpeakerCalibration.load(self.calibration)
+        return Speaker(identity=self.identity, reference_expressions=reference, calibration=calibration)
+
+    def options(self) -> PredictOptions:
+        return PredictOptions(fps=self.fps, chunk_frames=max(1, int(round(self.chunk_seconds * FPS))), silence_gate=self.silence_gate)
+
+
+def predict_to_file(job: PredictJob, progress: bool = False) -> dict[str, Any]:
+    """Run ``job``: write expressions (T, d) float32 to ``job.output`` (.npy, atomically);
+    returns a summary."""
     from minerf_base.atomic import atomic_path
 
-    predictor = Audio2ExpPredictor.load(checkpoint, device=device, encoder=encoder)
-    reference = None
-    if reference_clips:
-        from minerf_base.clip import load_clip
-
-        clips = [load_clip(p, check_files=False) for p in reference_clips]
-        for clip in clips:
-            predictor.check_clip(clip.meta, clip.path)
-        reference = np.concatenate([c.expression[c.valid.astype(bool)] for c in clips])
-    source = open_audio(audio)
-    expressions = predictor.predict_source(
-        source,
-        identity=identity,
-        reference_expressions=reference,
-        calibration=None if calibration is None else SpeakerCalibration.load(calibration),
-        fps=fps,
-        chunk_frames=max(1, int(round(chunk_seconds * FPS))),
-        silence_gate_on=silence_gate_on,
-        progress=progress,
-    )
-    with atomic_path(output) as tmp:
+    predictor = Audio2ExpPredictor.load(job.checkpoint, device=job.device, encoder=job.encoder)
+    speaker = job.speaker(predictor)
+    source = open_audio(job.audio)
+    expressions = predictor.predict_source(source, speaker, job.options(), progress)
+    with atomic_path(job.output) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, expressions)
     return {
-        "output": str(output),
+        "output": str(job.output),
         "frames": int(expressions.shape[0]),
         "dim": int(expressions.shape[1]),
-        "fps": fps,
+        "fps": job.fps,
         "seconds": source.seconds,
         "expression_space": predictor.expression_space,
     }

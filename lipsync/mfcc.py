@@ -15,7 +15,8 @@ import functools
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from minerf_base.timebase import FPS, SAMPLE_RATE
+
 NUM_CEPSTRA = 13
 NUM_FILTERS = 26
 NFFT = 512
@@ -23,7 +24,7 @@ PREEMPHASIS = 0.97
 CEP_LIFTER = 22
 WIN_SECONDS = 0.025
 STEP_SECONDS = 0.01
-MFCC_PER_VIDEO_FRAME = 4  # 100 MFCC steps per second / 25 video frames per second
+MFCC_PER_VIDEO_FRAME = round(1.0 / (STEP_SECONDS * FPS))  # 100 MFCC steps per second / 25 frames: 4
 
 
 def to_int16_scale(samples: np.ndarray) -> np.ndarray:
@@ -80,7 +81,7 @@ def mfcc(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """MFCC of ``samples`` (S,) at int16 scale -> float64 (num_steps, 13), one row per 10 ms.
 
     ``num_steps = 1 + ceil((S - 400) / 160)`` for S > 400 samples at 16 kHz, i.e. 4 * T - 1
-    rows for T whole video frames of 640 samples.
+    rows for T whole video frames of ``SAMPLES_PER_FRAME`` (640) samples.
     """
     signal = np.asarray(samples, dtype=np.float64).reshape(-1)
     if signal.size == 0:

@@ -21,16 +21,11 @@ from lipsync.faces import (
     crop_tracks,
     find_tracks,
 )
-from lipsync.media import (
-    FPS,
-    SAMPLE_RATE,
-    SAMPLES_PER_FRAME,
-    iter_video_frames,
-    read_audio,
-)
+from lipsync.media import iter_video_frames, read_audio
 from lipsync.mfcc import to_int16_scale
 from lipsync.sync import MIN_FRAMES, score_track
-from minerf_base.errors import InputError
+from minerf_base.errors import InputError, NoFaceTrackError
+from minerf_base.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +46,7 @@ class ScoreConfig:
 
 @dataclass
 class TrackResult:
-    """Scores of one face track (frames ``start``..``end - 1`` at 25 fps)."""
+    """Scores of one face track (frames ``start``..``end - 1`` at ``FPS``)."""
 
     track: int
     start: int
@@ -96,6 +91,11 @@ def _audio_samples(audio: str | Path | np.ndarray | None, video: Path | None) ->
     return to_int16_scale(samples), None
 
 
+def _check_speech(samples: np.ndarray, where: Path | None) -> None:
+    if samples.size == 0 or np.abs(samples.astype(np.int32)).max() < SILENCE_PEAK:
+        raise InputError(where, "the audio is silent (peak below -60 dBFS): there is no speech to compare the lips with", "pass the speech track with --audio / audio=...")
+
+
 def _length_notes(num_frames: int, num_samples: int) -> list[str]:
     video_s, audio_s = num_frames / FPS, num_samples / SAMPLE_RATE
     if num_samples == num_frames * SAMPLES_PER_FRAME:
@@ -111,8 +111,45 @@ def _frame_source(video_or_frames: str | Path | np.ndarray) -> tuple[Callable[[]
         return (lambda: iter_video_frames(path)), path
     frames = np.asarray(video_or_frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise InputError(None, f"frames have shape {frames.shape} and dtype {frames.dtype}, expected (T, H, W, 3) uint8 RGB at 25 fps", "pass RGB uint8 frames")
+        raise InputError(None, f"frames have shape {frames.shape} and dtype {frames.dtype}, expected (T, H, W, 3) uint8 RGB at {FPS} fps", "pass RGB uint8 frames")
     return (lambda: frames), None
+
+
+def _check_length(num_frames: int, video: Path | None) -> None:
+    if num_frames < MIN_FRAMES:
+        raise InputError(video, f"the video has {num_frames} frames at {FPS} fps; SyncNet needs at least {MIN_FRAMES}", f"score a longer video ({MIN_FRAMES / FPS:.2f} s or more)")
+
+
+def _given_crops(frames: Iterable[np.ndarray], video: Path | None) -> tuple[list[FaceTrack], list[np.ndarray], int]:
+    """The frames as one track of 224 x 224 face crops (resized where they are not)."""
+    resized = [crop if crop.shape[:2] == (CROP_SIZE, CROP_SIZE) else _resize(crop) for crop in frames]
+    n = len(resized)
+    _check_length(n, video)
+    return [FaceTrack(frames=np.arange(n), boxes=np.zeros((n, 4)))], [np.stack(resized)], n
+
+
+def _detected_crops(frames_of: Callable[[], Iterable[np.ndarray]], video: Path | None, config: FaceTrackConfig) -> tuple[list[FaceTrack], list[np.ndarray], int]:
+    """Face tracks found in the frames and their crops (two passes over the frames);
+    :class:`NoFaceTrackError` when a video long enough to score has none."""
+    tracks, n, with_face = find_tracks(frames_of(), config)
+    if n >= MIN_FRAMES and not tracks:
+        detail = "no face detected in any frame" if with_face == 0 else f"a face was detected in {with_face} of {n} frames, but no track is long and large enough"
+        raise NoFaceTrackError(video, f"no face track to score: {detail}", "use a video with one visible frontal face at least 100 px tall for 2 s or more")
+    _check_length(n, video)
+    return tracks, crop_tracks(frames_of(), tracks, config), n
+
+
+def _score_tracks(net, tracks: list[FaceTrack], crops: list[np.ndarray], samples: np.ndarray, config: ScoreConfig) -> tuple[list[TrackResult], list[str]]:
+    """Scores of the tracks that have enough audio, and notes on those that have not."""
+    results, notes = [], []
+    for k, (track, track_crops) in enumerate(zip(tracks, crops)):
+        track_audio = samples[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
+        if len(track_audio) // SAMPLES_PER_FRAME < MIN_FRAMES:
+            notes.append(f"track {k} (frames {track.start}-{track.end - 1}) has under {MIN_FRAMES} frames of audio and is not scored")
+            continue
+        s = score_track(net, track_crops, track_audio, vshift=config.vshift, batch_size=config.batch_size)
+        results.append(TrackResult(track=k, start=track.start, end=track.end, offset=s.offset, lse_d=s.lse_d, lse_c=s.lse_c, distance_at_zero=float(s.distances[config.vshift]), notes=list(track.notes)))
+    return results, notes
 
 
 def score(
@@ -128,8 +165,11 @@ def score(
 
     ``audio``: a file, or samples (S,) at 16 kHz (int16, or float in [-1, 1]); default: the
     video's own audio track. ``weights``: SyncNet weights (file or ``lipsync train`` run);
-    default: ``$MINERF_SYNCNET_WEIGHTS`` or the cache. ``faces_cropped``: the frames are
-    already face crops (one track, no detection). Raises :class:`InputError` on bad input.
+    default: ``$MINERF_SYNCNET_WEIGHTS``, the cache, then the shipped expert
+    (:mod:`lipsync.weights`). ``faces_cropped``: the frames are already face crops (one track,
+    no detection). Raises :class:`InputError` on bad input: :class:`NoFaceTrackError` when
+    no face track is found, :class:`~minerf_base.errors.MediaError` for unreadable media,
+    :class:`~minerf_base.errors.WeightsError` for missing or unusable weights.
     """
     from lipsync.weights import load_syncnet
 
@@ -138,34 +178,14 @@ def score(
     frames_of, video_path = _frame_source(video_or_frames)
     samples, audio_path = _audio_samples(audio, video_path)
     where = audio_path or video_path
-    if np.abs(samples.astype(np.int32)).max() < SILENCE_PEAK:
-        raise InputError(where, "the audio is silent (peak below -60 dBFS): there is no speech to compare the lips with", "pass the speech track with --audio / audio=...")
+    _check_speech(samples, where)
     if faces_cropped:
-        resized = [crop if crop.shape[:2] == (CROP_SIZE, CROP_SIZE) else _resize(crop) for crop in frames_of()]
-        n = len(resized)
-        crops_all = np.stack(resized) if resized else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
-        tracks = [FaceTrack(frames=np.arange(n), boxes=np.zeros((n, 4)))]
-        crops = [crops_all]
+        tracks, crops, n = _given_crops(frames_of(), video_path)
     else:
-        tracks, n, with_face = find_tracks(frames_of(), config.faces)
-        if n >= MIN_FRAMES and not tracks:
-            detail = "no face detected in any frame" if with_face == 0 else f"a face was detected in {with_face} of {n} frames, but no track is long and large enough"
-            raise InputError(video_path, f"no face track to score: {detail}", "use a video with one visible frontal face at least 100 px tall for 2 s or more")
-    if n < MIN_FRAMES:
-        raise InputError(video_path, f"the video has {n} frames at 25 fps; SyncNet needs at least {MIN_FRAMES}", "score a longer video (0.24 s or more)")
-    if not faces_cropped:
-        crops = crop_tracks(frames_of(), tracks, config.faces)
-    notes = _length_notes(n, len(samples))
-    results = []
-    for k, (track, track_crops) in enumerate(zip(tracks, crops)):
-        track_audio = samples[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
-        if len(track_audio) // SAMPLES_PER_FRAME < MIN_FRAMES:
-            notes.append(f"track {k} (frames {track.start}-{track.end - 1}) has under {MIN_FRAMES} frames of audio and is not scored")
-            continue
-        s = score_track(loaded.net, track_crops, track_audio, vshift=config.vshift, batch_size=config.batch_size)
-        results.append(TrackResult(track=k, start=track.start, end=track.end, offset=s.offset, lse_d=s.lse_d, lse_c=s.lse_c, distance_at_zero=float(s.distances[config.vshift]), notes=list(track.notes)))
+        tracks, crops, n = _detected_crops(frames_of, video_path, config.faces)
+    results, track_notes = _score_tracks(loaded.net, tracks, crops, samples, config)
     if not results:
-        raise InputError(where, "the audio ends before any face track has 6 frames of speech", "pass audio that covers the video")
+        raise InputError(where, f"the audio ends before any face track has {MIN_FRAMES} frames of speech", "pass audio that covers the video")
     longest = max(results, key=lambda r: r.end - r.start)
     return ScoreResult(
         source=str(video_path) if video_path else "<frames>",
@@ -175,7 +195,7 @@ def score(
         weights_id=loaded.weights_id,
         num_frames=n,
         tracks=results,
-        notes=notes,
+        notes=_length_notes(n, len(samples)) + track_notes,
     )
 
 

@@ -5,7 +5,7 @@ For every start frame ``v`` of a 5-frame lip window the lip tower embeds frames
 ``o`` in ``-vshift..+vshift`` the distance between lip window ``v`` and audio window
 ``v - o`` (zero embeddings outside the track) is averaged over ``v``; LSE-D is the minimum of
 that curve, LSE-C its median minus its minimum and the offset its argmin. Only
-``min(frames, samples // 640) - 5`` windows are used, as in the reference.
+``min(frames, samples // SAMPLES_PER_FRAME) - 5`` windows are used, as in the reference.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from torch import Tensor
 
 from lipsync.mfcc import MFCC_PER_VIDEO_FRAME, mfcc, to_int16_scale
 from lipsync.model import WINDOW_FRAMES, WINDOW_MFCC, SyncNet
+from minerf_base.timebase import SAMPLES_PER_FRAME
 
-SAMPLES_PER_FRAME = 640
 MIN_FRAMES = WINDOW_FRAMES + 1  # the reference scores min_length - 5 windows
 
 
@@ -59,7 +59,7 @@ def _audio_batches(cepstra: np.ndarray, num_windows: int, batch_size: int, devic
 @torch.no_grad()
 def embed_track(net: SyncNet, crops_rgb: np.ndarray, audio: np.ndarray, batch_size: int = 20) -> tuple[Tensor, Tensor]:
     """(lip (W, E), audio (W, E)) embeddings of a track's crops (T, 224, 224, 3) RGB uint8 and
-    its audio (S,) at 16 kHz (int16, or float in [-1, 1]); W = min(T, S // 640) - 5."""
+    its audio (S,) at 16 kHz (int16, or float in [-1, 1]); W = min(T, S // SAMPLES_PER_FRAME) - 5."""
     samples = to_int16_scale(audio)
     length = min(len(crops_rgb), len(samples) // SAMPLES_PER_FRAME)
     num_windows = length - WINDOW_FRAMES

@@ -3,19 +3,20 @@
 Lookup order: an explicit path (``--weights`` / ``weights=``), ``$MINERF_SYNCNET_WEIGHTS``,
 then ``$MINERF_CACHE/syncnet_v2.model`` and ``$MINERF_CACHE/syncnet_expert`` (a folder), and
 last the own expert that ships with the toolkit (``checkpoints/shipped/syncnet-grid6``, trained
-by ``lipsync train`` on six GRID clips; ``$MINERF_SYNCNET_NO_SHIPPED=1`` turns this fallback
-off). A file is a plain state dict read with ``torch.load(..., weights_only=True)`` (never
-unpickling code) or a ``.safetensors`` file; a folder is a checkpoint written by ``lipsync
-train``. Every loaded model carries a ``weights_id`` naming the weights, which every score
-reports; :func:`describe_weights` turns it into words, saying when the numbers are not
-comparable with published LSE-D / LSE-C.
+by ``lipsync train`` on six GRID clips). Weights named explicitly (argument or environment
+variable) that do not exist are a :class:`~minerf_base.errors.WeightsNotFoundError`; nothing
+named and nothing found is a :class:`~minerf_base.errors.NoWeightsError`. A file is a plain
+state dict read with ``torch.load(..., weights_only=True)`` (never unpickling code) or a
+``.safetensors`` file; a folder is a checkpoint written by ``lipsync train``. Every loaded
+model carries a ``weights_id`` naming the weights, which every score reports;
+:func:`describe_weights` turns it into words, saying when the numbers are not comparable with
+published LSE-D / LSE-C.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +32,9 @@ from checkpoints import (
 )
 from checkpoints.shipped import SHIPPED, SHIPPED_DIR
 from lipsync.model import SyncNet, SyncNetConfig
-from minerf_base.errors import InputError
+from minerf_base.errors import NoWeightsError, WeightsError, WeightsNotFoundError
 
 ENV_VAR = "MINERF_SYNCNET_WEIGHTS"
-NO_SHIPPED_ENV_VAR = "MINERF_SYNCNET_NO_SHIPPED"
 SHIPPED_KIND = "lipsync"
 CACHE_NAMES = ("syncnet_v2.model", "syncnet_expert")
 CHECKPOINT_KIND = "syncnet"
@@ -62,21 +62,26 @@ class LoadedSyncNet:
 
 
 def shipped_expert() -> Path | None:
-    """The own expert that ships with the toolkit, or None when it is absent or turned off
-    with ``$MINERF_SYNCNET_NO_SHIPPED=1``."""
-    if os.environ.get(NO_SHIPPED_ENV_VAR, "") not in ("", "0"):
-        return None
+    """The own expert that ships with the toolkit, or None when this installation lacks it."""
     path = SHIPPED_DIR / SHIPPED[SHIPPED_KIND]
     return path if (path / "checkpoint.json").is_file() else None
 
 
-def resolve_weights(weights: str | Path | None) -> Path:
-    """The weights path to use, or :class:`InputError` saying where to get weights."""
-    path = find_weights(weights, ENV_VAR, CACHE_NAMES) or shipped_expert()
+def resolve_weights(weights: str | Path | None = None) -> Path:
+    """The weights to use: ``weights`` if given, else the lookup order of the module doc.
+
+    Raises :class:`WeightsNotFoundError` when the named weights (``weights``, or
+    ``$MINERF_SYNCNET_WEIGHTS``) do not exist, :class:`NoWeightsError` when nothing is named
+    and nothing is found; both say where to get weights.
+    """
+    path = find_weights(weights, ENV_VAR, CACHE_NAMES)
     if path is None:
-        raise InputError(None, f"no SyncNet weights found (no --weights, no ${ENV_VAR}, nothing in the cache, shipped expert absent or turned off by ${NO_SHIPPED_ENV_VAR})", MISSING_FIX)
+        path = shipped_expert()
+        if path is None:
+            raise NoWeightsError(None, f"no SyncNet weights found (no --weights, no ${ENV_VAR}, nothing in the cache, no shipped expert in this installation)", MISSING_FIX)
     if not path.exists():
-        raise InputError(path, "SyncNet weights file does not exist", MISSING_FIX)
+        named = "" if weights is not None else f" (named by ${ENV_VAR})"
+        raise WeightsNotFoundError(path, f"SyncNet weights do not exist{named}", MISSING_FIX)
     return path
 
 
@@ -96,15 +101,15 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         try:
             return load_file(str(path))
         except (SafetensorError, OSError) as exc:
-            raise InputError(path, f"cannot read SyncNet weights ({exc})", MISSING_FIX) from None
+            raise WeightsError(path, f"cannot read SyncNet weights ({exc})", MISSING_FIX) from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        raise InputError(path, f"cannot read SyncNet weights as a plain state dict ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", MISSING_FIX) from None
+        raise WeightsError(path, f"cannot read SyncNet weights as a plain state dict ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", MISSING_FIX) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InputError(path, "file holds no state dict of tensors", MISSING_FIX)
+        raise WeightsError(path, "file holds no state dict of tensors", MISSING_FIX)
     return state
 
 
@@ -117,7 +122,7 @@ def load_public(path: Path) -> SyncNet:
     wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or extra or wrong:
         problem = f"not SyncNet weights in the syncnet_v2.model layout (missing {missing[:3]}, unexpected {extra[:3]}, wrong shape {wrong[:3]})"
-        raise InputError(path, problem, MISSING_FIX)
+        raise WeightsError(path, problem, MISSING_FIX)
     net.load_state_dict(state, strict=False)
     return net
 

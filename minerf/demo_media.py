@@ -15,14 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from minerf_base.timebase import FPS, SAMPLE_RATE
+from minerf_base.video_out import Encoding, write_video
+
 VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410))
 
 
 @dataclass(frozen=True)
 class DemoSpec:
     seconds: float = 4.0
-    fps: float = 25.0
+    fps: float = float(FPS)
     size: int = 384
     seed: int = 0
     with_audio: bool = True
@@ -108,16 +110,7 @@ def iter_frames(spec: DemoSpec, envelope: np.ndarray):
         yield cv2.warpAffine(frame, m, (spec.size, spec.size), borderMode=cv2.BORDER_REFLECT)
 
 
-def make_demo_video(path: str | Path, spec: DemoSpec = DemoSpec(), codec: str = "libx264", audio_codec: str = "aac") -> Path:
+def make_demo_video(path: str | Path, spec: DemoSpec = DemoSpec(), encoding: Encoding = Encoding()) -> Path:
     """Write the demo talking-face video to ``path`` (format from the suffix)."""
-    from minerf_base.video_out import write_video
-
     wave, env = speech(spec.seconds, spec.seed)
-    return write_video(
-        path,
-        iter_frames(spec, env),
-        fps=spec.fps,
-        audio=wave if spec.with_audio else None,
-        codec=codec,
-        audio_codec=audio_codec,
-    )
+    return write_video(path, iter_frames(spec, env), fps=spec.fps, audio=wave if spec.with_audio else None, encoding=encoding)

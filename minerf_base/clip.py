@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from minerf_base.errors import InputError
-from minerf_base.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401 (re-exported: the clip format's timebase)
+from minerf_base.timebase import FPS, SAMPLE_RATE
 
 FORMAT_NAME = "minerf-prepared-clip"
 FORMAT_VERSION = 1

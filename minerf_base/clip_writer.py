@@ -12,12 +12,10 @@ from minerf_base.atomic import atomic_path, atomic_write_json
 from minerf_base.clip import (
     FORMAT_NAME,
     FORMAT_VERSION,
-    FPS,
-    SAMPLE_RATE,
-    SAMPLES_PER_FRAME,
     TRACK_ARRAYS,
     read_image,
 )
+from minerf_base.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 SUBDIRS = ("frames", "masks", "backgrounds")
 

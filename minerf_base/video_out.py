@@ -6,26 +6,41 @@ renamed into place at the end, so an interrupted write never leaves a complete-l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
 from minerf_base.atomic import atomic_path
+from minerf_base.timebase import FPS, SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How :func:`write_video` encodes."""
+
+    codec: str = "libx264"
+    """Video codec (libx264: H.264 yuv420p; mpeg4, mpeg1video... for other containers)."""
+    crf: int = 18
+    """libx264 quality (lower: better and larger)."""
+    audio_codec: str = "aac"
+    """Audio codec (mp2 is written at 44.1 kHz, the others at the audio's rate)."""
+    audio_rate: int = SAMPLE_RATE
+    """Sample rate of the ``audio`` samples passed in."""
 
 
 def write_video(
     path: str | Path,
     frames: Iterable[np.ndarray],
-    fps: float = 25,
+    fps: float = FPS,
     audio: np.ndarray | None = None,
-    sample_rate: int = 16000,
-    codec: str = "libx264",
-    audio_codec: str = "aac",
+    *,
     metadata: Mapping[str, str] | None = None,
-    crf: int = 18,
+    encoding: Encoding = Encoding(),
 ) -> Path:
-    """Encode RGB uint8 ``frames`` (and mono float ``audio``) into ``path``; returns ``path``."""
+    """Encode RGB uint8 ``frames`` (H, W, 3) at ``fps`` (and mono float ``audio`` (S,)) into
+    ``path`` (format from its suffix) with container ``metadata``; returns ``path``."""
     from fractions import Fraction
 
     import av
@@ -37,31 +52,39 @@ def write_video(
         with av.open(str(tmp), mode="w", format=fmt, options=_container_options(fmt)) as container:
             for key, value in (metadata or {}).items():
                 container.metadata[key] = value
-            stream = None
             astream = None
             if audio is not None:
-                astream = container.add_stream(audio_codec, rate=sample_rate if audio_codec != "mp2" else 44100, layout="mono")
-            for index, frame in enumerate(frames):
-                if stream is None:
-                    h, w = frame.shape[:2]
-                    stream = container.add_stream(codec, rate=rate)
-                    stream.width, stream.height = w - w % 2, h - h % 2
-                    stream.pix_fmt = "yuv420p"
-                    if codec == "libx264":
-                        stream.options = {"crf": str(crf), "preset": "veryfast"}
-                image = np.ascontiguousarray(frame[: stream.height, : stream.width])
-                video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                video_frame.pts = index
-                video_frame.time_base = 1 / rate
-                for packet in stream.encode(video_frame):
-                    container.mux(packet)
-            if stream is None:
-                raise ValueError("no frames to write")
-            for packet in stream.encode():
-                container.mux(packet)
+                out_rate = encoding.audio_rate if encoding.audio_codec != "mp2" else 44100
+                astream = container.add_stream(encoding.audio_codec, rate=out_rate, layout="mono")
+            _write_frames(container, frames, rate, encoding)
             if astream is not None:
-                _write_audio(container, astream, np.asarray(audio, np.float32), sample_rate)
+                _write_audio(container, astream, np.asarray(audio, np.float32), encoding.audio_rate)
     return path
+
+
+def _write_frames(container, frames: Iterable[np.ndarray], rate, encoding: Encoding) -> None:
+    """Encode and mux ``frames`` into a video stream created at the first frame."""
+    import av
+
+    stream = None
+    for index, frame in enumerate(frames):
+        if stream is None:
+            h, w = frame.shape[:2]
+            stream = container.add_stream(encoding.codec, rate=rate)
+            stream.width, stream.height = w - w % 2, h - h % 2
+            stream.pix_fmt = "yuv420p"
+            if encoding.codec == "libx264":
+                stream.options = {"crf": str(encoding.crf), "preset": "veryfast"}
+        image = np.ascontiguousarray(frame[: stream.height, : stream.width])
+        video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        video_frame.pts = index
+        video_frame.time_base = 1 / rate
+        for packet in stream.encode(video_frame):
+            container.mux(packet)
+    if stream is None:
+        raise ValueError("no frames to write")
+    for packet in stream.encode():
+        container.mux(packet)
 
 
 def _container_options(fmt: str) -> dict[str, str]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minerf_base.errors import NoFaceTrackError
+
 KNOWN_BOXES_MARK = "known boxes (detector found no track)"
 """``score["faces"]`` of a score taken at the dub's known face boxes."""
 DETECTED_MARK = "detected"
@@ -47,5 +49,6 @@ def score_at_boxes(video: str | Path, boxes: np.ndarray, weights: str | Path | N
 
 
 def no_face_track(exc: Exception) -> bool:
-    """Whether a ``lipsync.score`` error says its detector found no usable face track."""
-    return getattr(exc, "problem", "").startswith("no face track to score")
+    """Whether a ``lipsync.score`` error is its detector finding no usable face track
+    (:class:`~minerf_base.errors.NoFaceTrackError`); ``except NoFaceTrackError`` says the same."""
+    return isinstance(exc, NoFaceTrackError)

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from checkpoints.cache import cache_dir
-from minerf_base import video_in
 from minerf.prepare.pipeline import PrepareOptions, prepare
+from minerf_base import video_in
+from minerf_base.atomic import atomic_write_text
 from minerf_base.clip import PreparedClip
+from minerf_base.errors import MediaError
 
 
 def cached_clip(video: Path, resolution: int, progress: bool, face_index: int | None = None) -> PreparedClip:
@@ -51,13 +53,16 @@ class SourceFrames:
                 cv2.imwrite(str(folder / f"{i:06d}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 98])
                 count += 1
                 bar.update(1)
-        done.write_text(str(count))
+        atomic_write_text(done, str(count))
         return cls(folder, count)
 
     def __getitem__(self, index: int) -> np.ndarray:
+        """RGB uint8 frame ``index`` (H, W, 3); :class:`MediaError` when the stored frame is
+        missing or unreadable (the frame store was changed under the dub)."""
         import cv2
 
-        image = cv2.imread(str(self.folder / f"{int(index):06d}.jpg"))
+        path = self.folder / f"{int(index):06d}.jpg"
+        image = cv2.imread(str(path))
         if image is None:
-            raise FileNotFoundError(self.folder / f"{int(index):06d}.jpg")
+            raise MediaError(path, f"stored source frame {int(index)} is missing or unreadable", f"delete {self.folder} and run the dub again (the frames are extracted anew)")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -91,14 +91,15 @@ def preview_window(wave: np.ndarray, samples_per_frame: int, total: int, count: 
 
 
 def require_weights(weights: Any, device: str | None) -> str:
-    """Load the SyncNet weights the search needs (and the final score uses); their id, or an
-    :class:`InputError` saying how to get weights."""
+    """Load the SyncNet weights the search needs (and the final score uses); their id, or the
+    loader's error (same type: :class:`~minerf_base.errors.WeightsNotFoundError`,
+    :class:`~minerf_base.errors.NoWeightsError`...) saying how to get weights."""
     from lipsync.weights import load_syncnet
 
     try:
         return load_syncnet(weights, device).weights_id
     except InputError as exc:
-        raise InputError(
+        raise type(exc)(
             exc.path,
             f"--sync-search needs SyncNet weights to score its previews: {exc.problem}",
             "pass --syncnet-weights FILE (the public syncnet_v2.model) or set $MINERF_SYNCNET_WEIGHTS=FILE; "

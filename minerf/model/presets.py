@@ -12,6 +12,7 @@ from minerf.model.encodings import HashGridConfig
 from minerf.model.field import FieldConfig
 from minerf.model.interaction import InteractionConfig
 from minerf.model.mi_nerf import MINeRFConfig
+from minerf_base.errors import InputError
 
 
 def _paper() -> MINeRFConfig:
@@ -91,15 +92,24 @@ ABLATIONS: dict[str, tuple[InteractionConfig, bool]] = {
 }
 
 
+def check_names(preset: str | None = None, ablation: str | None = None) -> None:
+    """The one check of preset and ablation names: :class:`InputError` (with the choices)
+    unless ``preset`` is a key of :data:`PRESETS` and ``ablation`` one of :data:`ABLATIONS`
+    (``None``: not checked)."""
+    if preset is not None and preset not in PRESETS:
+        raise InputError(None, f"unknown preset '{preset}'", f"choose one of {', '.join(sorted(PRESETS))}")
+    if ablation is not None and ablation not in ABLATIONS:
+        raise InputError(None, f"unknown ablation '{ablation}'", f"choose one of {', '.join(sorted(ABLATIONS))}")
+
+
 def get_preset(name: str, ablation: str = "M") -> MINeRFConfig:
     """A fresh config of preset ``name`` with interaction ``ablation`` (a key of :data:`ABLATIONS`)."""
-    if name not in PRESETS:
-        raise KeyError(f"unknown preset '{name}'; choose one of {sorted(PRESETS)}")
+    check_names(name, ablation)
     return with_ablation(PRESETS[name](), ablation)
 
 
 def with_ablation(cfg: MINeRFConfig, ablation: str) -> MINeRFConfig:
-    if ablation not in ABLATIONS:
-        raise KeyError(f"unknown ablation '{ablation}'; choose one of {sorted(ABLATIONS)}")
+    """``cfg`` with the interaction module (and latent-code use) of ``ablation``."""
+    check_names(ablation=ablation)
     inter, use_latent = ABLATIONS[ablation]
     return dataclasses.replace(cfg, interaction=dataclasses.replace(inter), use_latent=use_latent)

@@ -36,9 +36,10 @@ from minerf.prepare.fit import ClipFit, fit_clip
 from minerf.prepare.head_mask import head_mask
 from minerf.prepare.scan import ScanResult, lost_frames_check, scan_video
 from minerf_base.atomic import atomic_path, atomic_write_json
-from minerf_base.clip import FPS, SAMPLE_RATE, PreparedClip, is_complete, load_clip
+from minerf_base.clip import PreparedClip, is_complete, load_clip
 from minerf_base.clip_writer import ClipWriter
 from minerf_base.errors import InputError
+from minerf_base.timebase import FPS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minerf_base.clip import NUM_LANDMARKS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from minerf_base.clip import NUM_LANDMARKS
+from minerf_base.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
 from minerf_base.clip_writer import write_clip
 
 DIM = 6

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from audio2exp.adapt import SpeakerCalibration, calibrate_on_clip, fit_calibration
 from audio2exp.data import FOLD_GAP_FRAMES, split_frames
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
-from audio2exp.predict import Audio2ExpPredictor
+from audio2exp.predict import Audio2ExpPredictor, Speaker
 from minerf_base.clip import load_clip
 from minerf_base.errors import InputError
 from tests.audio2exp.conftest import DIM, make_clip
@@ -54,7 +54,7 @@ def test_calibrating_on_a_new_speakers_clip_fits_their_style(trained_run, tmp_pa
     train, test = split_frames(clip.num_frames, 0.2)
     cal = calibrate_on_clip(predictor, clip, train)
     assert cal.frames == train.size
-    plain = predictor.predict(clip.audio(), reference_expressions=clip.expression[train])[: clip.num_frames]
+    plain = predictor.predict(clip.audio(), speaker=Speaker(reference_expressions=clip.expression[train]))[: clip.num_frames]
     fitted = cal.apply(plain)
     err = lambda e: float(((e[test][:, :2] - clip.expression[test][:, :2]) ** 2).mean())  # noqa: E731
     assert err(fitted) < 0.5 * err(plain)

@@ -15,7 +15,8 @@ from audio2exp.audio import (
     open_audio,
 )
 from audio2exp.features import FeatureConfig, LogMelFeatures, stream_features
-from minerf_base.errors import InputError
+from minerf_base.errors import MediaError
+from minerf_base.video_in import read_audio
 
 
 def _tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:
@@ -33,32 +34,50 @@ def test_stereo_44k_file_becomes_16k_mono(tmp_path):
     assert source.num_frames == 50
     data = source.read_all()
     assert data.shape == (32000,)
-    # mono = mean of channels: amplitude 0.15; the tone survives resampling at 440 Hz
-    assert np.max(np.abs(data[1000:-1000])) == pytest.approx(0.15, abs=0.01)
+    # FFmpeg's down-mix, as `minerf prepare` reads a clip's audio: each channel times sqrt(1/2)
+    assert np.max(np.abs(data[1000:-1000])) == pytest.approx(0.3 * np.sqrt(0.5), abs=0.01)
+    np.testing.assert_array_equal(data, read_audio(path))
     spectrum = np.abs(np.fft.rfft(data))
     assert np.argmax(spectrum) * 16000 / data.size == pytest.approx(440.0, abs=2.0)
 
 
-def test_streamed_resampling_matches_whole_file(tmp_path):
-    import librosa
-
-    signal = np.random.default_rng(0).standard_normal(22050 * 3).astype(np.float32) * 0.1
-    path = tmp_path / "noise.flac"
-    sf.write(path, signal, 22050)
+@pytest.mark.parametrize("freq", [440.0, 3000.0])
+def test_streamed_resampling_keeps_speech_band_tones_in_place(tmp_path, freq):
+    path = tmp_path / "tone.flac"
+    sf.write(path, _tone(3.0, 22050, freq), 22050)
     streamed = open_audio(path).read_all()
-    whole = librosa.resample(signal, orig_sr=22050, target_sr=16000, res_type="soxr_hq")
-    n = min(streamed.size, whole.size)
-    assert abs(streamed.size - whole.size) <= 1
-    np.testing.assert_allclose(streamed[100 : n - 100], whole[100 : n - 100], atol=2e-3)
+    assert streamed.size == 48000
+    ideal = 0.3 * np.sin(2 * np.pi * freq * np.arange(streamed.size) / 16000)
+    np.testing.assert_allclose(streamed[200:-200], ideal[200:-200], atol=2e-3)  # no delay, no loss
 
 
-def test_unreadable_and_missing_files_are_input_errors(tmp_path):
+def test_file_and_its_samples_in_memory_give_the_same_16k_signal(tmp_path):
+    signal = np.random.default_rng(0).standard_normal(22050 * 3).astype(np.float32) * 0.1
+    path = tmp_path / "noise.wav"
+    sf.write(path, signal, 22050, subtype="FLOAT")
+    from_file = open_audio(path).read_all()
+    in_memory = array_source(signal, 22050).read_all()
+    assert from_file.shape == in_memory.shape == (48000,)
+    np.testing.assert_allclose(from_file, in_memory, atol=1e-6)
+
+
+def test_unreadable_and_missing_files_are_media_errors(tmp_path):
     bad = tmp_path / "notaudio.wav"
     bad.write_bytes(b"this is not audio at all" * 10)
-    with pytest.raises(InputError, match="cannot read audio"):
+    with pytest.raises(MediaError, match="not a readable video or audio file") as info:
         open_audio(bad)
-    with pytest.raises(InputError, match="does not exist"):
+    assert info.value.path == bad and "fix:" in str(info.value)
+    with pytest.raises(MediaError, match="does not exist"):
         open_audio(tmp_path / "missing.wav")
+
+
+def test_video_without_audio_is_a_media_error(tmp_path):
+    from minerf_base.video_out import write_video
+
+    video = write_video(tmp_path / "mute.mp4", [np.zeros((32, 32, 3), np.uint8)] * 5)
+    with pytest.raises(MediaError, match="holds no audio") as info:
+        open_audio(video)
+    assert info.value.path == video
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 100])

@@ -155,7 +155,7 @@ def test_calibration_on_a_late_clip_finds_and_undoes_its_offset(synced_run, tmp_
 
     from audio2exp.adapt import SpeakerCalibration, calibrate_on_clip
     from audio2exp.commands import audio2exp
-    from audio2exp.predict import Audio2ExpPredictor
+    from audio2exp.predict import Audio2ExpPredictor, Speaker
     from minerf_base.clip import load_clip
 
     _, out, _ = synced_run
@@ -166,7 +166,7 @@ def test_calibration_on_a_late_clip_finds_and_undoes_its_offset(synced_run, tmp_
     assert aligned.offset == 5 and unaligned.offset == 0
     assert aligned.frames == late.num_frames - 5 and unaligned.frames == late.num_frames
     # fitted on pairs of the wrong frames, the calibration damps the mouth; re-aligned it does not
-    predicted = predictor.predict(late.audio(), reference_expressions=late.expression)[: late.num_frames]
+    predicted = predictor.predict(late.audio(), speaker=Speaker(reference_expressions=late.expression))[: late.num_frames]
     frames = np.arange(late.num_frames - 5)
 
     def opening_corr(calibration):

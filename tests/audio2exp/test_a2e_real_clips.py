@@ -67,12 +67,14 @@ def test_mouth_follows_non_english_speech(real_run):
 def test_silence_closes_the_mouth_and_keeps_it_still(real_run):
     import numpy as np
 
+    from audio2exp.predict import Speaker
+
     predictor, clips = real_run
     for path in clips:
         clip = load_clip(path, check_files=False)
-        silent = predictor.predict(np.zeros(16000 * 3, np.float32), identity=clip.name)
+        silent = predictor.predict(np.zeros(16000 * 3, np.float32), speaker=Speaker(identity=clip.name))
         assert np.abs(np.diff(silent, axis=0)).max() < 1e-5
-        speaking = predictor.opening(predictor.predict(clip.audio(), identity=clip.name))
+        speaking = predictor.opening(predictor.predict(clip.audio(), speaker=Speaker(identity=clip.name)))
         # the rest expression of the clips' pauses: more closed than the same speaker's typical
         # speaking frame (lip closures such as /m/ /b/ /p/ close it further)
         assert predictor.opening(silent).max() < np.percentile(speaking, 50)

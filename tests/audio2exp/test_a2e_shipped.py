@@ -6,7 +6,7 @@ import numpy as np
 import soundfile as sf
 
 from audio2exp.audio import open_audio
-from audio2exp.predict import Audio2ExpPredictor
+from audio2exp.predict import Audio2ExpPredictor, PredictOptions
 from checkpoints.shipped import shipped_checkpoint
 from tests.conftest import shared_data
 
@@ -23,7 +23,7 @@ def test_shipped_checkpoint_loads_and_opens_the_mouth_for_speech_only(tmp_path):
     wav = tmp_path / "speech.wav"
     sf.write(wav, np.concatenate([silence, speech, silence]), rate)
     for gate in (True, False):
-        e = predictor.predict_file(wav, silence_gate_on=gate)
+        e = predictor.predict_file(wav, options=PredictOptions(silence_gate=gate))
         assert e.shape == (open_audio(wav).num_frames, 24) and e.dtype == np.float32
         assert np.all(np.isfinite(e))
         opening = predictor.opening(e)

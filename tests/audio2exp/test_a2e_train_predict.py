@@ -12,7 +12,13 @@ import torch
 from audio2exp.checkpoint import load_model
 from audio2exp.evaluate import heldout_comparison, speech_following
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
-from audio2exp.predict import Audio2ExpPredictor, predict_to_file
+from audio2exp.predict import (
+    Audio2ExpPredictor,
+    PredictJob,
+    PredictOptions,
+    Speaker,
+    predict_to_file,
+)
 from audio2exp.train import AUDIO2EXP_PRESETS, Audio2ExpTrainConfig, TrainSession, train
 from checkpoints import (
     CheckpointError,
@@ -87,7 +93,7 @@ def test_silence_gives_a_closed_still_mouth(trained_run, synthetic_clips):
     predictor = Audio2ExpPredictor.load(trained_run)
     rng = np.random.default_rng(3)
     for silence in (np.zeros(16000 * 4, np.float32), (rng.standard_normal(16000 * 4) * 1e-4).astype(np.float32)):
-        expr = predictor.predict(silence, identity="spk_a")
+        expr = predictor.predict(silence, speaker=Speaker(identity="spk_a"))
         assert expr.shape == (100, DIM)
         assert np.abs(np.diff(expr, axis=0)).max() < 1e-5  # still
         opening = predictor.opening(expr)
@@ -103,10 +109,10 @@ def test_chunked_prediction_equals_whole_and_stays_bounded(trained_run, tmp_path
     path = tmp_path / "speech.wav"
     sf.write(path, stereo_44k, 16000)
     predictor = Audio2ExpPredictor.load(trained_run)
-    whole = predictor.predict_file(path, chunk_frames=10_000)
+    whole = predictor.predict_file(path, options=PredictOptions(chunk_frames=10_000))
     spy = _Spy(predictor.extractor)
     monkeypatch.setattr(predictor, "extractor", spy)
-    chunked = predictor.predict_file(path, chunk_frames=13)
+    chunked = predictor.predict_file(path, options=PredictOptions(chunk_frames=13))
     np.testing.assert_allclose(chunked, whole, atol=1e-4)
     margin = predictor.model.config.margin
     assert max(spy.calls) == 13 + 2 * margin  # no call ever sees more than one chunk
@@ -128,7 +134,7 @@ def test_other_frame_rates_and_sample_rates(trained_run):
     audio, _, _ = synthetic_speech(100, seed=6)  # 4 s
     predictor = Audio2ExpPredictor.load(trained_run)
     at25 = predictor.predict(audio)
-    at30 = predictor.predict(audio, fps=30)
+    at30 = predictor.predict(audio, options=PredictOptions(fps=30))
     assert at25.shape == (100, DIM) and at30.shape == (120, DIM)
     np.testing.assert_allclose(at30[::6][:20].mean(), at25[::5][:20].mean(), atol=0.2)
     import librosa
@@ -141,7 +147,7 @@ def test_other_frame_rates_and_sample_rates(trained_run):
 def test_other_expression_space_is_refused(trained_run, tmp_path):
     other = make_clip(tmp_path / "other", seed=4, num_frames=30, space={"id": "mp468-pca-v1", "dim": DIM})
     with pytest.raises(CheckpointError, match="expression space 'synthetic-v1'.*'mp468-pca-v1'"):
-        predict_to_file(tmp_path / "other" / "audio.wav", trained_run, tmp_path / "e.npy", reference_clips=[other])
+        predict_to_file(PredictJob(tmp_path / "other" / "audio.wav", trained_run, tmp_path / "e.npy", reference_clips=[other]))
     with pytest.raises(CheckpointError, match="expression space"):
         heldout_comparison(Audio2ExpPredictor.load(trained_run), [other])
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from minerf.demo_media import speech
-from minerf_base.errors import InputError
+from minerf_base.errors import NoFaceTrackError
 from minerf_dub.pipeline import DubOptions, dub, score_output
 from minerf_dub.score_faces import DETECTED_MARK, KNOWN_BOXES_MARK, known_face_boxes
 
@@ -35,7 +35,7 @@ def test_undetected_dubbed_face_is_scored_at_the_known_boxes(tmp_path, models, d
     out = tmp_path / "dubbed.mp4"
     options = DubOptions(run=models[0], audio2exp=models[1], personalize_steps=8, device="cpu")
     result = dub(demo_video, audio, out, options, progress=False)
-    with pytest.raises(InputError, match="no face track to score"):  # the premise: the detector misses it
+    with pytest.raises(NoFaceTrackError, match="no face track to score"):  # the premise: the detector misses it
         lipsync.score(out, device="cpu")
     score = result.score
     assert score is not None and score["faces"] == KNOWN_BOXES_MARK

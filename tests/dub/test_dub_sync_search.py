@@ -154,7 +154,7 @@ def test_search_off_renders_the_prediction_and_missing_weights_stop_before_work(
     assert result.sync_search is None and "sync_search" not in result.timings
     assert len(recorded.rendered) == 1 and np.array_equal(recorded.rendered[0], recorded.predicted[0])
     monkeypatch.delenv("MINERF_SYNCNET_WEIGHTS", raising=False)
-    monkeypatch.setenv("MINERF_SYNCNET_NO_SHIPPED", "1")
+    monkeypatch.setattr("lipsync.weights.shipped_expert", lambda: None)  # an installation without it
     out = tmp_path / "never.mp4"
     for weights in (None, tmp_path / "nope.model"):
         searched = DubOptions(run=models[0], audio2exp=models[1], personalize_steps=8, sync_search=2, syncnet_weights=weights)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import lipsync
-from lipsync.media import SAMPLES_PER_FRAME
 from lipsync.sync import score_track
 from lipsync.weights import load_syncnet
+from minerf_base.timebase import SAMPLES_PER_FRAME
 from tests.lipsync.conftest import generated_audio, generated_crops
 
 

@@ -13,7 +13,14 @@ from lipsync.model import SyncNet
 from lipsync.scoring import iter_scores, summarize
 from lipsync.sync import score_track
 from lipsync.weights import load_syncnet
-from minerf_base.errors import InputError
+from minerf_base.errors import (
+    InputError,
+    MediaError,
+    NoFaceTrackError,
+    NoWeightsError,
+    WeightsError,
+    WeightsNotFoundError,
+)
 from tests.lipsync.conftest import generated_audio, generated_crops
 from tests.lipsync.test_faces import _write_video
 
@@ -41,20 +48,34 @@ def test_weights_found_through_env_and_cache(random_weights, monkeypatch, tmp_pa
 
 
 def test_missing_weights_say_where_to_get_them_and_that_training_is_the_alternative(monkeypatch):
-    monkeypatch.setenv("MINERF_SYNCNET_NO_SHIPPED", "1")  # without it the shipped expert is found
-    with pytest.raises(InputError) as info:
+    monkeypatch.setattr("lipsync.weights.shipped_expert", lambda: None)  # without it the shipped expert is found
+    with pytest.raises(NoWeightsError) as info:
         load_syncnet(None, "cpu")
     assert "syncnet_v2.model" in str(info.value) and "lipsync train" in str(info.value)
+
+
+def test_named_weights_that_do_not_exist_are_an_error_naming_them_never_a_fallback(tmp_path, monkeypatch):
+    from lipsync.weights import resolve_weights
+
+    missing = tmp_path / "nope" / "syncnet_v2.model"
+    with pytest.raises(WeightsNotFoundError) as info:  # the shipped expert exists, and is not used
+        resolve_weights(missing)
+    assert info.value.path == missing and str(missing) in str(info.value)
+    assert "do not exist" in str(info.value) and "lipsync train" in str(info.value)  # the fix
+    monkeypatch.setenv("MINERF_SYNCNET_WEIGHTS", str(missing))
+    with pytest.raises(WeightsNotFoundError, match=r"\$MINERF_SYNCNET_WEIGHTS"):
+        load_syncnet(None, "cpu")
+    assert not isinstance(info.value, NoWeightsError)
 
 
 def test_weights_that_need_unpickling_or_have_another_layout_are_refused(tmp_path):
     pickled = tmp_path / "pickled.model"
     torch.save(SyncNet(), pickled)  # a whole module: loading it would run pickled code
-    with pytest.raises(InputError, match="plain state dict"):
+    with pytest.raises(WeightsError, match="plain state dict"):
         load_syncnet(pickled, "cpu")
     other = tmp_path / "other.model"
     torch.save({"conv.weight": torch.zeros(3, 3)}, other)
-    with pytest.raises(InputError, match="syncnet_v2.model layout"):
+    with pytest.raises(WeightsError, match="syncnet_v2.model layout"):
         load_syncnet(other, "cpu")
 
 
@@ -73,7 +94,7 @@ def test_silent_audio_is_refused(random_weights):
 def test_frames_without_a_face_are_refused(random_weights):
     frames = np.repeat(np.linspace(40, 200, 20, dtype=np.uint8)[:, None, None, None], 160, axis=1)
     frames = np.ascontiguousarray(np.broadcast_to(frames, (20, 160, 160, 3)))
-    with pytest.raises(InputError, match="no face detected in any frame"):
+    with pytest.raises(NoFaceTrackError, match="no face detected in any frame"):
         lipsync.score(frames, generated_audio(20 * 640), weights=random_weights)
 
 
@@ -82,11 +103,14 @@ def test_batch_goes_on_past_unreadable_and_mute_files(random_weights, tmp_path):
     bad.write_text("not a video")
     mute = tmp_path / "mute.mp4"
     _write_video(mute, fps=25, num_frames=8, with_audio=False)
-    batch = summarize(iter_scores([bad, tmp_path / "missing.mp4", mute], weights=random_weights, device="cpu"))
+    pairs = list(iter_scores([bad, tmp_path / "missing.mp4", mute], weights=random_weights, device="cpu"))
+    assert [type(outcome) for _, outcome in pairs] == [MediaError] * 3
+    assert [outcome.path for _, outcome in pairs] == [bad, tmp_path / "missing.mp4", mute]
+    batch = summarize(pairs)
     assert batch.results == [] and batch.num_tracks == 0 and batch.mean_lse_d is None
     messages = list(batch.errors.values())
     assert len(messages) == 3
-    assert "cannot read this file" in messages[0]
+    assert "not a readable video or audio file" in messages[0]
     assert "does not exist" in messages[1]
     assert "no audio track" in messages[2]
 

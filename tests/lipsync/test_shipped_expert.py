@@ -12,8 +12,8 @@ import pytest
 import lipsync
 from checkpoints.shipped import SHIPPED, SHIPPED_DIR
 from lipsync.media import shift_audio
-from lipsync.weights import NO_SHIPPED_ENV_VAR, describe_weights, load_syncnet
-from minerf_base.errors import InputError
+from lipsync.weights import describe_weights, load_syncnet
+from minerf_base.errors import NoWeightsError
 from tests.conftest import shared_data
 
 SHIPPED_EXPERT = SHIPPED_DIR / SHIPPED["lipsync"]
@@ -29,8 +29,8 @@ def test_shipped_expert_is_the_last_resort_and_says_its_numbers_are_not_comparab
     monkeypatch.setenv("MINERF_SYNCNET_WEIGHTS", str(random_weights))  # anything configured wins
     assert load_syncnet(None, "cpu").path == random_weights.resolve()
     monkeypatch.delenv("MINERF_SYNCNET_WEIGHTS")
-    monkeypatch.setenv(NO_SHIPPED_ENV_VAR, "1")
-    with pytest.raises(InputError, match="no SyncNet weights found"):
+    monkeypatch.setattr("lipsync.weights.shipped_expert", lambda: None)  # an installation without it
+    with pytest.raises(NoWeightsError, match="no SyncNet weights found"):
         load_syncnet(None, "cpu")
 
 
@@ -49,7 +49,8 @@ def held_out_crops():
     """(224 px face crops of the one face track, 16 kHz int16 audio of that track) of a GRID
     video the shipped expert was not trained on."""
     from lipsync.faces import FaceTrackConfig, crop_tracks, find_tracks
-    from lipsync.media import SAMPLES_PER_FRAME, iter_video_frames, read_audio
+    from lipsync.media import iter_video_frames, read_audio
+    from minerf_base.timebase import SAMPLES_PER_FRAME
 
     video = shared_data("videos", "grid_sbia1a.mpg")
     config = FaceTrackConfig()

@@ -12,6 +12,7 @@ from minerf.prepare.geometry import project, rotation_angle_deg
 from minerf.prepare.pipeline import PrepareOptions, prepare
 from minerf_base.clip import ClipError, is_complete, load_clip
 from minerf_base.video_in import first_frame_time, iter_frames, probe, read_audio
+from minerf_base.video_out import Encoding
 
 
 def test_demo_clip_loads_with_consistent_geometry(demo_clip):
@@ -55,7 +56,7 @@ def test_thirty_fps_mpeg1_and_avi_inputs(tmp_path):
     spec = DemoSpec(seconds=1.2, fps=30, size=256)
     for name, codec, acodec in (("v30.mp4", "libx264", "aac"), ("v30.avi", "mpeg4", "mp3"), ("v.mpg", "mpeg1video", "mp2")):
         fps = 25 if name.endswith(".mpg") else 30
-        path = make_demo_video(tmp_path / name, DemoSpec(seconds=1.2, fps=fps, size=256), codec=codec, audio_codec=acodec)
+        path = make_demo_video(tmp_path / name, DemoSpec(seconds=1.2, fps=fps, size=256), Encoding(codec=codec, audio_codec=acodec))
         frames = sum(1 for _ in iter_frames(path))
         assert frames == 30, (name, frames)  # 1.2 s at 25 fps
         audio = read_audio(path, start=first_frame_time(path))
