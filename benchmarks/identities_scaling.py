@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import sys
 import time
@@ -39,27 +40,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _nerf_common import ROOT, device_name
-from scaling_curves import scaling_row, summarize
+from minerf.eval.scaling import scaling_row, summarize
+from minerf.eval.timing import device_name
 
-VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+VIDEOS = Path(os.environ.get("MINERF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "videos"
 
 
 def prepared_clips(clips_dir: Path, resolution: int) -> list[Path]:
     """The complete prepared clips in ``clips_dir``; prepares the GRID videos there if it has none."""
-    from minerf.prepare.pipeline import PrepareOptions, prepare
+    from minerf.prepare.batch import prepare_many
+    from minerf.prepare.pipeline import PrepareOptions
     from minerf_base.clip import is_complete
 
     clips = sorted(p for p in clips_dir.glob("*") if p.is_dir() and is_complete(p)) if clips_dir.is_dir() else []
     if clips:
         return clips
-    for video in sorted(VIDEOS.glob("grid_*.mpg")):
-        out = clips_dir / video.stem
-        prepare(video, out, PrepareOptions(resolution=resolution), progress=False)
-        clips.append(out)
-    if not clips:
+    videos = sorted(VIDEOS.glob("grid_*.mpg"))
+    if not videos:
         raise SystemExit(f"no prepared clips in {clips_dir} and no GRID videos in {VIDEOS}")
-    return clips
+    return [Path(c) for c in prepare_many(videos, clips_dir, PrepareOptions(resolution=resolution), progress=False).clips]
 
 
 class Run:

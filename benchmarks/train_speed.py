@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-from _nerf_common import device_name, synthetic_clips, timed
+from minerf.eval.timing import device_name, timed
+from minerf.synthetic import synthetic_clips
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Benchmarks sit on top of the packages, read from the source (AST): no test imports a
 benchmark script (what a test needs lives in a package), benchmarks never touch ``sys.path``
 and import no other benchmark (so each runs as ``python benchmarks/NAME.py`` and as
-``python -m benchmarks.NAME``), and their functions stay short."""
+``python -m benchmarks.NAME``). Their functions' size is checked with the packages'
+(``test_function_size.py``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_LINES = 60
-MAX_PARAMETERS = 7
-
-# Being rewritten on another branch; they import benchmarks/_nerf_common.py and
-# benchmarks/scaling_curves.py (re-exports of minerf.eval.timing, minerf.synthetic and
-# minerf.eval.scaling) until they import those package modules themselves.
-IMPORTS_PENDING = {"identities_scaling.py", "train_speed.py"}
 
 
 def benchmark_modules(root: Path) -> set[str]:
@@ -48,8 +42,8 @@ def benchmark_imports_in_tests(root: Path = ROOT) -> list[str]:
 
 
 def benchmark_problems(root: Path = ROOT) -> list[str]:
-    """'file:line problem' for each sys.path use, import of another benchmark, and function
-    over MAX_LINES lines or MAX_PARAMETERS parameters in benchmarks/, in line order."""
+    """'file:line problem' for each sys.path use and import of another benchmark in
+    benchmarks/, in line order."""
     names = benchmark_modules(root)
     bad = []
     for path in sorted((root / "benchmarks").glob("*.py")):
@@ -58,14 +52,7 @@ def benchmark_problems(root: Path = ROOT) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name) and node.value.id == "sys":
                 found.append((node.lineno, "sys.path"))
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                lines = node.end_lineno - node.lineno + 1
-                args = node.args
-                count = len(args.posonlyargs) + len(args.args) + len(args.kwonlyargs) + bool(args.vararg) + bool(args.kwarg)
-                if lines > MAX_LINES or count > MAX_PARAMETERS:
-                    found.append((node.lineno, f"{node.name}: {lines} lines, {count} parameters"))
-        if path.name not in IMPORTS_PENDING:
-            found += [(line, f"imports {name}") for line, name in imported_names(tree) if name in names or name == "."]
+        found += [(line, f"imports {name}") for line, name in imported_names(tree) if name in names or name == "."]
         bad += [f"{path.relative_to(root)}:{line} {text}" for line, text in sorted(found)]
     return bad
 
@@ -74,7 +61,7 @@ def test_no_test_imports_a_benchmark():
     assert benchmark_imports_in_tests() == []
 
 
-def test_benchmarks_import_only_packages_and_stay_short():
+def test_benchmarks_import_only_packages():
     assert benchmark_problems() == []
 
 
@@ -100,16 +87,12 @@ def test_a_test_importing_a_benchmark_fails(tiny_tree: Path):
     assert benchmark_imports_in_tests(tiny_tree) == ["tests/eval/test_b.py:1 helpers", "tests/test_a.py:2 benchmarks"]
 
 
-def test_sys_path_sibling_imports_and_long_functions_fail(tiny_tree: Path):
-    body = "".join(f"    x{k} = {k}\n" for k in range(MAX_LINES))
+def test_sys_path_and_sibling_imports_fail(tiny_tree: Path):
     (tiny_tree / "benchmarks/speed.py").write_text(
         "import sys\nsys.path.insert(0, '.')\nfrom helpers import x\nfrom . import helpers\n"
-        f"def main():\n{body}\ndef many(a, b, c, d, e, f, g, h):\n    pass\n"
     )
     assert benchmark_problems(tiny_tree) == [
         "benchmarks/speed.py:2 sys.path",
         "benchmarks/speed.py:3 imports helpers",
         "benchmarks/speed.py:4 imports .",
-        f"benchmarks/speed.py:5 main: {MAX_LINES + 1} lines, 0 parameters",
-        f"benchmarks/speed.py:{MAX_LINES + 7} many: 2 lines, 8 parameters",
     ]
