@@ -90,12 +90,12 @@ def test_choose_offset_and_preview_window_values():
 
 
 def test_sync_search_scores_previews_and_renders_the_best(tmp_path, models, demo_video, syncnet_weights, recorded, monkeypatch):
-    import minerf.render.video as video
+    import minerf.render.composite as composite
     from minerf_dub.cli import minerf_dub
 
     # the tiny test model's heads are no face to mediapipe: blend them at 35 % over the source
     # face, so the face is found and the pictures SyncNet sees still follow the expressions
-    monkeypatch.setattr(video, "blend_mask", lambda head_mask, acc: 0.35 * (head_mask > 127).astype(np.float32))
+    monkeypatch.setattr(composite, "blend_mask", lambda head_mask, acc: 0.35 * (head_mask > 127).astype(np.float32))
     out = tmp_path / "searched.mp4"
     args = [str(demo_video), "--audio", str(_wav(tmp_path / "s.wav", 1.0)), "-o", str(out), "--run", str(models[0]), "--audio2exp", str(models[1]),
             "--personalize-steps", "8", "--syncnet-weights", str(syncnet_weights), "--sync-search", "1", "--sync-search-seconds", "0.6", "--json", "-q"]
