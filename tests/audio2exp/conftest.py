@@ -9,7 +9,9 @@ syllable (+1 bright "i", -1 dark "a", 0 in pauses): loudness alone cannot predic
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -97,6 +99,27 @@ def make_clip(path: Path, *, seed: int, num_frames: int = 250, offset: float = 0
     )
 
 
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """``count`` torch CPU threads inside the block, restored afterwards (what `audio2exp train
+    --threads` does; the library leaves the process's setting alone). The network is small:
+    on the shared CPU one thread trains it several times faster than two."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    with torch_threads(1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def synthetic_clips(tmp_path_factory) -> list[Path]:
     """Two speakers, 10 s each."""
@@ -111,10 +134,11 @@ def trained_run(tmp_path_factory, synthetic_clips) -> Path:
     from audio2exp.train import Audio2ExpTrainConfig, train
 
     out = tmp_path_factory.mktemp("a2e_run") / "run"
-    train(
-        synthetic_clips,
-        out,
-        train_config=Audio2ExpTrainConfig(steps=300, batch=16, crop=24, save_every=300),
-        net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0, members=2),
-    )
+    with torch_threads(1):
+        train(
+            synthetic_clips,
+            out,
+            train_config=Audio2ExpTrainConfig(steps=300, batch=16, crop=24, save_every=300),
+            net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0, members=2),
+        )
     return out
