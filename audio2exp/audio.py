@@ -99,13 +99,15 @@ def open_audio(path: str | Path) -> AudioSource:
     count its samples; every :meth:`AudioSource.blocks` pass decodes it again, block by block.
     """
     path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "audio file does not exist", "pass the path of a speech recording (wav, flac, mp3, ogg...)")
 
     def blocks() -> Iterator[np.ndarray]:
         return video_in.iter_audio(path, SAMPLE_RATE, block=int(BLOCK_SECONDS * SAMPLE_RATE))
 
     num_samples = sum(block.size for block in blocks())
     if num_samples == 0:
-        raise MediaError(path, "the file holds no audio (no audio stream, or one without samples)", "pass a recording with speech, or extract its audio first")
+        raise MediaError(path, "the file holds no samples of audio (no audio stream, or an empty one)", "pass a recording with speech, or extract its audio first")
     return AudioSource(name=str(path), num_samples=num_samples, _blocks=blocks)
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from minerf_base.clip import NUM_LANDMARKS
-from minerf_base.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
 from minerf_base.clip_writer import write_clip
+from minerf_base.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 DIM = 6
 SPACE = {"id": "synthetic-v1", "dim": DIM, "mouth_components": [0, 1]}

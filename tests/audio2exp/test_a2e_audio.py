@@ -75,7 +75,7 @@ def test_video_without_audio_is_a_media_error(tmp_path):
     from minerf_base.video_out import write_video
 
     video = write_video(tmp_path / "mute.mp4", [np.zeros((32, 32, 3), np.uint8)] * 5)
-    with pytest.raises(MediaError, match="holds no audio") as info:
+    with pytest.raises(MediaError, match="holds no samples of audio") as info:
         open_audio(video)
     assert info.value.path == video
 

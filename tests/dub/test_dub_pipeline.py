@@ -80,7 +80,7 @@ def test_bad_inputs_fail_clearly_and_leave_no_output(tmp_path, models, demo_vide
     cases = []
     notes = tmp_path / "notes.wav"
     notes.write_text("not audio at all")
-    cases.append((demo_video, notes, out, "cannot read audio"))
+    cases.append((demo_video, notes, out, "not a readable video or audio file"))
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(16000, np.float32), 16000)
     cases.append((demo_video, silent, out, "silent"))
