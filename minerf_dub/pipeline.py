@@ -300,7 +300,9 @@ def _speech(job: _Job, audio: Path | None, predictor: Any, clip: Any, expression
     options, notes, progress = job.options, job.notes, job.progress
 
     if audio is not None:
-        expressions = predictor.predict_source(open_audio(audio), base_expression=clip.expression.mean(0), progress=progress)
+        from audio2exp.predict import Speaker
+
+        expressions = predictor.predict_source(open_audio(audio), Speaker(base_expression=clip.expression.mean(0)), progress=progress)
         if len(expressions) < 1:
             raise InputError(audio, "the audio is shorter than one video frame (40 ms)", "pass a longer recording")
         return _Speech(expressions, read_mux_audio(audio, len(expressions)), str(audio))
@@ -441,23 +443,24 @@ def score_output(output: Path, options: DubOptions, notes: list[str], known_boxe
     (``faces``: :data:`~minerf_dub.score_faces.KNOWN_BOXES_MARK`)."""
     import lipsync
     from lipsync.weights import describe_weights
-    from minerf_dub.score_faces import (
-        DETECTED_MARK,
-        KNOWN_BOXES_MARK,
-        no_face_track,
-        score_at_boxes,
-    )
+    from minerf_base.errors import NoFaceTrackError, NoWeightsError, WeightsError
+    from minerf_dub.score_faces import DETECTED_MARK, KNOWN_BOXES_MARK, score_at_boxes
 
     faces = DETECTED_MARK
     try:
         try:
             result = lipsync.score(output, weights=options.syncnet_weights, device=options.device)
-        except InputError as exc:
-            if known_boxes is None or not no_face_track(exc):
+        except NoFaceTrackError as exc:
+            if known_boxes is None:
                 raise
             log.info("%s; scoring at the known face boxes", exc.problem)
             result = score_at_boxes(output, known_boxes, options.syncnet_weights, options.device)
             faces = KNOWN_BOXES_MARK
+    except WeightsError as exc:
+        if not isinstance(exc, NoWeightsError):
+            raise  # weights that were named but are not there: the user's error, exit 2
+        notes.append(f"lip sync not scored: {exc}")
+        return None
     except InputError as exc:
         notes.append(f"lip sync not scored: {exc}")
         return None

@@ -6,7 +6,8 @@ model's output). The dub knows where the face is anyway: output frame ``k`` show
 ``crop_box`` in the source frame. :func:`known_face_boxes` maps those boxes to output-frame
 pixels; :func:`score_at_boxes` crops the output there exactly as the scorer crops a detected
 track (median-smoothed square box enlarged by ``crop_scale``, :func:`lipsync.faces.crop_tracks`)
-and scores the crops with ``lipsync.score(..., faces_cropped=True)``.
+and scores the crops with ``lipsync.score(..., faces_cropped=True)``. The dub does so when
+the scorer raises :class:`~minerf_base.errors.NoFaceTrackError`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from minerf_base.errors import NoFaceTrackError
 
 KNOWN_BOXES_MARK = "known boxes (detector found no track)"
 """``score["faces"]`` of a score taken at the dub's known face boxes."""
@@ -46,9 +45,3 @@ def score_at_boxes(video: str | Path, boxes: np.ndarray, weights: str | Path | N
     track = FaceTrack(frames=np.arange(len(boxes)), boxes=np.asarray(boxes, np.float64))
     (crops,) = crop_tracks(iter_video_frames(Path(video)), [track], FaceTrackConfig())
     return lipsync.score(crops, audio=Path(video), weights=weights, faces_cropped=True, device=device)
-
-
-def no_face_track(exc: Exception) -> bool:
-    """Whether a ``lipsync.score`` error is its detector finding no usable face track
-    (:class:`~minerf_base.errors.NoFaceTrackError`); ``except NoFaceTrackError`` says the same."""
-    return isinstance(exc, NoFaceTrackError)
