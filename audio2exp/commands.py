@@ -43,7 +43,6 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
     run resumes it."""
     from dataclasses import replace
 
-    import torch
 
     from audio2exp.features import FeatureConfig
     from audio2exp.train import AUDIO2EXP_PRESETS, TrainSession
@@ -57,9 +56,9 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
             comps = [int(k) for k in mouth_components.split(",") if k.strip()]
         except ValueError:
             raise click.BadParameter("expected comma-separated integers, e.g. 0,1,3", param_hint="--mouth-components") from None
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    from minerf_base.threads import torch_threads
+
+    with torch_threads(threads):
         summary = run(
             list(clips),
             out_dir,
@@ -69,8 +68,6 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
             mouth_components=comps,
             session=TrainSession(device=device, progress=progress_enabled() and not as_json),
         )
-    finally:
-        torch.set_num_threads(previous_threads)
     shifted = {name: lag for name, lag in summary.get("av_offsets", {}).items() if lag}
     realigned = f"; re-aligned (frames the sound came late): {shifted}" if shifted else ("; no clip out of sync" if sync_correct else "")
     emit(summary, as_json, f"trained {summary['step']} steps on {summary['clips']} clips ({summary['frames']} frames) -> {out_dir}{realigned}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import torch
 from torch import Tensor, nn
 
 CROP_SIZE = 224  # lip tower input: (B, 3, 5, 224, 224) BGR pixel values 0..255

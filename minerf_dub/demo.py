@@ -53,8 +53,11 @@ def train_demo_audio2exp(clip_dir: Path, out: Path, training: DemoTraining = Dem
     from audio2exp.train import AUDIO2EXP_PRESETS, TrainSession
     from audio2exp.train import train as train_audio2exp
 
+    from minerf_base.threads import torch_threads
+
     train_config, net_config = AUDIO2EXP_PRESETS[training.audio2exp_preset]
-    train_audio2exp([clip_dir], out, train_config=train_config, net_config=net_config, session=TrainSession(progress=progress))
+    with torch_threads(1):  # the network is small: one thread trains it fastest on a CPU
+        train_audio2exp([clip_dir], out, train_config=train_config, net_config=net_config, session=TrainSession(progress=progress))
     return out
 
 

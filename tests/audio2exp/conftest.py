@@ -9,7 +9,6 @@ syllable (+1 bright "i", -1 dark "a", 0 in pauses): loudness alone cannot predic
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +17,7 @@ import pytest
 
 from minerf_base.clip import NUM_LANDMARKS
 from minerf_base.clip_writer import write_clip
+from minerf_base.threads import torch_threads
 from minerf_base.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 DIM = 6
@@ -97,21 +97,6 @@ def make_clip(path: Path, *, seed: int, num_frames: int = 250, offset: float = 0
         meta={"resolution": 16, "expression_space": space or SPACE, "crop_box": [0, 0, 16], "name": path.name},
         audio=audio,
     )
-
-
-@contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """``count`` torch CPU threads inside the block, restored afterwards (what `audio2exp train
-    --threads` does; the library leaves the process's setting alone). The network is small:
-    on the shared CPU one thread trains it several times faster than two."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -13,7 +13,7 @@ import pytest
 
 from audio2exp import whisper_model
 from audio2exp.features import FeatureConfig, make_extractor
-from audio2exp.whisper_model import find_whisper_model, locate_parts, reassemble
+from audio2exp.whisper_model import find_whisper_model, locate_parts
 from checkpoints.cache import cache_dir
 from minerf_base.errors import InputError
 

@@ -15,7 +15,7 @@ def models(tmp_path_factory, demo_video):
     from minerf.prepare.pipeline import PrepareOptions, prepare
     from minerf.train.trainer import TrainOptions
     from minerf.train.trainer import train as train_nerf
-    from tests.audio2exp.conftest import torch_threads
+    from minerf_base.threads import torch_threads
 
     root = tmp_path_factory.mktemp("dub_models")
     clip = prepare(demo_video, root / "demo", PrepareOptions(resolution=RES), progress=False)
