@@ -36,10 +36,7 @@ def test_lmd_of_videos_separates_a_mouth_that_speaks_other_words(tmp_path):
 def short_portrait_models(tmp_path_factory):
     """A 2 s portrait and a tiny MI-NeRF (400 steps, 64 px) + tiny audio2exp trained on it,
     prepared into the cache the dubs below use."""
-    from audio2exp.train import AUDIO2EXP_PRESETS
-    from audio2exp.train import train as train_a2e
-    from minerf.train.trainer import TrainOptions
-    from minerf.train.trainer import train as train_nerf
+    from minerf_dub.demo import DemoTraining, train_demo_audio2exp, train_demo_minerf
     from minerf_dub.sources import cached_clip
 
     root = tmp_path_factory.mktemp("self_dub")
@@ -47,9 +44,9 @@ def short_portrait_models(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MINERF_CACHE", str(root / "cache"))
         clip = cached_clip(video, 64, progress=False).path
-    train_nerf([clip], root / "nerf", TrainOptions(preset="tiny", iterations=400, validate_every=0, evaluate=False, progress=False))
-    tc, nc = AUDIO2EXP_PRESETS["tiny"]
-    train_a2e([clip], root / "a2e", train_config=tc, net_config=nc)
+    training = DemoTraining(nerf_steps=400, audio2exp_preset="tiny")
+    train_demo_minerf(clip, root / "nerf", training, progress=False)
+    train_demo_audio2exp(clip, root / "a2e", training, progress=False)
     return video, root / "nerf", root / "a2e", root / "cache"
 
 
