@@ -42,6 +42,7 @@ from typing import Any
 import torch
 from minerf.eval.scaling import scaling_row, summarize
 from minerf.eval.timing import device_name
+from minerf_base.atomic import atomic_write_json
 
 VIDEOS = Path(os.environ.get("MINERF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "videos"
 
@@ -143,9 +144,7 @@ def cached_curve(path: Path, settings: dict[str, Any], compute) -> list[dict[str
             return stored["history"]
     history = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "history": history}))
-    tmp.replace(path)
+    atomic_write_json(path, {"settings": settings, "history": history})
     return history
 
 
