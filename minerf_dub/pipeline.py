@@ -428,7 +428,8 @@ def _score_and_report(job: _Job, output: Path, render: DubRender, clip: Any, wav
     else:
         with timer.stage("score"):
             score = score_output(output, options, job.notes, boxes)
-        not_scored = None if score is not None else next((n for n in reversed(job.notes) if n.startswith("lip sync not scored")), None)
+        prefix = "lip sync not scored: "  # score_output's note when there is no score
+        not_scored = None if score is not None else next((n.removeprefix(prefix) for n in reversed(job.notes) if n.startswith(prefix)), "no score")
     if not options.report:
         return score, None
     with timer.stage("report"):

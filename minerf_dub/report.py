@@ -72,7 +72,9 @@ class SheetLayout:
 
     @property
     def width(self) -> int:
-        return 2 * self.margin + self.label_width + self.columns * self.panel + (self.columns - 1) * self.gap
+        """As wide as :data:`MOMENTS_PER_KIND` x 2 columns at least (the plot's width)."""
+        columns = max(self.columns, 2 * MOMENTS_PER_KIND)
+        return 2 * self.margin + self.label_width + columns * self.panel + (columns - 1) * self.gap
 
     @property
     def panels_top(self) -> int:
@@ -312,8 +314,9 @@ def opening_plot(report: ReportInput, opening: np.ndarray, moments: list[Moment]
     t = np.arange(len(opening)) / FPS
     missing = int((~np.isfinite(opening)).sum())
     ax_open.plot(t, opening, color="#1b7837", marker=".", markersize=3, linewidth=1.2, label="dub", zorder=3)
-    for k, run in enumerate(nan_runs(opening)):
-        ax_open.axvspan((run[0] - 0.5) / FPS, (run[1] - 0.5) / FPS, color="#dddddd", linewidth=0, label=None if k else f"no face found in the dub ({missing} frames)")
+    for k, (start, stop) in enumerate(nan_runs(opening)):
+        end = seconds if stop == len(opening) else (stop - 0.5) / FPS
+        ax_open.axvspan((start - 0.5) / FPS, end, color="#dddddd", linewidth=0, label=None if k else f"no face found in the dub ({missing} frames)")
     if report.source_opening is not None:
         ax_open.plot(t, report.source_opening, color="#999999", linestyle="--", linewidth=1, label="source frame shown (same measure)")
     for name, m in zip(moment_names(moments), moments):
