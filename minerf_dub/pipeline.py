@@ -16,7 +16,13 @@ Stages (each timed; ``benchmarks/dub_speed.py`` reports them):
    changes), add the invisible watermark there, and
 5. **mux** the frames with the new audio into an mp4 tagged as synthetic media;
 6. **score** lip sync (LSE-D / LSE-C) with SyncNet weights: the given ones, or else the shipped
-   own expert (whose numbers are not comparable with published LSE).
+   own expert (whose numbers are not comparable with published LSE);
+7. **report**: ``NAME.report.png`` (source vs dub face crops at open and closed mouth, the
+   dub's mouth opening under the new audio's waveform, the score) and ``NAME.report.json``
+   beside the output (:mod:`minerf_dub.report`).
+
+With ``preview_seconds`` only the first seconds of the output are rendered (the same frames
+the full run renders there), scored and reported.
 """
 
 from __future__ import annotations
@@ -71,6 +77,12 @@ class DubOptions:
     """Length of each sync-search preview (the loudest stretch of the audio)."""
     device: str | None = None
     """torch device (default: cuda when available, else cpu)."""
+    report: bool = True
+    """Write ``NAME.report.png`` and ``NAME.report.json`` beside the output (one face-tracker
+    pass over the output frames; see docs/dubbing.md for why it is on by default)."""
+    preview_seconds: float | None = None
+    """Render only the first this many seconds of the output, to check a dub before the full
+    run (None: the whole audio)."""
 
 
 @dataclass
@@ -85,6 +97,10 @@ class DubResult:
     score: dict[str, Any] | None
     sync_search: dict[str, Any] | None = None
     """The offset search's per-offset table and chosen offset (see :class:`SyncSearch`)."""
+    preview: dict[str, Any] | None = None
+    """``{"seconds", "frames", "of_frames", "of_seconds"}`` when only the first seconds were rendered."""
+    report: dict[str, str] | None = None
+    """``{"sheet": PNG path, "data": JSON path}`` of the report, when written."""
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -266,6 +282,8 @@ def check_request(video: Path, audio: Path | None, output: Path, options: DubOpt
         raise InputError(None, "pass exactly one of --audio and --expressions-from", "minerf-dub VIDEO --audio SPEECH -o OUT.mp4")
     if options.sync_search < 0 or options.sync_search_seconds <= 0:
         raise InputError(None, f"sync search of {options.sync_search} frames over {options.sync_search_seconds} s previews", "pass --sync-search N with N >= 0 and --sync-search-seconds above 0")
+    if options.preview_seconds is not None and not options.preview_seconds > 0:
+        raise InputError(None, f"a preview of {options.preview_seconds} s", "pass --preview SECONDS above 0, or leave it out for the whole dub")
     if options.sync_search:
         from minerf_dub.sync_search import require_weights
 
@@ -353,7 +371,6 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     from checkpoints.shipped import shipped_checkpoint
     from minerf.run import load_run
     from minerf_dub.identity import resolve_identity
-    from minerf_dub.score_faces import known_face_boxes
     from minerf_dub.sources import cached_clip
 
     video, output = Path(video), Path(output)
@@ -381,15 +398,48 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
             search = run_sync_search(expressions, speech.wave, total, options, notes, render, progress)
         if search is not None:
             expressions = shift_expressions(expressions, search.chosen)
-    render.write(output, expressions, slice(0, total), speech.wave, timer, progress)
-    score = None
-    if options.score and speech.wave is not None:
-        with timer.stage("score"):
-            score = score_output(output, options, notes, known_face_boxes(clip.face_box, clip.crop_box, clip.resolution, render.timeline))
+    count, preview = preview_span(total, options.preview_seconds)
+    render.write(output, expressions, slice(0, count), speech.wave, timer, progress)
+    score, report = _score_and_report(job, output, render, clip, speech.wave, preview, timer)
     return DubResult(
-        output=str(output), frames=total, seconds=total / FPS, resolution=(render.size[1], render.size[0]), identity=identity, personalized=personalized,
-        audio=speech.label, score=score, sync_search=None if search is None else search.to_dict(), timings=timer.seconds, notes=notes,
+        output=str(output), frames=count, seconds=count / FPS, resolution=(render.size[1], render.size[0]), identity=identity, personalized=personalized,
+        audio=speech.label, score=score, sync_search=None if search is None else search.to_dict(), preview=preview, report=report, timings=timer.seconds, notes=notes,
     )
+
+
+def preview_span(total: int, seconds: float | None) -> tuple[int, dict[str, Any] | None]:
+    """How many of the ``total`` output frames to render: all (and no preview record) when
+    ``seconds`` is None, else the first ``seconds`` (at least one frame)."""
+    if seconds is None:
+        return total, None
+    count = min(total, max(1, int(round(seconds * FPS))))
+    return count, {"seconds": count / FPS, "frames": count, "of_frames": total, "of_seconds": total / FPS}
+
+
+def _score_and_report(job: _Job, output: Path, render: DubRender, clip: Any, wave: np.ndarray | None, preview: dict[str, Any] | None, timer: Timer) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    """The **score** and **report** stages on the ``output`` just written (its first
+    ``preview["frames"]`` frames of ``render``'s timeline, or all of them)."""
+    from minerf_dub.report import ReportInput, measure_opening, write_report
+    from minerf_dub.score_faces import known_face_boxes
+
+    options, count = job.options, len(render.timeline) if preview is None else preview["frames"]
+    timeline = render.timeline[:count]
+    boxes = known_face_boxes(clip.face_box, clip.crop_box, clip.resolution, timeline)
+    if not options.score or wave is None:
+        score, not_scored = None, ("--no-score" if not options.score else "the output has no audio track")
+    else:
+        with timer.stage("score"):
+            score = score_output(output, options, job.notes, boxes)
+        prefix = "lip sync not scored: "  # score_output's note when there is no score
+        not_scored = None if score is not None else next((n.removeprefix(prefix) for n in reversed(job.notes) if n.startswith(prefix)), "no score")
+    if not options.report:
+        return score, None
+    with timer.stage("report"):
+        preview_line = None if preview is None else f"PREVIEW: the first {preview['seconds']:.2f} s of {preview['of_seconds']:.2f} s"
+        source_opening = measure_opening(job.video, int(timeline.max()) + 1)[timeline]
+        report = ReportInput(output, render.source_frames, timeline, boxes, source_opening, None if wave is None else wave[: count * (MUX_RATE // FPS)], MUX_RATE, score, not_scored, preview_line)
+        sheet, data = write_report(report)
+    return score, {"sheet": str(sheet), "data": str(data)}
 
 
 def run_sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, options: DubOptions, notes: list[str], render: DubRender, progress: bool) -> SyncSearch | None:
