@@ -18,7 +18,7 @@ from audio2exp.features import FeatureConfig, make_extractor
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from audio2exp.predict import Audio2ExpPredictor
 from audio2exp.whisper_features import WhisperFeatures
-from checkpoints import CheckpointError
+from checkpoints import CheckpointError, latest_checkpoint
 from minerf_base.errors import InputError
 from tests.audio2exp.conftest import DIM, synthetic_speech
 from tests.audio2exp.whisper_standins import LocalEncoder
@@ -71,7 +71,7 @@ def test_train_and_predict_with_whisper_features_through_the_cli(standin_whisper
     runner = CliRunner()
     result = runner.invoke(audio2exp, ["train", *map(str, synthetic_clips), "-o", str(run), "--preset", "tiny", "--steps", "3", "--features", "whisper", "--json", "-q"])
     assert result.exit_code == 0, result.output
-    meta = json.loads((run / "checkpoint.json").read_text())
+    meta = json.loads((latest_checkpoint(run) / "checkpoint.json").read_text())
     assert meta["features"]["kind"] == "whisper" and meta["features"]["model"] is None
     assert meta["config"]["feature_dim"] == LocalEncoder.dim
     audio, _, _ = synthetic_speech(80, seed=9)
