@@ -77,7 +77,7 @@ def test_preview_dub_and_its_report(tmp_path, models, demo_video, monkeypatch):
     monkeypatch.setattr(composite, "blend_mask", lambda head_mask, acc: 0.35 * (head_mask > 127).astype(np.float32))
     monkeypatch.setattr(lipsync, "score", lambda path, weights=None, device=None: SimpleNamespace(lse_d=7.5, lse_c=1.25, offset=2, weights_id="fake"))
     rendered, render = [], video.render_frames
-    monkeypatch.setattr(video, "render_frames", lambda model, code, expressions, *a, **k: rendered.append(np.array(expressions)) or render(model, code, expressions, *a, **k))
+    monkeypatch.setattr(video, "render_frames", lambda model, code, frames, *a, **k: rendered.append(np.array(frames.expressions)) or render(model, code, frames, *a, **k))
     out = tmp_path / "checked.mp4"
     args = [str(demo_video), "--audio", str(_wav(tmp_path / "s.wav")), "-o", str(out), "--run", str(models[0]), "--audio2exp", str(models[1]), "--preview", "0.6", "-q"]
     result = CliRunner().invoke(minerf_dub, args)
