@@ -18,10 +18,13 @@ import jaxtyping
 import pytest
 
 CHECKED_PACKAGES = ("minerf.model", "minerf.render")
-_already = [name for name in sys.modules if name.startswith(CHECKED_PACKAGES)]
-if _already:  # the hook only acts on modules imported after it
-    raise RuntimeError(f"{_already} imported before tests/conftest.py; their shapes would go unchecked")
-jaxtyping.install_import_hook(list(CHECKED_PACKAGES), "beartype.beartype")
+_HOOK_MARK = "_minerf_shape_hook_installed"  # this file may be imported twice: as pytest's conftest and as tests.conftest
+if not getattr(jaxtyping, _HOOK_MARK, False):
+    _already = [name for name in sys.modules if name.startswith(CHECKED_PACKAGES)]
+    if _already:  # the hook only acts on modules imported after it
+        raise RuntimeError(f"{_already} imported before tests/conftest.py; their shapes would go unchecked")
+    jaxtyping.install_import_hook(list(CHECKED_PACKAGES), "beartype.beartype")
+    setattr(jaxtyping, _HOOK_MARK, True)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MINERF_SHARED_DATA", ROOT.parent / "shared" / "data"))
