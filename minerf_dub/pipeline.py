@@ -293,15 +293,15 @@ def check_request(video: Path, audio: Path | None, output: Path, options: DubOpt
     video_in.probe(video)  # an unreadable video fails here, before any model loads
 
 
-def _load_predictor(audio: Path, options: DubOptions, device: str, space: dict) -> Any:
+def _load_predictor(audio: Path, source: Any, options: DubOptions, device: str, space: dict) -> Any:
     """The audio2exp predictor, after checking the audio is not silent and the expression spaces agree."""
     import math
 
-    from audio2exp.audio import measure_level, open_audio
+    from audio2exp.audio import measure_level
     from audio2exp.predict import Audio2ExpPredictor
     from checkpoints.shipped import shipped_checkpoint
 
-    level, _ = measure_level(open_audio(audio))
+    level, _ = measure_level(source)
     if not math.isfinite(level):
         raise InputError(audio, "the audio is silent (no frame louder than -55 dBFS)", "pass a recording with speech")
     predictor = Audio2ExpPredictor.load(options.audio2exp or shipped_checkpoint("audio2exp"), device=device)
@@ -310,9 +310,8 @@ def _load_predictor(audio: Path, options: DubOptions, device: str, space: dict) 
     return predictor
 
 
-def _speech(job: _Job, audio: Path | None, predictor: Any, clip: Any, expressions_from: Path | None, space: dict) -> _Speech:
+def _speech(job: _Job, audio: Path | None, source: Any, predictor: Any, clip: Any, expressions_from: Path | None, space: dict) -> _Speech:
     """Expressions from the new audio (or from another prepared clip) and the audio to mux."""
-    from audio2exp.audio import open_audio
     from minerf_base.clip import load_clip
 
     options, notes, progress = job.options, job.notes, job.progress
@@ -320,7 +319,7 @@ def _speech(job: _Job, audio: Path | None, predictor: Any, clip: Any, expression
     if audio is not None:
         from audio2exp.predict import Speaker
 
-        expressions = predictor.predict_source(open_audio(audio), Speaker(base_expression=clip.expression.mean(0)), progress=progress)
+        expressions = predictor.predict_source(source, Speaker(base_expression=clip.expression.mean(0)), progress=progress)
         if len(expressions) < 1:
             raise InputError(audio, "the audio is shorter than one video frame (40 ms)", "pass a longer recording")
         return _Speech(expressions, read_mux_audio(audio, len(expressions)), str(audio))
@@ -367,6 +366,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     clip, ``expressions_from``) into ``output``; see the module doc for the stages."""
     import torch
 
+    from audio2exp.audio import open_audio
     from checkpoints.cache import cache_dir
     from checkpoints.shipped import shipped_checkpoint
     from minerf.run import load_run
@@ -381,7 +381,8 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     run = load_run(options.run or shipped_checkpoint("minerf"), device)
     space = run.expression_space
-    predictor = None if audio is None else _load_predictor(audio, options, device, space)
+    source = None if audio is None else open_audio(audio)  # opened once: level check and prediction
+    predictor = None if audio is None else _load_predictor(audio, source, options, device, space)
     with timer.stage("prepare"):
         clip = cached_clip(video, run_resolution(run, options), progress, options.face_index)
     if clip.expression_space != space["id"]:
@@ -389,7 +390,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     with timer.stage("personalize"):
         run, identity, offset, personalized = resolve_identity(run, clip, options.personalize_steps, cache_dir() / "personalized", progress)
     with timer.stage("predict"):
-        speech = _speech(job, audio, predictor, clip, expressions_from, space)
+        speech = _speech(job, audio, source, predictor, clip, expressions_from, space)
     total = len(speech.expressions)
     render = plan_render(job, run, clip, identity, offset, total)
     expressions, search = speech.expressions, None
