@@ -65,7 +65,7 @@ def reference(tmp_path_factory, synthetic_clips) -> dict[str, Path]:
 
 def test_two_processes_take_the_steps_of_one_with_their_global_batch(tmp_path, synthetic_clips, reference):
     clips = synthetic_clips[:2]
-    out = _finish(_torchrun(clips, tmp_path / "ddp", "--iters", str(TOTAL), "--checkpoint-every", "2"))
+    out = _finish(_torchrun(clips, tmp_path / "ddp", "--iters", str(TOTAL), "--checkpoint-every", "2", "--validate-every", str(HALF)))
     summaries = [json.loads(chunk) for chunk in out.replace("}\n{", "}\n\0{").split("\0") if chunk.strip()]
     assert len(summaries) == 1 and summaries[0]["global_batch"] == {"processes": 2, "accumulate": 1, "rays": 1024}
     assert "eval" in summaries[0]  # rank 0 evaluated the finished run
@@ -73,6 +73,7 @@ def test_two_processes_take_the_steps_of_one_with_their_global_batch(tmp_path, s
     # one writer: one log record per log step and the final evaluation
     records = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [TOTAL, TOTAL] and "eval/psnr" in records[1]
+    assert sorted(p.name for p in (tmp_path / "ddp" / "val").iterdir()) == ["step_00000004.png", "step_00000008.png"]
     # the global batch matters: one process on one ray batch per step ends elsewhere
     train(clips, tmp_path / "one", _opts(iterations=TOTAL))
     one, ddp = _weights(tmp_path / "one"), _weights(tmp_path / "ddp")
