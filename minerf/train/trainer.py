@@ -258,8 +258,8 @@ def _resumed_start(run_dir: Path, resume: LoadedCheckpoint, data: MultiClipData,
     return run.model, {**run.meta, "total_iterations": total}
 
 
-def check_cuda_options(opts: TrainOptions, device: torch.device) -> None:
-    """--bf16 and --compile are for CUDA devices; asked on another one, an error says so."""
+def check_run_options(opts: TrainOptions, device: torch.device) -> None:
+    """--bf16 and --compile are for CUDA devices (asked on another one, an error says so); --accumulate is at least 1."""
     asked = [name for name, on in (("--bf16", opts.bf16), ("--compile", opts.compile)) if on]
     if asked and device.type != "cuda":
         raise InputError(None, f"{' and '.join(asked)} run on CUDA only; this run trains on {device}", f"drop {' '.join(asked)} (CPU training runs in float32, uncompiled) or train on a GPU (--device cuda)")
@@ -273,7 +273,7 @@ def train(clip_dirs: Sequence[str | Path], run_dir: str | Path, opts: TrainOptio
     (:mod:`checkpoints.distributed`); the summary of rank 0 carries the evaluation."""
     opts = opts or TrainOptions()
     with process_group(opts.device) as place:
-        check_cuda_options(opts, place.device)
+        check_run_options(opts, place.device)
         return _train(clip_dirs, RunFolder(Path(run_dir), RUN_FORMAT), opts, place.world, place.device)
 
 
