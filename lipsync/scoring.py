@@ -139,6 +139,13 @@ def _detected_crops(frames_of: Callable[[], Iterable[np.ndarray]], video: Path |
     return tracks, (lambda: iter_track_crops(frames_of(), tracks, config)), n
 
 
+def _known_crops(frames_of: Callable[[], Iterable[np.ndarray]], tracks: list[FaceTrack], video: Path | None, config: FaceTrackConfig) -> tuple[list[FaceTrack], Callable[[], Iterator[tuple[int, np.ndarray]]], int]:
+    """Face tracks given by the caller and one pass that crops them, frame by frame."""
+    n = max((t.end for t in tracks), default=0)
+    _check_length(n, video)
+    return tracks, (lambda: iter_track_crops(frames_of(), tracks, config)), n
+
+
 def _score_tracks(net, tracks: list[FaceTrack], crops: Callable[[], Iterator[tuple[int, np.ndarray]]], samples: np.ndarray, config: ScoreConfig) -> tuple[list[TrackResult], list[str]]:
     """Scores of the tracks that have enough audio, and notes on those that have not. The
     crops (track number, crop) stream into each track's lip embedder: no track's crops are
@@ -173,6 +180,7 @@ def score(
     config: ScoreConfig | None = None,
     faces_cropped: bool = False,
     device: str | None = None,
+    tracks: Sequence[FaceTrack] | None = None,
 ) -> ScoreResult:
     """Lip-sync scores of a video file or RGB frames (T, H, W, 3) uint8 at 25 fps.
 
@@ -180,7 +188,8 @@ def score(
     video's own audio track. ``weights``: SyncNet weights (file or ``lipsync train`` run);
     default: ``$MINERF_SYNCNET_WEIGHTS``, the cache, then the shipped expert
     (:mod:`lipsync.weights`). ``faces_cropped``: the frames are already face crops (one track,
-    no detection). Raises :class:`InputError` on bad input: :class:`NoFaceTrackError` when
+    no detection). ``tracks``: face tracks known already (frame indices and boxes in frame
+    pixels), cropped as detected ones are, without detection. Raises :class:`InputError` on bad input: :class:`NoFaceTrackError` when
     no face track is found, :class:`~minerf_base.errors.MediaError` for unreadable media,
     :class:`~minerf_base.errors.WeightsError` for missing or unusable weights.
     """
@@ -194,6 +203,8 @@ def score(
     _check_speech(samples, where)
     if faces_cropped:
         tracks, crops, n = _given_crops(frames_of(), video_path)
+    elif tracks is not None:
+        tracks, crops, n = _known_crops(frames_of, list(tracks), video_path, config.faces)
     else:
         tracks, crops, n = _detected_crops(frames_of, video_path, config.faces)
     results, track_notes = _score_tracks(loaded.net, tracks, crops, samples, config)

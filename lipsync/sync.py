@@ -70,10 +70,17 @@ class LipEmbedder:
             self.done += batch
             self.pending = self.pending[batch:]
 
+    @torch.no_grad()
     def embeddings(self) -> Tensor:
-        """(num_windows, E); every window's crops must have been added."""
-        if self.done < self.num_windows:
-            raise ValueError(f"{self.done} of {self.num_windows} lip windows embedded: crops are missing")
+        """(num_windows, E). When the crops ended early (a video shorter than its track) the
+        windows they hold are embedded and ``num_windows`` becomes their number."""
+        if self.done < self.num_windows and len(self.pending) >= WINDOW_FRAMES:
+            self.out.append(self.net.forward_lip(_lip_windows(np.stack(self.pending), self.device)).cpu())
+            self.done += len(self.pending) - (WINDOW_FRAMES - 1)
+            self.pending = self.pending[-(WINDOW_FRAMES - 1) :]
+        self.num_windows = min(self.num_windows, self.done)
+        if self.num_windows < 1:
+            raise ValueError(f"a track needs at least {MIN_FRAMES} frames with audio")
         return torch.cat(self.out)
 
 
