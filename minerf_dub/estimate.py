@@ -1,7 +1,7 @@
 """How long a dub will take, said before the slow stages start.
 
-One head crop is rendered and timed first (its region's pixels give the seconds per rendered
-ray). Rendering the output costs that per output frame still to render (a resumed dub counts
+Two head crops are rendered first and the second is timed (the first carries the renderer's
+warm-up); its region's pixels give the seconds per rendered ray. Rendering the output costs that per output frame still to render (a resumed dub counts
 only the frames its work folder lacks). A personalization step renders ``rays_per_step`` rays
 forwards and backwards: :data:`TRAIN_RAY_COST` rendered rays each, a ratio measured on this
 project's models (docs/dubbing.md). The estimate is printed before personalization and
@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
-TRAIN_RAY_COST = 3.0
-"""Seconds of one training ray (forward + backward + optimizer step) over one rendered ray."""
+TRAIN_RAY_COST = 1.3
+"""Seconds of one training ray (forward + backward + optimizer step) over one rendered ray:
+measured 1.0-1.3 with the shipped ``fast`` model (30 personalization steps against its render
+of the same dub), 1.6-2.7 with a ``tiny`` one (docs/dubbing.md)."""
 
 
 @dataclass
@@ -25,7 +27,7 @@ class DubEstimate:
     """The up-front estimate of the slow stages of one dub, in seconds."""
 
     seconds_per_frame: float
-    """Measured: one head crop rendered."""
+    """Measured: one head crop rendered (the second of two)."""
     frames: int
     """Output frames to render (not yet in the work folder)."""
     personalize_steps: int
@@ -66,18 +68,25 @@ def _duration(seconds: float) -> str:
 
 def time_one_crop(render: Any, expressions: np.ndarray, count: int, store: Any = None) -> tuple[float, int]:
     """(seconds, rendered pixels) of rendering one output frame of ``render`` (a
-    :class:`~minerf_dub.pipeline.DubRender`) with ``expressions``: the first of the ``count``
-    frames not in ``store``, which keeps it (so the render does not do it again) unless the
-    run's temporal attention needs its neighbours rendered with it."""
+    :class:`~minerf_dub.pipeline.DubRender`) with ``expressions``: the first two of the
+    ``count`` frames not in ``store`` are rendered and the second timed (the first carries the
+    renderer's warm-up); ``store`` keeps both (so the render does not do them again) unless
+    the run's temporal attention needs their neighbours rendered with them."""
     from minerf.render.composite import render_region
 
     k = 0 if store is None else next((k for k in range(count) if not store.has(k)), 0)
-    started = time.perf_counter()
-    crop, opacity = next(iter(render.crops(expressions, slice(k, k + 1))))
+    span = range(k, min(k + 2, len(render.timeline)))
+    crops = iter(render.crops(expressions, slice(span.start, span.stop)))
+    rendered = []
+    for _ in span:
+        started = time.perf_counter()
+        rendered.append(next(crops))
     seconds = time.perf_counter() - started
-    if store is not None and not store.has(k) and render.margin == 0:
-        store.save(k, crop, opacity)
-    return seconds, int(render_region(render.clip.mask(int(render.timeline[k]))).sum())
+    if store is not None and render.margin == 0:
+        for j, (crop, opacity) in zip(span, rendered):
+            if j < count and not store.has(j):
+                store.save(j, crop, opacity)
+    return seconds, int(render_region(render.clip.mask(int(render.timeline[span[-1]]))).sum())
 
 
 def estimate(render: Any, expressions: np.ndarray, count: int, personalize_steps: int, store: Any = None, extra_frames: int = 0) -> DubEstimate:

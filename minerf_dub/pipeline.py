@@ -414,7 +414,6 @@ def plan_render(job: _Job, run: Any, clip: Any, identity: str, offset: int | Non
 
     info = video_in.probe(job.video)
     rate = output_rate(info.fps, job.options.fps)
-    _timing_notes(total, clip.num_frames, job.notes)
     expected = clip.num_frames if rate == FPS else None
     folder = cache_dir() / "frames" / (f"{clip.meta['source']['sha256'][:16]}" + ("" if rate == FPS else f"-{rate.numerator}_{rate.denominator}"))
     frames = SourceFrames.extract(job.video, folder, expected, job.progress, fps=rate)
