@@ -4,6 +4,8 @@ use the mean trained code of their clip)."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -27,7 +29,9 @@ def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
     from minerf.render.composite import ping_pong, render_region
     from minerf.render.video import FrameSequence, RunRenderer, render_frames
     from minerf_dub.identity import frame_latents, known_identity
+    from minerf_base.timebase import FPS
     from minerf_dub.pipeline import DubRender
+    from minerf_dub.timing import OutputTiming
 
     renderer = RunRenderer.open(run_dir, "cpu")
     run = renderer.run
@@ -48,8 +52,10 @@ def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
     rendered = [crop for crop, _ in crops]
     assert frames.tolist() == list(range(FRAMES))
 
-    timeline = ping_pong(FRAMES, clip.num_frames)
-    dub = DubRender(run, clip, identity, timeline, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE))
+    timing = OutputTiming.plan(FRAMES, clip.num_frames, clip.num_frames, Fraction(FPS))  # at 25 fps: the clip's own frames
+    timeline = timing.clip_frame
+    assert timeline.tolist() == ping_pong(FRAMES, clip.num_frames).tolist()
+    dub = DubRender(run, clip, identity, timing, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE))
     dubbed = [crop for crop, _ in dub.crops(expressions, slice(0, FRAMES))]
     assert len(dubbed) == len(rendered) == FRAMES
     for k in range(FRAMES):
