@@ -25,7 +25,7 @@ def audio2exp() -> None:
 @audio2exp.command()
 @click.argument("clips", nargs=-1, required=True, type=_PATH)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder: the checkpoint is written here (a run found there is resumed).")
-@click.option("--preset", type=click.Choice(["default", "tiny"]), default="default", show_default=True, help="Network and training size (tiny: for smoke tests).")
+@click.option("--preset", type=click.Choice(["default", "speech", "tiny"]), default="default", show_default=True, help="Network and training recipe (speech: loss weighted toward the speech-driven directions, with variance matching; tiny: for smoke tests).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimiser steps (default: the preset's).")
 @click.option("--features", "feature_kind", type=click.Choice(["logmel", "hf", "whisper"]), default="logmel", show_default=True, help="Audio front end: log-mel (no weights), a transformers speech encoder, or Whisper encoder states.")
 @click.option("--encoder", default=None, help="For --features hf: local folder or hub name (in your HF cache) of a wav2vec2 / HuBERT / XLS-R model; for --features whisper: a CTranslate2 Whisper folder or hub name (default: the cache, then the installed whisper-base packages).")
