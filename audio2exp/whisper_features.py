@@ -208,8 +208,10 @@ class WhisperFeatures:
 
 
 def _cache_key(encoder: WindowEncoder, margin: int) -> dict | None:
-    """The model file, precision and margin of a real encoder; None for any other encoder."""
-    if not isinstance(encoder, WhisperEncoder):
+    """The model file, precision and margin of an encoder read from a model folder
+    (:class:`WhisperEncoder`); None for any other encoder."""
+    folder, compute = getattr(encoder, "folder", None), getattr(encoder, "compute_type", None)
+    if folder is None or compute is None or not (Path(folder) / "model.bin").is_file():
         return None
-    model = (encoder.folder / "model.bin").resolve()
-    return {"kind": "whisper", "model": str(model), "bytes": model.stat().st_size, "compute": encoder.compute_type, "margin": margin}
+    model = (Path(folder) / "model.bin").resolve()
+    return {"kind": "whisper", "model": str(model), "bytes": model.stat().st_size, "compute": compute, "margin": margin}
