@@ -236,3 +236,26 @@ def _pauses(clips: Sequence[ClipData], predictions: Mapping[str, Mapping[str, np
         entry["tracked"] = pause_separation(c, np.where(c.valid, c.opening, np.median(c.opening)))
         out[c.name] = entry
     return out
+
+
+def evaluate_on_unseen(checkpoint: str | Path, train_paths: Sequence[str | Path], held_paths: Sequence[str | Path], speakers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A trained checkpoint on the clips of speakers it never heard (``held_paths``), scored
+    like one leave-one-speaker-out fold; the baselines are fitted on ``train_paths`` (the
+    checkpoint's training clips)."""
+    from audio2exp.predict import Audio2ExpPredictor, Speaker
+
+    predictor = Audio2ExpPredictor.load(checkpoint)
+    train_clips = load_training_clips(list(train_paths), predictor.extractor, holdout=0.0)
+    held = load_training_clips(list(held_paths), predictor.extractor, holdout=0.0)
+    heard = {speaker_of(n, speakers) for n in predictor.identities}
+    overlap = sorted(c.name for c in held if speaker_of(c.name, speakers) in heard)
+    if overlap:
+        raise ValueError(f"the checkpoint was trained on the speakers of {overlap}")
+    base = baselines(train_clips, held)
+    predictions = {}
+    for i, c in enumerate(held):
+        net = predictor.predict_features(c.features, (c.frame_db, c.level_db), Speaker(reference_expressions=c.expression[c.valid]))
+        predictions[c.name] = {"audio2exp": net, **{m: base[m][i] for m in base}}
+    report = score_loso(held, predictions, predictor.speech_directions, predictor.mouth_components, LosoOptions(speakers=dict(speakers or {})))
+    report["protocol"] = f"checkpoint {checkpoint} on unseen speakers"
+    return report

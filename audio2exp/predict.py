@@ -42,6 +42,7 @@ from minerf_base.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 if TYPE_CHECKING:
     from audio2exp.calibration import SpeakerCalibration
+    from audio2exp.directions import SpeechDirections
 
 DEFAULT_CHUNK_FRAMES = 1500  # 60 s
 # Frames this far below the file's level (dB), or below SILENCE_DBFS, are silence; so are
@@ -151,6 +152,17 @@ class Audio2ExpPredictor:
     def opening(self, expressions: np.ndarray) -> np.ndarray:
         """Mouth opening implied by expressions: (T, d) -> (T,)."""
         return apply_readout(self.readout, expressions)
+
+    @property
+    def speech_directions(self) -> "SpeechDirections":
+        """The speech-driven directions the checkpoint was trained toward (older checkpoints:
+        those of its expression space, :func:`audio2exp.directions.directions_for`)."""
+        from audio2exp.directions import SpeechDirections, directions_for
+
+        recorded = self.meta.get("speech_directions")
+        if recorded is not None:
+            return SpeechDirections.from_json(recorded)
+        return directions_for(self.expression_space, self.expression_dim, self.readout)
 
     # ------------------------------------------------------------------ prediction
     def speaker_for(self, name: str, expressions: np.ndarray) -> Speaker:

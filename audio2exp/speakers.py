@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
+from minerf_base.errors import InputError
+
 SAME_PERSON = {"obama_seated": "obama_address"}
 """Name prefix -> speaker, for clips of one person whose names do not share a stem."""
 _SESSION = re.compile(r"^(?P<speaker>.+?)_[abc](?:_|$)")
@@ -51,7 +53,7 @@ def leave_one_speaker_out(clip_names: Sequence[str], overrides: Mapping[str, str
     the speakers dealt round-robin into that many folds (still no speaker on both sides)."""
     groups = list(speaker_groups(clip_names, overrides).values())
     if len(groups) < 2:
-        raise ValueError(f"leave-one-speaker-out needs clips of at least two speakers, got {len(groups)}")
+        raise InputError(None, f"leave-one-speaker-out needs clips of at least two speakers, got {len(groups)}", "pass clips of several people (clips named NAME_a_..., NAME_b_... are one person)")
     folds = len(groups) if max_folds is None else max(2, min(int(max_folds), len(groups)))
     held: list[list[str]] = [[] for _ in range(folds)]
     for i, group in enumerate(groups):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from minerf_base.errors import InputError
 from audio2exp.speakers import leave_one_speaker_out, speaker_groups, speaker_of
 
 NAMES = [
@@ -38,5 +39,5 @@ def test_every_clip_is_held_out_once_and_no_speaker_is_on_both_sides(max_folds):
 
 
 def test_one_speaker_cannot_be_split():
-    with pytest.raises(ValueError, match="at least two speakers"):
+    with pytest.raises(InputError, match="at least two speakers"):
         leave_one_speaker_out(["obama_address_a", "obama_address_b"])
