@@ -25,6 +25,7 @@ from pathlib import Path
 from audio2exp.cross_validation import speech_clips
 from audio2exp.features import FeatureConfig
 from audio2exp.loso import METHODS, LosoOptions, evaluate_on_unseen, loso_evaluate
+from audio2exp.speakers import speaker_of
 from minerf_base.atomic import atomic_write_text
 
 RIGHTS_CLEAR = (
@@ -48,28 +49,33 @@ def summary(report: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=Path, required=True, help="folder of prepared clips")
-    parser.add_argument("--features", nargs="+", default=["whisper", "logmel"], choices=["whisper", "logmel"])
+    parser.add_argument("--features", nargs="*", default=["whisper", "logmel"], choices=["whisper", "logmel"])
     parser.add_argument("--max-folds", type=int, default=None, help="deal the speakers into this many folds (default: one per speaker)")
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--shipped", type=Path, default=None, help="also score this checkpoint (trained on the rights-clear clips) on the other speakers")
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--shipped", type=Path, default=None, help="also score this checkpoint (trained on the rights-clear clips) on the speakers it never heard")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here (after every part)")
     args = parser.parse_args()
     clips = speech_clips(args.clips)
     report: dict = {"clip_names": [p.name for p in clips]}
+    if args.shipped is not None:
+        train = [p for p in clips if p.name.startswith(RIGHTS_CLEAR)]
+        heard = {speaker_of(p.name) for p in train}
+        held = [p for p in clips if speaker_of(p.name) not in heard]
+        report["shipped_on_unseen_speakers"] = summary(evaluate_on_unseen(args.shipped, train, held))
+        write(report, args.out)
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.features:
             start = time.perf_counter()
             options = LosoOptions(features=FeatureConfig(kind=kind), overrides={"steps": args.steps} if args.steps else {}, max_folds=args.max_folds)
             report[kind] = summary(loso_evaluate(clips, Path(tmp) / kind, options))
             report[kind]["seconds"] = round(time.perf_counter() - start, 1)
-    if args.shipped is not None:
-        train = [p for p in clips if p.name.startswith(RIGHTS_CLEAR)]
-        held = [p for p in clips if not p.name.startswith(RIGHTS_CLEAR)]
-        report["shipped_on_unseen_speakers"] = summary(evaluate_on_unseen(args.shipped, train, held))
-    text = json.dumps(report, indent=2)
-    if args.out is not None:
-        atomic_write_text(args.out, text)
-    print(text)
+            write(report, args.out)
+    print(json.dumps(report, indent=2))
+
+
+def write(report: dict, out: Path | None) -> None:
+    if out is not None:
+        atomic_write_text(out, json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
