@@ -30,7 +30,9 @@ from audio2exp.evaluate import PAUSE_BELOW_DB, SPEECH_WITHIN_DB, _auc, _corr, en
 from audio2exp.features import FeatureConfig, make_extractor
 from audio2exp.speakers import leave_one_speaker_out, speaker_of
 
-METHODS = ("audio2exp", "mean_expression", "envelope_linear", "ridge_features")
+METHODS = ("audio2exp", "audio2exp_scaled", "mean_expression", "envelope_linear", "ridge_features")
+SCALE_RANGE = (0.25, 4.0)
+"""Bounds of the speaker scale that :func:`scale_calibrated` fits."""
 RIDGE_LAGS = (-2, 0, 2)
 RIDGE_LAMBDA = 1000.0
 """Ridge penalty per training frame relative to the standardised features' scale: the
@@ -94,6 +96,25 @@ def baselines(train: Sequence[ClipData], held: Sequence[ClipData]) -> dict[str, 
         out["mean_expression"].append(np.repeat(base[None], c.num_frames, 0))
         out["envelope_linear"].append(base + envelope_design(c) @ env_w)
         out["ridge_features"].append(base + _design_features(c, mean, std) @ ridge_w)
+    return out
+
+
+def scale_calibrated(clip: ClipData, pred: np.ndarray, directions: SpeechDirections) -> np.ndarray:
+    """``pred`` (N, d) with its offsets from the clip's mean scaled by the speaker's own motion:
+    the ratio of tracked to predicted opening spread on the clip's speech frames, fitted on
+    one half of the clip and applied to the other (both ways), so no frame is scaled by a fit
+    that saw it. What a dub can do with the source video's own speech and tracked mouth."""
+    base = clip.expression[clip.valid].mean(0)
+    speech = _speech(clip)
+    half = clip.num_frames // 2
+    out = pred.copy()
+    for fit, apply in ((speech[speech >= half], slice(0, half)), (speech[speech < half], slice(half, None))):
+        if fit.size < 5:
+            continue
+        tracked = directions.values(clip.expression[fit])[:, 0].std()
+        predicted = directions.values(pred[fit])[:, 0].std()
+        scale = float(np.clip(tracked / max(predicted, 1e-9), *SCALE_RANGE))
+        out[apply] = base + scale * (pred[apply] - base)
     return out
 
 
@@ -183,7 +204,8 @@ def loso_evaluate(clip_paths: Sequence[str | Path], work: str | Path, options: L
 def score_loso(clips: Sequence[ClipData], predictions: Mapping[str, Mapping[str, np.ndarray]], directions: SpeechDirections, mouth: Sequence[int], options: LosoOptions) -> dict[str, Any]:
     """The report of :func:`loso_evaluate` from each clip's predictions {clip: {method: (N, d)}}."""
     names = list(directions.names)
-    frames = {m: {} for m in METHODS}  # method -> clip -> frame arrays
+    predictions = {c.name: {**predictions[c.name], "audio2exp_scaled": scale_calibrated(c, predictions[c.name]["audio2exp"], directions)} for c in clips}
+    frames: dict[str, dict[str, Any]] = {m: {} for m in METHODS}  # method -> clip -> frame arrays
     for c in clips:
         for m in METHODS:
             f = _clip_frames(c, predictions[c.name][m], directions, mouth)
@@ -232,7 +254,7 @@ def _pauses(clips: Sequence[ClipData], predictions: Mapping[str, Mapping[str, np
     for c in clips:
         if not c.name.startswith(PAUSE_CLIPS):
             continue
-        entry = {m: pause_separation(c, directions.values(predictions[c.name][m])[:, 0]) for m in ("audio2exp", "envelope_linear", "ridge_features")}
+        entry = {m: pause_separation(c, directions.values(predictions[c.name][m])[:, 0]) for m in ("audio2exp", "envelope_linear", "ridge_features") if m in predictions[c.name]}
         entry["tracked"] = pause_separation(c, np.where(c.valid, c.opening, np.median(c.opening)))
         out[c.name] = entry
     return out

@@ -86,3 +86,17 @@ def test_an_extractor_without_a_cache_key_is_never_cached():
         pass
 
     assert feature_cache.cache_key(np.zeros(10, np.float32), Plain()) is None
+
+
+def test_the_scale_fitted_on_the_other_half_of_the_clip_restores_a_shrunk_motion(three_speakers):
+    from audio2exp.data import load_clip_data, opening_readout
+    from audio2exp.directions import directions_for
+    from audio2exp.loso import scale_calibrated
+
+    clip = load_clip_data(three_speakers[0], make_extractor(FeatureConfig()), holdout=0.0)
+    directions = directions_for("synthetic-v1", clip.expression.shape[1], opening_readout([clip]))
+    base = clip.expression[clip.valid].mean(0)
+    shrunk = base + 0.3 * (clip.expression - base)
+    restored = scale_calibrated(clip, shrunk, directions)
+    np.testing.assert_allclose(restored, clip.expression, atol=1e-4)  # the scale is 1 / 0.3 on both halves
+    assert np.all(scale_calibrated(clip, np.repeat(base[None], clip.num_frames, 0), directions) == base)  # no motion: no scale
