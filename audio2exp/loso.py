@@ -24,11 +24,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from audio2exp.data import ClipData, load_training_clips
-from audio2exp.directions import SpeechDirections
+from audio2exp.data import ClipData, load_training_clips, opening_readout
+from audio2exp.directions import SpeechDirections, directions_for
 from audio2exp.evaluate import PAUSE_BELOW_DB, SPEECH_WITHIN_DB, _auc, _corr, envelope_design
 from audio2exp.features import FeatureConfig, make_extractor
 from audio2exp.speakers import leave_one_speaker_out, speaker_of
+from audio2exp.train import mouth_components_of
 
 METHODS = ("audio2exp", "audio2exp_scaled", "mean_expression", "envelope_linear", "ridge_features")
 SCALE_RANGE = (0.25, 4.0)
@@ -179,26 +180,20 @@ def _fold_predictions(train_paths: Sequence[Path], held: Sequence[ClipData], run
 def loso_evaluate(clip_paths: Sequence[str | Path], work: str | Path, options: LosoOptions = LosoOptions()) -> dict[str, Any]:
     """Leave-one-speaker-out over ``clip_paths`` (runs written under ``work``): per clip,
     per speaker and pooled measures of the network and the baselines (module docstring)."""
-    paths = [Path(p) for p in clip_paths]
     extractor = make_extractor(options.features)
-    clips = load_training_clips(paths, extractor, holdout=0.0)
-    by_name = {c.name: (c, p) for c, p in zip(clips, [c.path for c in clips])}
-    from audio2exp.directions import directions_for
-    from audio2exp.data import opening_readout
-    from audio2exp.train import _mouth_components
-
-    directions = directions_for(clips[0].meta["expression_space"]["id"], clips[0].expression.shape[1], opening_readout(clips))
-    mouth = _mouth_components(clips, None)
+    clips = {c.name: c for c in load_training_clips([Path(p) for p in clip_paths], extractor, holdout=0.0)}
+    first = next(iter(clips.values()))
+    directions = directions_for(first.meta["expression_space"]["id"], first.expression.shape[1], opening_readout(list(clips.values())))
+    mouth = mouth_components_of(list(clips.values()), None)
     predictions: dict[str, dict[str, np.ndarray]] = {}
-    folds = leave_one_speaker_out([c.name for c in clips], options.speakers, options.max_folds)
-    for k, (train_names, held_names) in enumerate(folds):
-        held = [by_name[n][0] for n in held_names]
-        train_clips = [by_name[n][0] for n in train_names]
-        net = _fold_predictions([by_name[n][1] for n in train_names], held, Path(work) / f"fold{k}", options)
+    for k, (train_names, held_names) in enumerate(leave_one_speaker_out(list(clips), options.speakers, options.max_folds)):
+        held = [clips[n] for n in held_names]
+        train_clips = [clips[n] for n in train_names]
+        net = _fold_predictions([c.path for c in train_clips], held, Path(work) / f"fold{k}", options)
         base = baselines(train_clips, held)
         for i, c in enumerate(held):
             predictions[c.name] = {"audio2exp": net[i], **{m: base[m][i] for m in base}}
-    return score_loso(clips, predictions, directions, mouth, options)
+    return score_loso(list(clips.values()), predictions, directions, mouth, options)
 
 
 def score_loso(clips: Sequence[ClipData], predictions: Mapping[str, Mapping[str, np.ndarray]], directions: SpeechDirections, mouth: Sequence[int], options: LosoOptions) -> dict[str, Any]:

@@ -380,7 +380,7 @@ class _Audio2ExpJob(TrainJob):
         self.average.load_state_dict(extra["average"])
 
 
-def _mouth_components(clips: Sequence[ClipData], given: Sequence[int] | None) -> list[int]:
+def mouth_components_of(clips: Sequence[ClipData], given: Sequence[int] | None) -> list[int]:
     """``given``, else what the clips' expression space declares, else the components that
     correlate with the tracked mouth opening; checked against the expression dimension."""
     d = clips[0].expression.shape[1]
@@ -415,7 +415,7 @@ def train(
     resume = run.resume_point()
     extractor = make_extractor(feature_config, session.device)
     clips = load_training_clips(clip_paths, extractor, train_config.holdout, train_config.fold)
-    recipe = _Recipe(train_config, net_config, feature_config, extractor, _mouth_components(clips, mouth_components), session.device)
+    recipe = _Recipe(train_config, net_config, feature_config, extractor, mouth_components_of(clips, mouth_components), session.device)
     offsets = None
     if train_config.sync_correct:
         clips, offsets = _sync_corrected(clips, recipe, resume)
