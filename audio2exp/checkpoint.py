@@ -2,7 +2,7 @@
 
 ``audio2exp train`` writes a run folder (:mod:`checkpoints.run_folder`: ``checkpoints/step_N/``
 + ``latest.json``); :func:`load_model` takes such a run folder or one checkpoint folder (the
-shipped ``audio2exp-grid8``, a run folder of an older version, which held the checkpoint
+shipped ``audio2exp-whisper-pd19`` / ``audio2exp-grid8``, a run folder of an older version, which held the checkpoint
 files at its top). ``checkpoint.json`` (kind ``audio2exp``, version 1) carries::
 
     config             Audio2ExpConfig (network shape)
@@ -10,6 +10,8 @@ files at its top). ``checkpoint.json`` (kind ``audio2exp``, version 1) carries::
     expression_space   {"id", "dim", "mouth_components"} of the training clips
     identities         names of the training clips, in identity-index order
     opening_readout    (d + 1) linear map expression -> mouth opening (w..., b)
+    speech_directions  {"names", "weights" (k x d)}: the speech-driven readouts trained toward
+                       (audio2exp.directions; absent in older checkpoints)
     training           step, steps, loss, clips, hold-out fraction, config (, av_offsets)
 """
 

@@ -25,7 +25,7 @@ def audio2exp() -> None:
 @audio2exp.command()
 @click.argument("clips", nargs=-1, required=True, type=_PATH)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder: the checkpoint is written here (a run found there is resumed).")
-@click.option("--preset", type=click.Choice(["default", "tiny"]), default="default", show_default=True, help="Network and training size (tiny: for smoke tests).")
+@click.option("--preset", type=click.Choice(["default", "speech", "tiny"]), default="default", show_default=True, help="Network and training recipe (speech: loss weighted toward the speech-driven directions, with variance matching; tiny: for smoke tests).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimiser steps (default: the preset's).")
 @click.option("--features", "feature_kind", type=click.Choice(["logmel", "hf", "whisper"]), default="logmel", show_default=True, help="Audio front end: log-mel (no weights), a transformers speech encoder, or Whisper encoder states.")
 @click.option("--encoder", default=None, help="For --features hf: local folder or hub name (in your HF cache) of a wav2vec2 / HuBERT / XLS-R model; for --features whisper: a CTranslate2 Whisper folder or hub name (default: the cache, then the installed whisper-base packages).")
@@ -143,19 +143,47 @@ def adapt(clip: Path, checkpoint: Path, output: Path, holdout: float, align: boo
 
 @audio2exp.command()
 @click.argument("clips", nargs=-1, required=True, type=_PATH)
-@click.option("--checkpoint", required=True, type=_PATH, help="Run folder written by `audio2exp train`.")
-@click.option("--speech", "speech_files", multiple=True, type=_PATH, help="Speech files on which to check that the mouth follows the speech.")
+@click.option("--protocol", type=click.Choice(["loso", "heldout"]), default="loso", show_default=True, help="loso: train one network per speaker on all other speakers' clips and score the held-out speaker (clips of one person are one group); heldout: score --checkpoint on the held-out frames of CLIPS.")
+@click.option("--checkpoint", type=_PATH, default=None, help="heldout: run folder written by `audio2exp train`.")
+@click.option("--features", "feature_kind", type=click.Choice(["logmel", "whisper"]), default="whisper", show_default=True, help="loso: audio front end of the networks and of the ridge baseline.")
+@click.option("--encoder", default=None, help="loso with --features whisper: a CTranslate2 Whisper folder or hub name.")
+@click.option("--preset", type=click.Choice(["default", "speech", "tiny"]), default="speech", show_default=True, help="loso: training recipe.")
+@click.option("--steps", type=click.IntRange(1), default=None, help="loso: optimiser steps per network (default: the preset's).")
+@click.option("--max-folds", type=click.IntRange(2), default=None, help="loso: deal the speakers into this many folds instead of one per speaker (faster; still no speaker on both sides).")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None, help="loso: where the fold runs go (default: a temporary folder).")
+@click.option("--speech", "speech_files", multiple=True, type=_PATH, help="heldout: speech files on which to check that the mouth follows the speech.")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="torch CPU threads while training.")
 @verbosity_options
 @report_errors
-def evaluate(clips: tuple[Path, ...], checkpoint: Path, speech_files: tuple[Path, ...], device: str) -> None:
-    """Compare the checkpoint with the mean-expression and audio-envelope baselines on the
-    held-out frames of CLIPS; print JSON."""
+def evaluate(clips: tuple[Path, ...], protocol: str, checkpoint: Path | None, feature_kind: str, encoder: str | None, preset: str, steps: int | None, max_folds: int | None, work: Path | None, speech_files: tuple[Path, ...], device: str, threads: int) -> None:
+    """Score audio2exp on CLIPS inside speech, per speaker and pooled, against the clip mean,
+    the envelope regression and a ridge regression on the same features; print JSON."""
+    if protocol == "heldout":
+        _heldout(list(clips), checkpoint, speech_files, device)
+        return
+    if checkpoint is not None:
+        raise click.BadParameter("leave-one-speaker-out trains its own networks; score a trained checkpoint with --protocol heldout", param_hint="--checkpoint")
+    import tempfile
+
+    from audio2exp.features import FeatureConfig
+    from audio2exp.loso import LosoOptions, loso_evaluate
+    from minerf_base.threads import torch_threads
+
+    options = LosoOptions(preset=preset, features=FeatureConfig(kind=feature_kind, model=encoder), overrides={"steps": steps} if steps else {}, max_folds=max_folds)
+    with tempfile.TemporaryDirectory() as tmp, torch_threads(threads):
+        emit(loso_evaluate(list(clips), work or Path(tmp), options), True)
+
+
+def _heldout(clips: list[Path], checkpoint: Path | None, speech_files: tuple[Path, ...], device: str) -> None:
+    """``evaluate --protocol heldout``: the checkpoint on the held-out frames of ``clips``."""
     from audio2exp.evaluate import heldout_comparison, speech_following
     from audio2exp.predict import Audio2ExpPredictor
 
+    if checkpoint is None:
+        raise click.BadParameter("--protocol heldout scores a trained checkpoint: pass --checkpoint RUN", param_hint="--checkpoint")
     predictor = Audio2ExpPredictor.load(checkpoint, device=device)
-    result = {"heldout": heldout_comparison(predictor, list(clips))}
+    result = {"heldout": heldout_comparison(predictor, clips)}
     if speech_files:
         result["speech_following"] = speech_following(predictor, list(speech_files))
     emit(result, True)

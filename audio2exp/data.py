@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from audio2exp.audio import SILENCE_DBFS, array_source, measure_level, normalising_gain
+from audio2exp.feature_cache import cached
 from audio2exp.features import FeatureExtractor, stream_features
 from minerf.prepare.expression_space import mouth_opening
 from minerf_base.clip import PreparedClip, load_clip
@@ -31,10 +32,12 @@ FOLD_GAP_FRAMES = 5
 
 def split_frames(num_frames: int, holdout: float = 0.1, fold: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) frame indices of a clip: the last ``holdout`` fraction is the test set
-    (the paper's split), or with ``fold = (k, K)`` the k-th of K equal blocks, with
+    (the paper's split; none with ``holdout`` 0), or with ``fold = (k, K)`` the k-th of K equal blocks, with
     ``FOLD_GAP_FRAMES`` left out on each side of it."""
     idx = np.arange(num_frames)
     if fold is None:
+        if holdout <= 0:  # train on every frame (the held-out frames are other clips)
+            return idx, idx[:0]
         n_test = max(1, int(round(num_frames * holdout)))
         return idx[:-n_test], idx[-n_test:]
     k, folds = int(fold[0]), int(fold[1])
@@ -98,12 +101,17 @@ class ClipData:
 def features_of(samples: np.ndarray, extractor: FeatureExtractor, name: str = "<array>") -> tuple[np.ndarray, np.ndarray, float]:
     """``(features (T, F), frame_db (T,), level)`` of a short 16 kHz waveform, level-normalised.
 
-    The same path as prediction (:func:`audio2exp.features.stream_features`), one chunk.
+    The same path as prediction (:func:`audio2exp.features.stream_features`), one chunk;
+    cached by content (:mod:`audio2exp.feature_cache`).
     """
-    source = array_source(samples, name=name)
-    level, frame_db = measure_level(source)
-    feats = np.concatenate([f for _, f in stream_features(source, extractor, normalising_gain(level), chunk_frames=max(1, source.num_frames))])
-    return feats, frame_db, level
+
+    def compute() -> tuple[np.ndarray, np.ndarray, float]:
+        source = array_source(samples, name=name)
+        level, frame_db = measure_level(source)
+        feats = np.concatenate([f for _, f in stream_features(source, extractor, normalising_gain(level), chunk_frames=max(1, source.num_frames))])
+        return feats, frame_db, level
+
+    return cached(samples, extractor, compute)
 
 
 def load_clip_data(path: str | Path, extractor: FeatureExtractor, holdout: float = 0.1, expression_space: str | None = None, fold: Sequence[int] | None = None) -> ClipData:

@@ -29,7 +29,7 @@ SPEECH_WITHIN_DB = 20.0  # speech frames: within this of the file's level
 PAUSE_BELOW_DB = 30.0  # pause frames: this far below the level, or below SILENCE_DBFS
 
 
-def _envelope_design(clip: ClipData) -> np.ndarray:
+def envelope_design(clip: ClipData) -> np.ndarray:
     """(N, len(ENVELOPE_LAGS) + 1): lagged envelope (dB / 10) and a constant."""
     env = clip.envelope / 10.0
     n = env.size
@@ -50,11 +50,11 @@ def envelope_baseline(clips: Sequence[ClipData], ridge: float = 1e-3, per_clip: 
         xs, ys = [], []
         for c in group:
             idx = c.train[c.valid[c.train]]
-            xs.append(_envelope_design(c)[idx])
+            xs.append(envelope_design(c)[idx])
             ys.append(c.expression[idx] - c.expression[idx].mean(0))
         x, y = np.concatenate(xs), np.concatenate(ys)
         w = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ y)
-        out.extend(c.expression[c.train[c.valid[c.train]]].mean(0) + _envelope_design(c) @ w for c in group)
+        out.extend(c.expression[c.train[c.valid[c.train]]].mean(0) + envelope_design(c) @ w for c in group)
     return out
 
 

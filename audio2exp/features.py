@@ -85,6 +85,8 @@ class LogMelFeatures:
         self.context = (_LOGMEL_CONTEXT, _LOGMEL_CONTEXT)
         self._mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=config.n_mels, fmin=55.0, fmax=7600.0).astype(np.float32)
         self._window = np.hanning(WIN_LENGTH + 2)[1:-1].astype(np.float32)
+        self.cache_key = {"kind": "logmel", "version": 1, "n_mels": config.n_mels}
+        """Identifies these features for :mod:`audio2exp.feature_cache`."""
 
     def __call__(self, samples: np.ndarray, num_frames: int) -> np.ndarray:
         want = num_frames * SAMPLES_PER_FRAME + sum(self.context)

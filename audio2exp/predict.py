@@ -14,7 +14,7 @@ closed, still mouth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -42,6 +42,7 @@ from minerf_base.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 if TYPE_CHECKING:
     from audio2exp.calibration import SpeakerCalibration
+    from audio2exp.directions import SpeechDirections
 
 DEFAULT_CHUNK_FRAMES = 1500  # 60 s
 # Frames this far below the file's level (dB), or below SILENCE_DBFS, are silence; so are
@@ -152,6 +153,17 @@ class Audio2ExpPredictor:
         """Mouth opening implied by expressions: (T, d) -> (T,)."""
         return apply_readout(self.readout, expressions)
 
+    @property
+    def speech_directions(self) -> "SpeechDirections":
+        """The speech-driven directions the checkpoint was trained toward (older checkpoints:
+        those of its expression space, :func:`audio2exp.directions.directions_for`)."""
+        from audio2exp.directions import SpeechDirections, directions_for
+
+        recorded = self.meta.get("speech_directions")
+        if recorded is not None:
+            return SpeechDirections.from_json(recorded)
+        return directions_for(self.expression_space, self.expression_dim, self.readout)
+
     # ------------------------------------------------------------------ prediction
     def speaker_for(self, name: str, expressions: np.ndarray) -> Speaker:
         """The speaker of a clip named ``name``: its training identity when the checkpoint
@@ -207,14 +219,36 @@ class Audio2ExpPredictor:
                 z = model.offsets(x) * scale[:, None, :] + base[:, None, :]
                 out[first : first + z.shape[1]] = model.to_units(z)[0].float().cpu().numpy()
                 bar.update(z.shape[1])
+        num_out = total if options.fps == FPS else int(np.ceil(source.num_samples * options.fps / (FPS * SAMPLES_PER_FRAME)))
+        return self._finish(out, (frame_db[:total], level), (base, scale), speaker, options, num_out)
+
+    def _finish(self, out: np.ndarray, levels: tuple[np.ndarray, float], style: tuple[torch.Tensor, torch.Tensor], speaker: Speaker, options: PredictOptions, num_out: int) -> np.ndarray:
+        """The silence gate, the calibration and the output frame rate applied to 25 fps
+        expressions ``out`` (T, d); ``levels`` = (frame dBFS (T,), the file's level)."""
         if options.silence_gate:
-            rest = model.to_units(base + scale * model.rest_offset)[0].float().cpu().numpy()
-            gate = silence_gate(frame_db[:total], level)[:, None]
+            base, scale = style
+            rest = self.model.to_units(base + scale * self.model.rest_offset)[0].float().cpu().numpy()
+            gate = silence_gate(*levels)[:, None]
             out = (1.0 - gate) * out + gate * rest
         if speaker.calibration is not None:
             out = speaker.calibration.apply(out)
-        num_out = total if options.fps == FPS else int(np.ceil(source.num_samples * options.fps / (FPS * SAMPLES_PER_FRAME)))
         return resample_frames(out, num_out, options.fps)
+
+    @torch.inference_mode()
+    def predict_features(self, features: np.ndarray, levels: tuple[np.ndarray, float], speaker: Speaker | None = None, options: PredictOptions | None = None) -> np.ndarray:
+        """Expressions (T, d) at 25 fps from precomputed features (T, F) of this checkpoint's
+        front end (level-normalised, as :func:`audio2exp.data.features_of` gives them) and
+        ``levels`` = (frame dBFS (T,), level); beyond both ends the audio is silence."""
+        from audio2exp.features import silence_features
+
+        speaker = speaker or Speaker()
+        options = options or PredictOptions()
+        model = self.model
+        base, scale = self._style(speaker)
+        pad = np.repeat(silence_features(self.extractor)[None], model.config.margin, axis=0)
+        x = torch.from_numpy(np.concatenate([pad, features, pad]).astype(np.float32)).to(self.device)[None]
+        out = model.to_units(model.offsets(x) * scale[:, None, :] + base[:, None, :])[0].float().cpu().numpy()
+        return self._finish(out, levels, (base, scale), speaker, replace(options, fps=FPS), len(out))
 
     def predict(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, speaker: Speaker | None = None, options: PredictOptions | None = None) -> np.ndarray:
         """Expressions (T, d) for an in-memory waveform (n,) or (n, channels) of any rate."""

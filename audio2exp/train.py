@@ -31,6 +31,7 @@ from audio2exp.data import (
     mouth_components_from_data,
     opening_readout,
 )
+from audio2exp.directions import SpeechDirections, direction_spread, directions_for
 from audio2exp.features import FLOOR_DB, FeatureConfig, make_extractor, silence_features
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from checkpoints import CheckpointError, LoadedCheckpoint, RunFolder
@@ -75,6 +76,14 @@ class Audio2ExpTrainConfig:
     opening readout, in units of the training frames' opening spread). Off by default: on
     validation frames of the real clips 1.0 lowered the mouth error (4.59 vs 4.81) but the
     mouth followed non-English speech less well (ROC AUC speech vs pauses 0.84 vs 0.90)."""
+    direction_weight: float = 0.0
+    """Weight of the squared error of the speech-driven directions (:mod:`audio2exp.directions`:
+    opening, lip width, jaw), each in units of its spread within the training clips. With it,
+    ``mouth_weight`` < 1 lets the other mouth directions follow the speaker's mean."""
+    spread_weight: float = 0.0
+    """Weight of a variance-matching term: per direction, the squared difference of the
+    predicted and the tracked standard deviation within each crop (relative to the
+    direction's spread), so that the loss does not shrink the motion towards the mean."""
     velocity_weight: float = 1.0
     """Weight of the frame-to-frame change loss (keeps predictions as smooth as real motion)."""
     balance_clips: bool = True
@@ -103,6 +112,10 @@ class Audio2ExpTrainConfig:
 
 AUDIO2EXP_PRESETS: dict[str, tuple[Audio2ExpTrainConfig, Audio2ExpConfig]] = {
     "default": (Audio2ExpTrainConfig(), Audio2ExpConfig()),
+    "speech": (
+        Audio2ExpTrainConfig(mouth_weight=0.3, direction_weight=3.0, spread_weight=3.0),
+        Audio2ExpConfig(),
+    ),
     "tiny": (Audio2ExpTrainConfig(steps=60, batch=8, crop=16, save_every=30), Audio2ExpConfig(hidden=16, dilations=(1, 2), smooth_margin=2, attention_dim=8, dropout=0.0, members=1)),
 }
 """(training, network) configurations by name (``audio2exp train --preset``)."""
@@ -249,9 +262,11 @@ def _longest_run(frames: np.ndarray) -> int:
     return int(np.diff(edges).max()) if frames.size else 0
 
 
-def _loss(model: Audio2ExpNet, batch: tuple[torch.Tensor, ...], weights: torch.Tensor, opening: torch.Tensor, config: Audio2ExpTrainConfig) -> torch.Tensor:
-    """Training loss; ``weights`` (d,) per component, ``opening`` (d,): standardised
-    expression -> mouth opening in units of its spread."""
+def _loss(model: Audio2ExpNet, batch: tuple[torch.Tensor, ...], weights: tuple[torch.Tensor, torch.Tensor, torch.Tensor], config: Audio2ExpTrainConfig) -> torch.Tensor:
+    """Training loss; ``weights``: per component (d,), standardised expression -> mouth
+    opening in units of its spread (d,), -> speech-driven directions in units of their
+    spreads (k, d)."""
+    weights, opening, direction_map = weights
     feats, target, mask, ids = batch
     # each member learns alone; errors in the speaker's units (offset from its mean / its scale)
     pred = model.member_offsets(feats)  # (K, B, L, d)
@@ -261,10 +276,31 @@ def _loss(model: Audio2ExpNet, batch: tuple[torch.Tensor, ...], weights: torch.T
     if config.opening_weight > 0:
         oerr = _penalty(((pred - target) * model.scale(ids)[:, None, :]) @ opening, config.huber)
         loss = loss + config.opening_weight * (oerr * mask).sum() / (mask.sum().clamp(min=1e-6) * pred.shape[0])
+    if config.direction_weight > 0 or config.spread_weight > 0:
+        loss = loss + _direction_loss(pred * model.scale(ids)[:, None, :], target * model.scale(ids)[:, None, :], mask, direction_map, config)
     if config.velocity_weight > 0:
         vmask = mask[:, 1:] * (mask[:, :-1] > 0)
         verr = (_penalty((pred[:, :, 1:] - pred[:, :, :-1]) - (target[:, 1:] - target[:, :-1]), config.huber) * weights).mean(-1)
         loss = loss + config.velocity_weight * (verr * vmask).sum() / (vmask.sum().clamp(min=1e-6) * pred.shape[0])
+    return loss
+
+
+def _direction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, direction_map: torch.Tensor, config: Audio2ExpTrainConfig) -> torch.Tensor:
+    """Squared error of the speech-driven directions plus the variance-matching term.
+    ``pred (K, B, L, d)``, ``target (B, L, d)`` standardised offsets, ``mask (B, L)``."""
+    p, t = pred @ direction_map.T, target @ direction_map.T  # (K, B, L, k), (B, L, k)
+    w = mask[..., None]
+    total = w.sum().clamp(min=1e-6) * pred.shape[0]
+    loss = config.direction_weight * (_penalty(p - t, config.huber) * w).sum() / (total * p.shape[-1])
+    if config.spread_weight > 0:
+        n = mask.sum(1, keepdim=True).clamp(min=1.0)[..., None]  # (B, 1, 1) frames per crop
+
+        def crop_std(v: torch.Tensor) -> torch.Tensor:
+            mean = (v * w).sum(-2, keepdim=True) / n
+            return (((v - mean) ** 2 * w).sum(-2) / n[..., 0] + 1e-6).sqrt()  # (..., B, k)
+
+        diff = crop_std(p) - crop_std(t)
+        loss = loss + config.spread_weight * (diff**2).mean()
     return loss
 
 
@@ -273,6 +309,13 @@ def _opening_direction(clips: Sequence[ClipData], readout: np.ndarray, model: Au
     the training frames (each clip centred)."""
     spread = float(np.concatenate([c.opening[c.train] - c.opening[c.train].mean() for c in clips]).std()) + 1e-6
     return torch.from_numpy(readout[:-1]).float() * model.expression_std.cpu() / spread
+
+
+def _direction_map(clips: Sequence[ClipData], directions: SpeechDirections, model: Audio2ExpNet) -> torch.Tensor:
+    """(k, d): standardised expression offset -> each direction in units of its spread on the
+    training frames (each clip centred)."""
+    spread = direction_spread(directions, [c.expression[c.train[c.valid[c.train]]] for c in clips])
+    return torch.from_numpy(directions.weights / spread[:, None]).float() * model.expression_std.cpu()[None, :]
 
 
 def _penalty(diff: torch.Tensor, huber: float) -> torch.Tensor:
@@ -295,14 +338,14 @@ def _fingerprint(clips: Sequence[ClipData], recipe: _Recipe, net: Audio2ExpConfi
 class _Audio2ExpLoss(torch.nn.Module):
     """The loss of one batch (what DistributedDataParallel wraps in a multi-process run)."""
 
-    def __init__(self, model: Audio2ExpNet, weights: tuple[torch.Tensor, torch.Tensor], config: Audio2ExpTrainConfig):
+    def __init__(self, model: Audio2ExpNet, weights: tuple[torch.Tensor, torch.Tensor, torch.Tensor], config: Audio2ExpTrainConfig):
         super().__init__()
         self.model = model
         self.weights = weights
         self.config = config
 
     def forward(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        return _loss(self.model, batch, *self.weights, self.config)
+        return _loss(self.model, batch, self.weights, self.config)
 
 
 class _Audio2ExpJob(TrainJob):
@@ -319,7 +362,9 @@ class _Audio2ExpJob(TrainJob):
         weights[list(recipe.mouth_components)] = recipe.train.mouth_weight
         self.readout = opening_readout(clips)
         opening = _opening_direction(clips, self.readout, self.model).to(recipe.device)
-        self.loss_weights = ((weights / weights.mean()).to(recipe.device), opening)
+        self.directions = directions_for(clips[0].meta["expression_space"]["id"], self.model.config.expression_dim, self.readout)
+        direction_map = _direction_map(clips, self.directions, self.model).to(recipe.device)
+        self.loss_weights = ((weights / weights.mean()).to(recipe.device), opening, direction_map)
         self.batches = _Batches(clips, recipe.train, self.model.config.margin, silence_features(recipe.extractor), recipe.logmel, self.model)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=recipe.train.lr, weight_decay=recipe.train.weight_decay)
         self.average = copy.deepcopy(self.model)
@@ -366,7 +411,7 @@ class _Audio2ExpJob(TrainJob):
         self.average.load_state_dict(extra["average"])
 
 
-def _mouth_components(clips: Sequence[ClipData], given: Sequence[int] | None) -> list[int]:
+def mouth_components_of(clips: Sequence[ClipData], given: Sequence[int] | None) -> list[int]:
     """``given``, else what the clips' expression space declares, else the components that
     correlate with the tracked mouth opening; checked against the expression dimension."""
     d = clips[0].expression.shape[1]
@@ -407,7 +452,7 @@ def _train(clip_paths: Sequence[str | Path], run: RunFolder, configs: tuple[Audi
     resume = run.resume_point()
     extractor = make_extractor(feature_config, str(place.device))
     clips = load_training_clips(clip_paths, extractor, train_config.holdout, train_config.fold)
-    recipe = _Recipe(train_config, net_config, feature_config, extractor, _mouth_components(clips, mouth_components), str(place.device))
+    recipe = _Recipe(train_config, net_config, feature_config, extractor, mouth_components_of(clips, mouth_components), str(place.device))
     offsets = None
     if train_config.sync_correct:
         clips, offsets = _sync_corrected(clips, recipe, resume)
@@ -440,6 +485,7 @@ def _checkpoint_record(clips: Sequence[ClipData], recipe: _Recipe, job: _Audio2E
         "expression_space": {"id": space["id"], "dim": job.model.config.expression_dim, "mouth_components": recipe.mouth_components},
         "identities": [c.name for c in clips],
         "opening_readout": job.readout.tolist(),
+        "speech_directions": job.directions.to_json(),
         "fps": FPS,
         "training": training,
     }

@@ -192,6 +192,8 @@ class WhisperFeatures:
         """Chunks of a multiple of this many frames put every window where a whole-file call
         puts it: chunked features are then exactly the whole file's (see stream_features)."""
         self.batch_size = batch_size
+        self.cache_key = _cache_key(self.encoder, self.margin)
+        """Identifies these features for :mod:`audio2exp.feature_cache` (None: not cached)."""
         self.progress = False
         """Show a progress bar over the windows of each call."""
 
@@ -204,3 +206,12 @@ class WhisperFeatures:
         states = encode_stitched(samples, self.encoder, self.margin, count, batch_size=self.batch_size, progress=self.progress)
         return states.reshape(num_frames, STATES_PER_FRAME, self.dim).mean(axis=1)
 
+
+def _cache_key(encoder: WindowEncoder, margin: int) -> dict | None:
+    """The model file, precision and margin of an encoder read from a model folder
+    (:class:`WhisperEncoder`); None for any other encoder."""
+    folder, compute = getattr(encoder, "folder", None), getattr(encoder, "compute_type", None)
+    if folder is None or compute is None or not (Path(folder) / "model.bin").is_file():
+        return None
+    model = (Path(folder) / "model.bin").resolve()
+    return {"kind": "whisper", "model": str(model), "bytes": model.stat().st_size, "compute": compute, "margin": margin}

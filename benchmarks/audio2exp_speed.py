@@ -1,12 +1,17 @@
 """Real-time factor and peak memory of ``audio2exp predict`` on this machine.
 
-    python benchmarks/audio2exp_speed.py [--seconds 60] [--long-minutes 30] [--device cpu]
+    python benchmarks/audio2exp_speed.py [--seconds 60] [--long-minutes 30] [--threads 2] [--device cpu]
     python -m benchmarks.audio2exp_speed ...                    # the same
 
-Prints JSON. Front ends: ``logmel`` (default network) and ``hf`` (a wav2vec2-base-sized
-encoder, 12 layers x 768, randomly initialised and saved to a temporary folder: speed does not
-depend on the weights). Each measurement runs in its own process (peak RSS is per process);
-real-time factor = processing seconds / audio seconds (< 1 is faster than real time). The
+Prints JSON. Front ends: ``logmel`` (default network), ``whisper`` (the Whisper-base encoder
+found as in use: the cache or the installed packages; the network on top untrained, which
+does not change its speed) and ``hf`` (a wav2vec2-base-sized encoder, 12 layers x 768,
+randomly initialised and saved to a temporary folder: speed does not depend on the weights).
+Every measurement runs with ``--threads`` torch / CTranslate2 threads (default 2) in its own
+process (peak RSS is per process);
+real-time factor = processing seconds / audio seconds (< 1 is faster than real time);
+``cpu_seconds_per_audio_second`` (process CPU time, all threads) does not depend on what else
+the machine runs. The
 long run shows that memory stays bounded on 30 minutes of audio (chunked prediction).
 """
 
@@ -72,27 +77,32 @@ def write_speechlike(path: Path, seconds: float) -> Path:
     return path
 
 
-def worker(checkpoint: str, audio: str, device: str) -> None:
+def worker(checkpoint: str, audio: str, device: str, threads: int) -> None:
     import numpy as np
     import soundfile as sf
+    import torch
 
     from audio2exp.predict import Audio2ExpPredictor
+
+    torch.set_num_threads(threads)  # the whisper encoder takes torch's thread count too
 
     start = time.perf_counter()
     predictor = Audio2ExpPredictor.load(checkpoint, device=device)
     load_s = time.perf_counter() - start
     source_seconds = sf.info(audio).duration
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     expressions = predictor.predict_file(audio)
-    predict_s = time.perf_counter() - start
+    predict_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
     print(json.dumps({
         "audio_seconds": round(source_seconds, 1),
         "load_seconds": round(load_s, 2),
         "predict_seconds": round(predict_s, 2),
         "real_time_factor": round(predict_s / source_seconds, 4),
+        "cpu_seconds_per_audio_second": round(cpu_s / source_seconds, 4),
         "frames": int(expressions.shape[0]),
         "finite": bool(np.isfinite(expressions).all()),
         "peak_rss_mb": _peak_rss_mb(),
+        "threads": threads,
     }))
 
 
@@ -105,8 +115,8 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def measure(checkpoint: Path, audio: Path, device: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", str(checkpoint), str(audio), "--device", device], capture_output=True, text=True, check=True)
+def measure(checkpoint: Path, audio: Path, device: str, threads: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", str(checkpoint), str(audio), "--device", device, "--threads", str(threads)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -115,34 +125,47 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="audio length for the real-time factors")
     parser.add_argument("--long-minutes", type=float, default=30.0, help="audio length of the bounded-memory run (0 = skip)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2, help="torch and CTranslate2 threads of each measurement")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["logmel", "whisper", "hf"], help="front ends not to measure")
     parser.add_argument("--worker", nargs=2, metavar=("CHECKPOINT", "AUDIO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(*args.worker, args.device)
+        worker(*args.worker, args.device, args.threads)
         return
-
-    import torch
-
-    from audio2exp.features import FeatureConfig, make_extractor
-
-    report: dict = {"device": args.device, "torch_threads": torch.get_num_threads(), "cpu": _cpu_name()}
+    report: dict = {"device": args.device, "threads": args.threads, "cpu": _cpu_name()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         short = write_speechlike(work / "short.wav", args.seconds)
-        logmel = FeatureConfig()
-        ckpt = make_checkpoint(work / "logmel_run", logmel.to_dict(), make_extractor(logmel).dim)
-        report["logmel"] = measure(ckpt, short, args.device)
-        if args.long_minutes > 0:
-            long = write_speechlike(work / "long.wav", args.long_minutes * 60)
-            report["logmel_long"] = measure(ckpt, long, args.device)
-        try:
-            encoder = make_encoder(work / "wav2vec2-base-random")
-            hf = FeatureConfig(kind="hf", model=str(encoder))
-            ckpt_hf = make_checkpoint(work / "hf_run", hf.to_dict(), 768)
-            report["hf_wav2vec2_base"] = measure(ckpt_hf, short, args.device)
-        except ImportError:
-            report["hf_wav2vec2_base"] = "transformers not installed (pip install 'minerf-dub[hf]')"
+        long = write_speechlike(work / "long.wav", args.long_minutes * 60) if args.long_minutes > 0 else None
+        for kind in ("logmel", "whisper"):
+            if kind not in args.skip:
+                report.update(front_end(kind, work, short, long, args))
+        if "hf" not in args.skip:
+            report["hf_wav2vec2_base"] = hf_front_end(work, short, args)
     print(json.dumps(report, indent=2))
+
+
+def front_end(kind: str, work: Path, short: Path, long: Path | None, args: argparse.Namespace) -> dict:
+    """{kind: short run, kind_long: long run} of the logmel or whisper front end."""
+    from audio2exp.features import FeatureConfig, make_extractor
+
+    config = FeatureConfig(kind=kind)
+    ckpt = make_checkpoint(work / f"{kind}_run", config.to_dict(), make_extractor(config).dim)
+    out = {kind: measure(ckpt, short, args.device, args.threads)}
+    if long is not None:
+        out[f"{kind}_long"] = measure(ckpt, long, args.device, args.threads)
+    return out
+
+
+def hf_front_end(work: Path, short: Path, args: argparse.Namespace) -> dict | str:
+    from audio2exp.features import FeatureConfig
+
+    try:
+        encoder = make_encoder(work / "wav2vec2-base-random")
+    except ImportError:
+        return "transformers not installed (pip install 'minerf-dub[hf]')"
+    hf = FeatureConfig(kind="hf", model=str(encoder))
+    return measure(make_checkpoint(work / "hf_run", hf.to_dict(), 768), short, args.device, args.threads)
 
 
 def _cpu_name() -> str:
