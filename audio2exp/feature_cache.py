@@ -45,7 +45,8 @@ def cached(samples: np.ndarray, extractor: Any, compute: Callable[[], FeatureTri
     entry for these samples and this extractor exists, else computed and stored."""
     key = cache_key(samples, extractor)
     if key is None:
-        return compute()
+        features, frame_db, level = compute()
+        return features, frame_db, float(level)
     path = cache_folder() / f"{key}.npz"
     if path.is_file():
         try:
@@ -58,4 +59,4 @@ def cached(samples: np.ndarray, extractor: Any, compute: Callable[[], FeatureTri
     np.savez(buffer, features=features, frame_db=frame_db, level=np.float64(level))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
-    return features, frame_db, level
+    return features, frame_db, float(level)  # as a cache hit returns it (a float32 level would round differently)
