@@ -143,6 +143,12 @@ class MultiClipData:
         near, far, _ = box_bounds(origins, dirs)
         return origins, dirs, near, far
 
+    def random_training_frame(self, generator: torch.Generator) -> tuple[int, int]:
+        """(clip index, frame index) of one random training frame."""
+        pick = int(torch.randint(0, len(self._train_pairs), (1,), generator=generator))
+        ci, t = self._train_pairs[pick]
+        return int(ci), int(t)
+
     def sample_batch(self, num_rays: int, num_frames: int, window: int, inside_fraction: float, generator: torch.Generator, head_margin: float = 0.0, mouth_fraction: float = 0.0) -> RayBatch:
         """Random training rays: ``num_frames`` random training frames, ``num_rays`` rays in all;
         ``mouth_fraction`` of each frame's rays inside the lips' box, ``inside_fraction`` of the

@@ -83,6 +83,10 @@ class DubOptions:
     preview_seconds: float | None = None
     """Render only the first this many seconds of the output, to check a dub before the full
     run (None: the whole audio)."""
+    full_head: bool = False
+    """Re-render the whole head; by default only the lower face (cheeks, mouth, jaw, chin) is
+    rendered and blended into the source frame, so eyes, hair and background stay the
+    source's own pixels."""
 
 
 @dataclass
@@ -200,18 +204,35 @@ class DubRender:
     size: tuple[int, int]
     """(height, width) of the output, even."""
     visible_label: bool = False
+    full_head: bool = False
+    """Render the whole head (else only the lower face, :func:`minerf.render.composite.lower_face_masks`)."""
+
+    def _region(self, j: int) -> np.ndarray:
+        """Pixels of clip frame ``j`` that are rendered."""
+        from minerf.render.composite import lower_face_masks, render_region
+
+        if self.full_head:
+            return render_region(self.clip.mask(j))
+        return lower_face_masks(self.clip.landmarks2d[j], self.clip.resolution)[0]
+
+    def _blend(self, j: int, acc: np.ndarray) -> np.ndarray:
+        """Where (and how much) the render replaces clip frame ``j``'s pixels."""
+        from minerf.render.composite import blend_mask, lower_face_masks
+
+        if self.full_head:
+            return blend_mask(self.clip.mask(j), acc)
+        return lower_face_masks(self.clip.landmarks2d[j], self.clip.resolution)[1]
 
     def crops(self, expressions: np.ndarray, span: slice) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(RGB crop (S, S, 3) uint8, opacity (S, S)) for output frames ``span``; ``expressions``
         (total, d) along the whole timeline."""
-        from minerf.render.composite import render_region
         from minerf.render.video import FrameSequence, render_frames
 
         model, clip, js = self.run.model, self.clip, self.timeline[span]
         code = model.identity_codes[self.run.identity_index(self.identity)].detach()
         sequence = FrameSequence(
             expressions[span], clip.pose[js], clip.intrinsics, None if self.latents is None else self.latents[span],
-            (clip.background(int(j)) for j in js), regions=(render_region(clip.mask(int(j))) for j in js),
+            (clip.background(int(j)) for j in js), regions=(self._region(int(j)) for j in js),
         )
         return render_frames(model, code, sequence, self.run.smoothing_active)
 
@@ -220,13 +241,13 @@ class DubRender:
         watermarked (and labelled when asked)."""
         from tqdm import tqdm
 
-        from minerf.render.composite import blend_mask, paste_into_frame
+        from minerf.render.composite import paste_into_frame
 
         height, width = self.size
         ks = range(len(self.timeline))[span]
         for k, (crop, acc) in tqdm(zip(ks, self.crops(expressions, span)), total=len(ks), desc="render", unit="frames", disable=not progress):
             j = int(self.timeline[k])
-            alpha = blend_mask(self.clip.mask(j), acc)
+            alpha = self._blend(j, acc)
             frame = paste_into_frame(self.source_frames[j], crop, alpha, self.clip.crop_box)[:height, :width]
             frame = self.embed(k, frame, place_in_frame(alpha, self.clip.crop_box, frame.shape[:2]))
             yield visible_label(frame) if self.visible_label else frame
@@ -358,7 +379,7 @@ def plan_render(job: _Job, run: Any, clip: Any, identity: str, offset: int, tota
     timeline = _timeline(total, clip.num_frames, job.notes)
     frames = SourceFrames.extract(job.video, cache_dir() / "frames" / f"{clip.meta['source']['sha256'][:16]}", clip.num_frames, job.progress)
     height, width = info.height - info.height % 2, info.width - info.width % 2
-    return DubRender(run, clip, identity, timeline, frame_latents(run, clip, offset, timeline), frames, Embedder(height, width, total), (height, width), job.options.visible_label)
+    return DubRender(run, clip, identity, timeline, frame_latents(run, clip, offset, timeline), frames, Embedder(height, width, total), (height, width), job.options.visible_label, job.options.full_head)
 
 
 def dub(video: str | Path, audio: str | Path | None, output: str | Path, options: DubOptions = DubOptions(), progress: bool = True, expressions_from: str | Path | None = None) -> DubResult:

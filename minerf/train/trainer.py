@@ -26,6 +26,7 @@ from minerf.eval.heldout import evaluate_heldout, write_validation_image
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
 from minerf.model.presets import get_preset
 from minerf.model.rays import Rays
+from minerf.train import occupancy_refresh
 from minerf.run import RUN_FORMAT, checkpoint_record, run_from_checkpoint
 from minerf_base.atomic import atomic_write_json
 from minerf_base.errors import InputError
@@ -85,7 +86,7 @@ def train_step(model: MINeRF, data: MultiClipData, optimizer: torch.optim.Optimi
         out = model.render_rays(Rays(batch.origins, batch.dirs, batch.near, batch.far, batch.background, cond[batch.slot]), perturb=True, generator=generator)
     mse = F.mse_loss(out["rgb"], batch.target)
     loss = mse + (F.mse_loss(out["rgb_coarse"], batch.target) if model.fine is not None else 0.0)
-    loss = loss + model.code_regularizer(batch.identity, batch.latent[:, batch.latent.shape[1] // 2])
+    loss = loss + model.code_regularizer(batch.identity, batch.latent[:, batch.latent.shape[1] // 2]) + model.render_regularizer(out)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -172,6 +173,8 @@ class NeRFJob(TrainJob):
 
     def train_step(self, step: int) -> dict[str, float]:
         loss, psnr = train_step(self.model, self.data, self.optimizer, self.generator, self.smooth(step), self.device, self.rule.mouth_fraction)
+        if occupancy_refresh.due(self.model, step + 1):
+            occupancy_refresh.refresh_occupancy(self.model, self.data, self.generator)
         return {"loss": loss, "psnr": psnr}
 
     def checkpoint(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
