@@ -74,7 +74,10 @@ class FieldConfig:
         """The config saved by :func:`dataclasses.asdict` (the hash grid as a nested dict)."""
         data = dict(data)
         data["hash_grid"] = HashGridConfig(**data.get("hash_grid", {}))
-        data["triplane"] = TriPlaneConfig(**data.get("triplane", {}))
+        triplane = dict(data.get("triplane", {}))
+        if "resolutions" in triplane:  # JSON stores the tuple as a list
+            triplane["resolutions"] = tuple(triplane["resolutions"])
+        data["triplane"] = TriPlaneConfig(**triplane)
         return cls(**data)
 
 
