@@ -68,6 +68,10 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
             mouth_components=comps,
             session=TrainSession(device=device, progress=progress_enabled() and not as_json),
         )
+    from checkpoints.distributed import world_from_env
+
+    if not world_from_env().writes:
+        return  # under torchrun rank 0 reports for the run
     shifted = {name: lag for name, lag in summary.get("av_offsets", {}).items() if lag}
     realigned = f"; re-aligned (frames the sound came late): {shifted}" if shifted else ("; no clip out of sync" if sync_correct else "")
     emit(summary, as_json, f"trained {summary['step']} steps on {summary['clips']} clips ({summary['frames']} frames) -> {out_dir}{realigned}")

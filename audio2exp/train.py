@@ -34,6 +34,14 @@ from audio2exp.data import (
 from audio2exp.features import FLOOR_DB, FeatureConfig, make_extractor, silence_features
 from audio2exp.model import Audio2ExpConfig, Audio2ExpNet
 from checkpoints import CheckpointError, LoadedCheckpoint, RunFolder
+from checkpoints.distributed import (
+    Placement,
+    World,
+    process_group,
+    shard_range,
+    sync_context,
+    wrap,
+)
 from checkpoints.loop import LoopConfig, TrainJob, TrainLoop, exponential_decay
 from minerf_base.errors import InputError
 from minerf_base.timebase import FPS
@@ -113,6 +121,9 @@ class TrainSession:
     """Show a progress bar."""
     stop_at: int | None = None
     """End this call after this step (with a checkpoint); the next call continues the run."""
+    accumulate: int = 1
+    """Batches each process draws per step (gradients accumulated): one process with
+    ``accumulate`` N takes the steps of N processes under torchrun (docs/distributed.md)."""
 
 
 @dataclass
@@ -198,11 +209,12 @@ class _Batches:
         self.clip_weight = 1.0 / spread if config.balance_clips else np.ones(len(clips))
         self.clip_weight = self.clip_weight / np.average(self.clip_weight, weights=self.clip_prob)
 
-    def draw(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def draw(self, step: int, piece: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """features (B, L + 2m, F), targets (B, L, d) standardised, weights (B, L) (0 = frame
-        not tracked), identity (B,)."""
+        not tracked), identity (B,). ``piece``: which batch of the step (one per process and
+        accumulation; piece 0 is the batch of a one-process run)."""
         cfg, m, crop = self.config, self.margin, self.crop
-        rng = np.random.default_rng([cfg.seed, step])
+        rng = np.random.default_rng([cfg.seed, step] if piece == 0 else [cfg.seed, step, piece])
         feats, targets, masks, ids = [], [], [], []
         for _ in range(cfg.batch):
             i = int(rng.choice(len(self.clips), p=self.clip_prob))
@@ -280,11 +292,27 @@ def _fingerprint(clips: Sequence[ClipData], recipe: _Recipe, net: Audio2ExpConfi
     return json.loads(json.dumps(record))
 
 
+class _Audio2ExpLoss(torch.nn.Module):
+    """The loss of one batch (what DistributedDataParallel wraps in a multi-process run)."""
+
+    def __init__(self, model: Audio2ExpNet, weights: tuple[torch.Tensor, torch.Tensor], config: Audio2ExpTrainConfig):
+        super().__init__()
+        self.model = model
+        self.weights = weights
+        self.config = config
+
+    def forward(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return _loss(self.model, batch, *self.weights, self.config)
+
+
 class _Audio2ExpJob(TrainJob):
     """One network on ``clips`` for :class:`checkpoints.loop.TrainLoop`: AdamW, the moving
-    average of the weights, the crops and the loss; a checkpoint holds the average."""
+    average of the weights, the crops and the loss; a checkpoint holds the average. Each
+    step takes this process's pieces of the step's batches (:mod:`checkpoints.distributed`)."""
 
-    def __init__(self, clips: Sequence[ClipData], recipe: _Recipe):
+    def __init__(self, clips: Sequence[ClipData], recipe: _Recipe, world: World = World(), accumulate: int = 1):
+        self.world = world
+        self.pieces = shard_range(world, accumulate)
         self.config = recipe.train
         self.model = _init_model(clips, recipe.net, recipe.extractor.dim, recipe.train.seed).to(recipe.device)
         weights = torch.ones(self.model.config.expression_dim)
@@ -295,6 +323,7 @@ class _Audio2ExpJob(TrainJob):
         self.batches = _Batches(clips, recipe.train, self.model.config.margin, silence_features(recipe.extractor), recipe.logmel, self.model)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=recipe.train.lr, weight_decay=recipe.train.weight_decay)
         self.average = copy.deepcopy(self.model)
+        self.step_module = wrap(_Audio2ExpLoss(self.model, self.loss_weights, recipe.train), world)
         self.fingerprint = _fingerprint(clips, recipe, self.model.config)
         self.record: dict[str, Any] = {}
         """``checkpoint.json`` content besides the network config and the step's training record."""
@@ -309,18 +338,20 @@ class _Audio2ExpJob(TrainJob):
         return exponential_decay(self.config.lr, self.config.final_lr_factor, step, self.config.steps)
 
     def train_step(self, step: int) -> dict[str, float]:
-        cfg = self.config
-        batch = tuple(t.to(self.loss_weights[0].device) for t in self.batches.draw(step))
-        with torch.random.fork_rng(devices=[]):  # dropout draws from (seed, step) too
-            torch.manual_seed(cfg.seed * 1_000_003 + step)
-            loss = _loss(self.model, batch, *self.loss_weights, cfg)
+        cfg, total = self.config, 0.0
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for k, piece in enumerate(self.pieces):
+            batch = tuple(t.to(self.loss_weights[0].device) for t in self.batches.draw(step, piece))
+            with torch.random.fork_rng(devices=[]), sync_context(self.step_module, last=k == len(self.pieces) - 1):
+                torch.manual_seed(cfg.seed * 1_000_003 + step if piece == 0 else int(np.random.SeedSequence([cfg.seed, step, piece]).generate_state(1)[0]))  # dropout draws from (seed, step, piece) too
+                loss = self.step_module(batch)
+                (loss / len(self.pieces)).backward()
+            total += float(loss.detach())
         self.optimizer.step()
         with torch.no_grad():
             for avg, new in zip(self.average.parameters(), self.model.parameters()):
                 avg.lerp_(new, 1.0 - cfg.ema)
-        self.last_loss = float(loss.detach())
+        self.last_loss = total / len(self.pieces)
         return {"loss": self.last_loss}
 
     def checkpoint(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -365,22 +396,28 @@ def train(
 
     ``mouth_components``: which coefficients move the mouth; default: what the clips'
     expression space declares, else those correlated with the tracked mouth opening.
+    Started by torchrun, the processes train one network together (docs/distributed.md).
     """
-    run = RunFolder(Path(out_dir), RUN_FORMAT)
+    with process_group(session.device) as place:
+        return _train(clip_paths, RunFolder(Path(out_dir), RUN_FORMAT), (train_config, net_config, feature_config), mouth_components, session, place)
+
+
+def _train(clip_paths: Sequence[str | Path], run: RunFolder, configs: tuple[Audio2ExpTrainConfig, Audio2ExpConfig, FeatureConfig], mouth_components: Sequence[int] | None, session: TrainSession, place: Placement) -> dict[str, Any]:
+    train_config, net_config, feature_config = configs
     resume = run.resume_point()
-    extractor = make_extractor(feature_config, session.device)
+    extractor = make_extractor(feature_config, str(place.device))
     clips = load_training_clips(clip_paths, extractor, train_config.holdout, train_config.fold)
-    recipe = _Recipe(train_config, net_config, feature_config, extractor, _mouth_components(clips, mouth_components), session.device)
+    recipe = _Recipe(train_config, net_config, feature_config, extractor, _mouth_components(clips, mouth_components), str(place.device))
     offsets = None
     if train_config.sync_correct:
         clips, offsets = _sync_corrected(clips, recipe, resume)
-    job = _Audio2ExpJob(clips, recipe)
+    job = _Audio2ExpJob(clips, recipe, place.world, session.accumulate)
     job.record = _checkpoint_record(clips, recipe, job, offsets)
     if resume is not None:
         if resume.state.extra.get("fingerprint") != job.fingerprint:
             raise CheckpointError(run.path, "this run folder holds a run with other clips or settings", "pass a new -o folder, or the same clips and settings to resume")
         log.info("resuming %s at step %d", run.path, resume.state.step)
-    config = LoopConfig(total_steps=train_config.steps, checkpoint_every=train_config.save_every, stop_at=session.stop_at, progress=session.progress, description="audio2exp train")
+    config = LoopConfig(total_steps=train_config.steps, checkpoint_every=train_config.save_every, stop_at=session.stop_at, progress=session.progress, description="audio2exp train", rank=place.world.rank, world_size=place.world.size)
     job.model.train()
     with TrainLoop(job, config, run, None if resume is None else resume.state) as loop:
         result = loop.run()

@@ -10,6 +10,7 @@ never leaves a half-written file under the final name.
 * :mod:`checkpoints.state`: the training state beside it (optimizer, RNG, trainer entries).
 * :mod:`checkpoints.run_folder`: the resumable run folder (``checkpoints/step_N/`` + ``latest.json``).
 * :mod:`checkpoints.loop`: the training loop (steps, schedule, checkpoints, resume, log).
+* :mod:`checkpoints.distributed`: several processes as one run (torchrun, DDP, the pieces of a step).
 * :mod:`checkpoints.convert`: converting run folders of older layouts.
 """
 

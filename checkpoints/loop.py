@@ -3,9 +3,10 @@ K steps, resume from the last one, ``log.jsonl`` + TensorBoard.
 
 A trainer builds its data, model and optimizer itself and hands the loop a :class:`TrainJob`
 (one optimisation step, the learning rate of a step, what a checkpoint holds). The loop never
-touches the model, so a model wrapped in DistributedDataParallel runs through it unchanged;
-``LoopConfig.rank`` is where a multi-process run plugs in: only rank 0 writes checkpoints and
-logs and shows progress.
+touches the model, so a model wrapped in DistributedDataParallel runs through it unchanged.
+In a multi-process run (:mod:`checkpoints.distributed`; ``LoopConfig.rank`` and
+``world_size``) every rank runs the same steps, only rank 0 writes checkpoints and logs and
+shows progress, and a log record holds the metrics averaged over the ranks.
 
 Usage::
 
@@ -30,6 +31,7 @@ from typing import Any, Mapping
 
 import torch
 
+from checkpoints.distributed import World, mean_over_ranks
 from checkpoints.run_folder import RunFolder
 from checkpoints.state import (
     Generator,
@@ -77,7 +79,7 @@ class TrainJob(ABC):
         """Called with every log record (metrics averaged since the last one, and ``lr``)."""
 
     def after_step(self, step: int) -> None:
-        """Called after ``step`` steps are done (validation images...)."""
+        """Called after ``step`` steps are done (validation images...), on every rank."""
 
 
 def exponential_decay(lr: float, final_factor: float, step: int, total: int) -> float:
@@ -103,6 +105,12 @@ class LoopConfig:
     """Progress bar label."""
     rank: int = 0
     """Process rank; only rank 0 writes checkpoints and logs (multi-process runs)."""
+    world_size: int = 1
+    """Processes that run the same steps together (their metrics are averaged in the log)."""
+
+    @property
+    def world(self) -> World:
+        return World(rank=self.rank, size=self.world_size)
 
 
 @dataclass
@@ -215,7 +223,7 @@ class TrainLoop:
                 self.step = step + 1
                 bar.update(1)
                 if _every(self.step, cfg.log_every) or self.step == end:
-                    record = {**window.take(), "lr": float(self.job.optimizer.param_groups[0]["lr"])}
+                    record = {**mean_over_ranks(window.take(), cfg.world), "lr": float(self.job.optimizer.param_groups[0]["lr"])}
                     bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
                     self.job.on_log(self.step, record)
                     self.log(self.step, record)

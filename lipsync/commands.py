@@ -108,5 +108,9 @@ def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, l
         steps=steps, batch_size=batch_size, lr=lr, max_offset=max_offset, negatives=negatives, min_gap=min_gap,
     )
     summary = train_expert(list(clip_dirs), run, config, device=device, progress=progress_enabled() and not as_json)
+    from checkpoints.distributed import world_from_env
+
+    if not world_from_env().writes:
+        return  # under torchrun rank 0 reports for the run
     last = summary["history"][-1] if summary["history"] else {}
     emit(summary, as_json, f"trained {summary['steps']} steps on {len(summary['clips'])} clips -> {run} (last loss {last.get('loss', float('nan')):.3f}, window accuracy {last.get('accuracy', float('nan')):.2f}); score with: lipsync score VIDEO --weights {run}")

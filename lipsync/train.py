@@ -22,6 +22,14 @@ import numpy as np
 import torch
 
 from checkpoints import RunFolder, check_state_dict
+from checkpoints.distributed import (
+    Placement,
+    World,
+    process_group,
+    shard_range,
+    sync_context,
+    wrap,
+)
 from checkpoints.loop import LoopConfig, TrainJob, TrainLoop
 from lipsync.model import SyncNet, SyncNetConfig
 from lipsync.weights import RUN_FORMAT
@@ -93,11 +101,26 @@ def sync_loss(net: SyncNet, lips: torch.Tensor, auds: torch.Tensor) -> tuple[tor
     return loss, (logits.argmax(dim=1) == target).float().mean()
 
 
+class _SyncLoss(torch.nn.Module):
+    """:func:`sync_loss` of one batch (what DistributedDataParallel wraps)."""
+
+    def __init__(self, net: SyncNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, lips: torch.Tensor, auds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return sync_loss(self.net, lips, auds)
+
+
 class _ExpertJob(TrainJob):
     """One expert for :class:`checkpoints.loop.TrainLoop`: Adam, the window sampler and its
-    generator, the loss history (one entry per checkpoint)."""
+    generator, the loss history (one entry per checkpoint). A step takes this process's
+    pieces of the step's batches (:mod:`checkpoints.distributed`): piece 0 (a one-process
+    run's batch) from the run's generator, piece k from one seeded by (seed, step, k)."""
 
-    def __init__(self, net: SyncNet, pairs: Any, config: SyncNetTrainConfig, clips: list[str]):
+    def __init__(self, net: SyncNet, pairs: Any, config: SyncNetTrainConfig, clips: list[str], world: World = World(), accumulate: int = 1):
+        self.pieces = shard_range(world, accumulate)
+        self.step_module = wrap(_SyncLoss(net), world)
         self.net = net
         self.pairs = pairs
         self.config = config
@@ -111,14 +134,19 @@ class _ExpertJob(TrainJob):
         return {"sampling": self.rng}
 
     def train_step(self, step: int) -> dict[str, float]:
-        lips_np, auds_np = self.pairs.sample(self.rng, self.config.batch_size)
-        lips = torch.from_numpy(np.ascontiguousarray(lips_np[..., ::-1])).to(self.device).permute(0, 4, 1, 2, 3).float()
-        auds = torch.from_numpy(auds_np).to(self.device).unsqueeze(2)
-        loss, acc = sync_loss(self.net, lips, auds)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_sum = acc_sum = 0.0
+        for k, piece in enumerate(self.pieces):
+            rng = self.rng if piece == 0 else np.random.default_rng([self.config.seed, step, piece])
+            lips_np, auds_np = self.pairs.sample(rng, self.config.batch_size)
+            lips = torch.from_numpy(np.ascontiguousarray(lips_np[..., ::-1])).to(self.device).permute(0, 4, 1, 2, 3).float()
+            auds = torch.from_numpy(auds_np).to(self.device).unsqueeze(2)
+            with sync_context(self.step_module, last=k == len(self.pieces) - 1):
+                loss, acc = self.step_module(lips, auds)
+                (loss / len(self.pieces)).backward()
+            loss_sum, acc_sum = loss_sum + float(loss.detach()), acc_sum + float(acc)
         self.optimizer.step()
-        return {"loss": float(loss.detach()), "accuracy": float(acc)}
+        return {"loss": loss_sum / len(self.pieces), "accuracy": acc_sum / len(self.pieces)}
 
     def on_log(self, step: int, record: dict[str, float]) -> None:
         self.history.append({"step": step, "loss": record["loss"], "accuracy": record["accuracy"]})
@@ -133,12 +161,18 @@ class _ExpertJob(TrainJob):
         self.history = [dict(h) for h in extra["history"]]
 
 
-def train_expert(clip_dirs: Sequence[Path], run: Path, config: SyncNetTrainConfig | None = None, *, device: str | None = None, progress: bool = True) -> dict:
-    """Train (or resume) an expert in ``run`` on prepared clips; returns a summary dict."""
+def train_expert(clip_dirs: Sequence[Path], run: Path, config: SyncNetTrainConfig | None = None, *, device: str | None = None, progress: bool = True, accumulate: int = 1) -> dict:
+    """Train (or resume) an expert in ``run`` on prepared clips; returns a summary dict.
+    Started by torchrun, the processes train one expert together (docs/distributed.md);
+    ``accumulate``: batches each process draws per step (gradients accumulated)."""
+    with process_group(device) as place:
+        return _train_expert(clip_dirs, Path(run), config or SyncNetTrainConfig(), place, (progress, accumulate))
+
+
+def _train_expert(clip_dirs: Sequence[Path], run: Path, config: SyncNetTrainConfig, place: Placement, session: tuple[bool, int]) -> dict:
     from lipsync.dataset import SyncPairs
 
-    config = config or SyncNetTrainConfig()
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    (progress, accumulate), device = session, place.device
     folder = RunFolder(Path(run), RUN_FORMAT)
     resume = folder.resume_point()
     if resume is not None:
@@ -153,8 +187,8 @@ def train_expert(clip_dirs: Sequence[Path], run: Path, config: SyncNetTrainConfi
     if resume is not None:
         check_state_dict(resume.folder, net, resume.tensors)
         net.load_state_dict(resume.tensors)
-    job = _ExpertJob(net, pairs, config, [c.name for c in clips])
-    loop_config = LoopConfig(total_steps=config.steps, checkpoint_every=config.checkpoint_every, log_every=config.checkpoint_every, progress=progress, description="training expert")
+    job = _ExpertJob(net, pairs, config, [c.name for c in clips], place.world, accumulate)
+    loop_config = LoopConfig(total_steps=config.steps, checkpoint_every=config.checkpoint_every, log_every=config.checkpoint_every, progress=progress, description="training expert", rank=place.world.rank, world_size=place.world.size)
     net.train()
     with TrainLoop(job, loop_config, folder, None if resume is None else resume.state) as loop:
         result = loop.run()

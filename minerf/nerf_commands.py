@@ -23,16 +23,22 @@ PRESET_NAMES = ("paper", "fast", "fast-hash", "tiny")  # the keys of minerf.mode
 @click.option("--ablation", default="M", show_default=True, help="Interaction module or ablation row: M, H, baseline, A1..A7, M-no-latent, M-k32, H-N3, H-N4, M-o256, concat, M-latent.")
 @click.option("--iters", type=click.IntRange(1), default=None, help="Total training steps (default: the preset's).")
 @click.option("--same-identity", multiple=True, metavar="NAME,NAME[,...]", help="Clip folder names that show the same person (one identity code). Repeatable.")
+@click.option("--stop-at", type=click.IntRange(1), default=None, help="End this session after this step (checkpointed), keeping the schedule of --iters; run again to continue.")
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(1), help="Steps between checkpoints.")
 @click.option("--validate-every", default=1000, show_default=True, type=click.IntRange(0), help="Steps between validation PNGs in RUN_DIR/val (0: never).")
 @click.option("--eval-frames", type=click.IntRange(1), default=None, help="Held-out frames per clip for the final eval.json (default: all).")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available; under torchrun each process takes GPU LOCAL_RANK).")
+@click.option("--accumulate", default=1, show_default=True, type=click.IntRange(1), help="Ray batches per process per step (gradients accumulated); processes x accumulate batches make a step (docs/distributed.md).")
+@click.option("--bf16/--no-bf16", default=None, help="bfloat16 autocast on CUDA (default: the preset's; CUDA only).")
+@click.option("--compile", "compile_step", is_flag=True, help="Run the training step through torch.compile (CUDA only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @verbosity_options
 @report_errors
-def train_cmd(clip_dirs, run_dir, preset, ablation, iters, same_identity, checkpoint_every, validate_every, eval_frames, seed, device, as_json) -> None:
-    """Train ONE MI-NeRF on all CLIP_DIRS (prepared clips; each clip one identity)."""
+def train_cmd(clip_dirs, run_dir, preset, ablation, iters, same_identity, stop_at, checkpoint_every, validate_every, eval_frames, seed, device, accumulate, bf16, compile_step, as_json) -> None:
+    """Train ONE MI-NeRF on all CLIP_DIRS (prepared clips; each clip one identity).
+    Under torchrun (torchrun --nproc_per_node N --no-python minerf train ...) the processes
+    train the model together; see docs/distributed.md."""
     from minerf.model.presets import check_names
     from minerf.train.trainer import TrainOptions, train
 
@@ -45,12 +51,18 @@ def train_cmd(clip_dirs, run_dir, preset, ablation, iters, same_identity, checkp
         same_identity=groups,
         seed=seed,
         device=device,
+        stop_at=stop_at,
         checkpoint_every=checkpoint_every,
         validate_every=validate_every,
         eval_max_frames=eval_frames,
         progress=progress_enabled() and not as_json,
+        accumulate=accumulate,
+        bf16=bf16,
+        compile=compile_step,
     )
     summary = train(clip_dirs, run_dir, opts)
+    if summary["rank"] != 0:
+        return  # under torchrun rank 0 reports for the run
     text = f"trained {summary['iterations']} steps -> {run_dir}"
     if "eval" in summary:
         text += f"; held-out PSNR {summary['eval']['psnr']:.2f} dB, SSIM {summary['eval']['ssim']:.3f} (eval.json)"

@@ -6,13 +6,17 @@ work in progress). A video that cannot be prepared (unreadable, no face, too sho
 reported in the result and the others are still prepared.
 
 The work per video is one call of :func:`prepare_video` that returns a
-:class:`PreparedVideo` and shares nothing with the other videos, so the loop in
-:func:`prepare_many` can hand videos to several worker processes without changing either.
+:class:`PreparedVideo` and shares nothing with the other videos, so :func:`prepare_many`
+hands videos to ``jobs`` worker processes (started fresh, ``spawn``) without changing it:
+the clips are the same bytes as one at a time (``tests/prepare/test_batch_jobs.py``), one
+progress bar counts the finished videos, and the results keep the order given.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -93,20 +97,54 @@ def prepare_many(
     out_dir: str | Path,
     options: PrepareOptions = PrepareOptions(),
     progress: bool = True,
+    jobs: int = 1,
 ) -> BatchResult:
     """Prepare ``videos`` (a folder: its video files, :func:`video_files`; or a list of
-    files) into ``out_dir/<video stem>`` with ``options``; see the module doc.
+    files) into ``out_dir/<video stem>`` with ``options``, ``jobs`` videos at a time in
+    worker processes (1: in this process); see the module doc.
 
     ``progress``: one bar over the videos (the passes inside each video stay quiet).
     """
     from tqdm import tqdm
 
+    if jobs < 1:
+        raise InputError(None, f"--jobs {jobs} is not a positive number of processes", "pass --jobs 1 or more")
     paths = video_files(videos) if isinstance(videos, (str, Path)) else [Path(v) for v in videos]
     outs = clip_folders(paths, Path(out_dir))
-    done = []
     with tqdm(total=len(paths), desc="prepare", unit="videos", disable=not progress) as bar:
-        for video, out in zip(paths, outs):
-            bar.set_postfix_str(video.name)
-            done.append(prepare_video(video, out, options))
-            bar.update(1)
-    return BatchResult(tuple(done))
+        if jobs == 1 or len(paths) == 1:
+            done = []
+            for video, out in zip(paths, outs):
+                bar.set_postfix_str(video.name)
+                done.append(prepare_video(video, out, options))
+                bar.update(1)
+            return BatchResult(tuple(done))
+        return BatchResult(tuple(_in_workers(paths, outs, options, min(jobs, len(paths)), bar)))
+
+
+def _in_workers(paths: Sequence[Path], outs: Sequence[Path], options: PrepareOptions, jobs: int, bar: Any) -> list[PreparedVideo]:
+    """:func:`prepare_video` of every video in ``jobs`` processes; results in the given order.
+    A stopped batch (Ctrl-C) cancels the videos not started; started ones resume next time."""
+    results: list[PreparedVideo | None] = [None] * len(paths)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(prepare_video, video, out, options): k for k, (video, out) in enumerate(zip(paths, outs))}
+        try:
+            for future in as_completed(futures):
+                k = futures[future]
+                results[k] = _outcome(future, paths[k], outs[k])
+                bar.set_postfix_str(paths[k].name)
+                bar.update(1)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return [r for r in results if r is not None]
+
+
+def _outcome(future: Any, video: Path, out: Path) -> PreparedVideo:
+    """The worker's result; a worker that died (a crash in a native library) is reported
+    as that video's failure."""
+    try:
+        return future.result()
+    except Exception as err:  # a lost worker fails its video, not the batch: reported in the result
+        log.warning("%s was not prepared: the worker process failed (%s: %s)", video, type(err).__name__, err)
+        return PreparedVideo(video, out, f"the worker process preparing it failed ({type(err).__name__}: {err})")

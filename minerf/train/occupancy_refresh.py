@@ -16,6 +16,10 @@ from minerf.data import MultiClipData
 from minerf.model.mi_nerf import MINeRF
 from minerf.prepare.expression_space import LIP_POINTS
 
+REFRESH_PIECE = 2**30
+"""Piece number of the refresh's generator (:func:`checkpoints.distributed.shard_generator`):
+apart from every ray-batch piece, so refreshes do not change the rays a step draws."""
+
 
 def lip_region(data: MultiClipData, grow: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Head-space box (lo, hi) of the lip landmarks of all frames of ``data``, grown by

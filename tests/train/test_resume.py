@@ -109,7 +109,9 @@ def _as_version_1(run_dir: Path) -> None:
     state = read_train_state(folder)
     tensors = {f"model.{k}": v for k, v in load_file(str(folder / "weights.safetensors")).items()}
     tensors |= {f"optim.{i}.{k}": v for i, slots in state.optimizer["state"].items() for k, v in slots.items()}
-    tensors["rng.train"] = state.rng["generators"]["sampling"]
+    # version 1 kept one sampling generator; today's trainer draws each step from generators
+    # seeded by (seed, step, piece), so the converted state's generator is never read back
+    tensors["rng.train"] = torch.Generator().manual_seed(0).get_state()
     meta = json.loads((folder / "checkpoint.json").read_text())
     meta = {k: v for k, v in meta.items() if k not in ("kind", "version", "weights_bytes", "step")}
     meta["optimizer_param_groups"] = state.optimizer["param_groups"]

@@ -54,3 +54,11 @@ def test_eval_command_reports_per_identity(tiny_run):
 def test_train_command_rejects_missing_clip(tmp_path):
     result = CliRunner().invoke(minerf, ["train", str(tmp_path / "nope"), "-o", str(tmp_path / "run"), "--preset", "tiny", "--iters", "1", "-q"])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_cuda_only_flags_are_refused_on_cpu(synthetic_clips, tmp_path):
+    for flag in ("--bf16", "--compile"):
+        result = CliRunner().invoke(minerf, ["train", str(synthetic_clips[0]), "-o", str(tmp_path / "run"), "--preset", "tiny", "--device", "cpu", flag, "-q"])
+        assert result.exit_code == 2, result.output
+        assert f"{flag} run on CUDA only; this run trains on cpu" in result.output and f"drop {flag}" in result.output
+    assert not (tmp_path / "run").exists()
