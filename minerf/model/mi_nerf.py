@@ -72,6 +72,9 @@ class MINeRFConfig:
     """Rays per gradient step."""
     frames_per_step: int = 1
     """Frames the rays of one step are drawn from (paper: one randomly chosen frame)."""
+    balance_identities: bool = False
+    """Draw each step's frames identity by identity (each person gets the same share of the
+    rays, however long their videos) instead of uniformly over all training frames."""
     inside_fraction: float = 0.95
     """Fraction of rays drawn inside the head box (paper: 95 %)."""
     head_margin: float = 0.25

@@ -52,6 +52,7 @@ def _fast() -> MINeRFConfig:
         lambda_distortion=0.01,
         rays_per_step=1024,
         frames_per_step=4,
+        balance_identities=True,
         iterations=10_000,
         lr=1e-2,
         lr_final=5e-4,

@@ -182,6 +182,7 @@ class NeRFJob(TrainJob):
         self.seed = seed
         self.world = world
         self.device = next(model.parameters()).device
+        data.balanced = model.cfg.balance_identities
         self.optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=model.cfg.lr, betas=(0.9, 0.999), eps=1e-8)
         self.step_module: nn.Module = wrap(NeRFLoss(model), world)
         self.meta: dict[str, Any] = {}
