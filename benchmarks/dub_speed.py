@@ -8,7 +8,7 @@ Without --run / --audio2exp it trains the demo's models first (tiny MI-NeRF, aud
 generated talking portrait, as ``minerf-dub --demo`` does; that training is reported as
 ``setup_seconds`` and not counted per output second). The dub runs in a fresh cache, so
 preparation and personalization are included; a second dub of the same video shows the
-cached case. With --sync-search the offset search runs before the final render and its
+cached case. Each run carries the dub's up-front ``estimate`` beside its measured stage times. With --sync-search the offset search runs before the final render and its
 time shows as the ``sync_search`` stage.
 """
 
@@ -81,6 +81,8 @@ def timed_dub(video: Path, audio: Path, out: Path, options, case: str) -> dict:
         "wall_per_output_second": round(wall / result.seconds, 2),
         "stage_seconds_per_output_second": {k: round(v / result.seconds, 3) for k, v in result.timings.items()},
         "personalized": result.personalized,
+        "estimate": result.estimate,
+        "output_fps": result.fps,
         "scored": result.score is not None,
         "sync_search": result.sync_search and {k: result.sync_search[k] for k in ("offsets", "lse_c_at_0", "chosen", "frames")},
     }

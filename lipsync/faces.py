@@ -9,7 +9,7 @@ weights are not installable from a package index. See ``docs/lipsync.md`` for wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -214,15 +214,24 @@ def find_tracks(frames: Iterable[np.ndarray], config: FaceTrackConfig) -> tuple[
     return tracks, n, with_face
 
 
-def crop_tracks(frames: Iterable[np.ndarray], tracks: list[FaceTrack], config: FaceTrackConfig) -> list[np.ndarray]:
-    """(N_k, 224, 224, 3) uint8 crops of every track, in one pass over the frames."""
+def iter_track_crops(frames: Iterable[np.ndarray], tracks: list[FaceTrack], config: FaceTrackConfig) -> Iterator[tuple[int, np.ndarray]]:
+    """(track number, 224 x 224 uint8 crop) of every track's frames, in one pass over the
+    frames (each track's crops in order); stops after the last track's last frame."""
     geometry = [crop_geometry(t.boxes, config.smooth_kernel) for t in tracks]
-    crops = [np.zeros((len(t.frames), CROP_SIZE, CROP_SIZE, 3), np.uint8) for t in tracks]
     last = max((t.end for t in tracks), default=0)
     for index, image in enumerate(frames):
         if index >= last:
             break
-        for t, geo, out in zip(tracks, geometry, crops):
+        for k, (t, geo) in enumerate(zip(tracks, geometry)):
             if t.start <= index < t.end:
-                out[index - t.start] = crop_face(image, *geo[index - t.start], config.crop_scale)
+                yield k, crop_face(image, *geo[index - t.start], config.crop_scale)
+
+
+def crop_tracks(frames: Iterable[np.ndarray], tracks: list[FaceTrack], config: FaceTrackConfig) -> list[np.ndarray]:
+    """(N_k, 224, 224, 3) uint8 crops of every track, in one pass over the frames."""
+    crops = [np.zeros((len(t.frames), CROP_SIZE, CROP_SIZE, 3), np.uint8) for t in tracks]
+    filled = [0] * len(tracks)
+    for k, crop in iter_track_crops(frames, tracks, config):
+        crops[k][filled[k]] = crop
+        filled[k] += 1
     return crops

@@ -18,12 +18,12 @@ from lipsync.faces import (
     CROP_SIZE,
     FaceTrack,
     FaceTrackConfig,
-    crop_tracks,
     find_tracks,
+    iter_track_crops,
 )
 from lipsync.media import iter_video_frames, read_audio
 from lipsync.mfcc import to_int16_scale
-from lipsync.sync import MIN_FRAMES, score_track
+from lipsync.sync import MIN_FRAMES, LipEmbedder, embed_audio, num_windows, score_embeddings
 from minerf_base.errors import InputError, NoFaceTrackError
 from minerf_base.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
@@ -120,34 +120,54 @@ def _check_length(num_frames: int, video: Path | None) -> None:
         raise InputError(video, f"the video has {num_frames} frames at {FPS} fps; SyncNet needs at least {MIN_FRAMES}", f"score a longer video ({MIN_FRAMES / FPS:.2f} s or more)")
 
 
-def _given_crops(frames: Iterable[np.ndarray], video: Path | None) -> tuple[list[FaceTrack], list[np.ndarray], int]:
+def _given_crops(frames: Iterable[np.ndarray], video: Path | None) -> tuple[list[FaceTrack], Callable[[], Iterator[tuple[int, np.ndarray]]], int]:
     """The frames as one track of 224 x 224 face crops (resized where they are not)."""
     resized = [crop if crop.shape[:2] == (CROP_SIZE, CROP_SIZE) else _resize(crop) for crop in frames]
     n = len(resized)
     _check_length(n, video)
-    return [FaceTrack(frames=np.arange(n), boxes=np.zeros((n, 4)))], [np.stack(resized)], n
+    return [FaceTrack(frames=np.arange(n), boxes=np.zeros((n, 4)))], (lambda: ((0, crop) for crop in resized)), n
 
 
-def _detected_crops(frames_of: Callable[[], Iterable[np.ndarray]], video: Path | None, config: FaceTrackConfig) -> tuple[list[FaceTrack], list[np.ndarray], int]:
-    """Face tracks found in the frames and their crops (two passes over the frames);
+def _detected_crops(frames_of: Callable[[], Iterable[np.ndarray]], video: Path | None, config: FaceTrackConfig) -> tuple[list[FaceTrack], Callable[[], Iterator[tuple[int, np.ndarray]]], int]:
+    """Face tracks found in the frames and a second pass that crops them, frame by frame;
     :class:`NoFaceTrackError` when a video long enough to score has none."""
     tracks, n, with_face = find_tracks(frames_of(), config)
     if n >= MIN_FRAMES and not tracks:
         detail = "no face detected in any frame" if with_face == 0 else f"a face was detected in {with_face} of {n} frames, but no track is long and large enough"
         raise NoFaceTrackError(video, f"no face track to score: {detail}", "use a video with one visible frontal face at least 100 px tall for 2 s or more")
     _check_length(n, video)
-    return tracks, crop_tracks(frames_of(), tracks, config), n
+    return tracks, (lambda: iter_track_crops(frames_of(), tracks, config)), n
 
 
-def _score_tracks(net, tracks: list[FaceTrack], crops: list[np.ndarray], samples: np.ndarray, config: ScoreConfig) -> tuple[list[TrackResult], list[str]]:
-    """Scores of the tracks that have enough audio, and notes on those that have not."""
-    results, notes = [], []
-    for k, (track, track_crops) in enumerate(zip(tracks, crops)):
-        track_audio = samples[track.start * SAMPLES_PER_FRAME : track.end * SAMPLES_PER_FRAME]
-        if len(track_audio) // SAMPLES_PER_FRAME < MIN_FRAMES:
+def _known_crops(frames_of: Callable[[], Iterable[np.ndarray]], tracks: list[FaceTrack], video: Path | None, config: FaceTrackConfig) -> tuple[list[FaceTrack], Callable[[], Iterator[tuple[int, np.ndarray]]], int]:
+    """Face tracks given by the caller and one pass that crops them, frame by frame."""
+    n = max((t.end for t in tracks), default=0)
+    _check_length(n, video)
+    return tracks, (lambda: iter_track_crops(frames_of(), tracks, config)), n
+
+
+def _score_tracks(net, tracks: list[FaceTrack], crops: Callable[[], Iterator[tuple[int, np.ndarray]]], samples: np.ndarray, config: ScoreConfig) -> tuple[list[TrackResult], list[str]]:
+    """Scores of the tracks that have enough audio, and notes on those that have not. The
+    crops (track number, crop) stream into each track's lip embedder: no track's crops are
+    all held at once."""
+    audio = [samples[t.start * SAMPLES_PER_FRAME : t.end * SAMPLES_PER_FRAME] for t in tracks]
+    lips: list[LipEmbedder | None] = []
+    notes = []
+    for k, (track, track_audio) in enumerate(zip(tracks, audio)):
+        enough = len(track_audio) // SAMPLES_PER_FRAME >= MIN_FRAMES
+        if not enough:
             notes.append(f"track {k} (frames {track.start}-{track.end - 1}) has under {MIN_FRAMES} frames of audio and is not scored")
+        lips.append(LipEmbedder(net, num_windows(len(track.frames), len(track_audio)), config.batch_size) if enough else None)
+    if any(lip is not None for lip in lips):
+        net.eval()
+        for k, crop in crops():
+            if lips[k] is not None:
+                lips[k].add(crop)
+    results = []
+    for k, (track, track_audio, lip) in enumerate(zip(tracks, audio, lips)):
+        if lip is None:
             continue
-        s = score_track(net, track_crops, track_audio, vshift=config.vshift, batch_size=config.batch_size)
+        s = score_embeddings(lip.embeddings(), embed_audio(net, track_audio, lip.num_windows, config.batch_size), config.vshift)
         results.append(TrackResult(track=k, start=track.start, end=track.end, offset=s.offset, lse_d=s.lse_d, lse_c=s.lse_c, distance_at_zero=float(s.distances[config.vshift]), notes=list(track.notes)))
     return results, notes
 
@@ -160,6 +180,7 @@ def score(
     config: ScoreConfig | None = None,
     faces_cropped: bool = False,
     device: str | None = None,
+    tracks: Sequence[FaceTrack] | None = None,
 ) -> ScoreResult:
     """Lip-sync scores of a video file or RGB frames (T, H, W, 3) uint8 at 25 fps.
 
@@ -167,7 +188,8 @@ def score(
     video's own audio track. ``weights``: SyncNet weights (file or ``lipsync train`` run);
     default: ``$MINERF_SYNCNET_WEIGHTS``, the cache, then the shipped expert
     (:mod:`lipsync.weights`). ``faces_cropped``: the frames are already face crops (one track,
-    no detection). Raises :class:`InputError` on bad input: :class:`NoFaceTrackError` when
+    no detection). ``tracks``: face tracks known already (frame indices and boxes in frame
+    pixels), cropped as detected ones are, without detection. Raises :class:`InputError` on bad input: :class:`NoFaceTrackError` when
     no face track is found, :class:`~minerf_base.errors.MediaError` for unreadable media,
     :class:`~minerf_base.errors.WeightsError` for missing or unusable weights.
     """
@@ -181,6 +203,8 @@ def score(
     _check_speech(samples, where)
     if faces_cropped:
         tracks, crops, n = _given_crops(frames_of(), video_path)
+    elif tracks is not None:
+        tracks, crops, n = _known_crops(frames_of, list(tracks), video_path, config.faces)
     else:
         tracks, crops, n = _detected_crops(frames_of, video_path, config.faces)
     results, track_notes = _score_tracks(loaded.net, tracks, crops, samples, config)

@@ -37,14 +37,51 @@ class SyncScore:
     distances: np.ndarray  # (2 * vshift + 1,) mean distance per offset, offset +vshift first
 
 
-def _lip_batches(crops_rgb: np.ndarray, num_windows: int, batch_size: int, device: torch.device):
-    """Yield (B, 3, 5, 224, 224) float BGR windows starting at frames 0..num_windows-1."""
-    for start in range(0, num_windows, batch_size):
-        stop = min(num_windows, start + batch_size)
-        chunk = torch.from_numpy(np.ascontiguousarray(crops_rgb[start : stop + WINDOW_FRAMES - 1, :, :, ::-1]))
-        chunk = chunk.to(device).permute(3, 0, 1, 2).float()  # (3, T, H, W)
-        windows = chunk.unfold(1, WINDOW_FRAMES, 1)  # (3, B, H, W, 5)
-        yield windows.permute(1, 0, 4, 2, 3).contiguous()
+def _lip_windows(crops_rgb: np.ndarray, device: torch.device) -> Tensor:
+    """(B, 3, 5, 224, 224) float BGR windows starting at each of the first B = T - 4 of the
+    crops (T, 224, 224, 3) RGB."""
+    chunk = torch.from_numpy(np.ascontiguousarray(np.asarray(crops_rgb)[..., ::-1]))
+    chunk = chunk.to(device).permute(3, 0, 1, 2).float()  # (3, T, H, W)
+    windows = chunk.unfold(1, WINDOW_FRAMES, 1)  # (3, B, H, W, 5)
+    return windows.permute(1, 0, 4, 2, 3).contiguous()
+
+
+class LipEmbedder:
+    """Lip-tower embeddings of the first ``num_windows`` 5-frame windows of a track whose crops
+    come one at a time (:meth:`add`), in batches of ``batch_size`` windows: at most
+    ``batch_size + 4`` crops are held, however long the track."""
+
+    def __init__(self, net: SyncNet, num_windows: int, batch_size: int = 20):
+        self.net, self.num_windows, self.batch_size = net, num_windows, batch_size
+        self.device = next(net.parameters()).device
+        self.pending: list[np.ndarray] = []
+        self.done = 0
+        self.out: list[Tensor] = []
+
+    @torch.no_grad()
+    def add(self, crop: np.ndarray) -> None:
+        """The track's next crop (224, 224, 3) RGB uint8; crops past the last window are ignored."""
+        if self.done + len(self.pending) - (WINDOW_FRAMES - 1) >= self.num_windows:
+            return
+        self.pending.append(crop)
+        batch = min(self.batch_size, self.num_windows - self.done)
+        if len(self.pending) == batch + WINDOW_FRAMES - 1:
+            self.out.append(self.net.forward_lip(_lip_windows(np.stack(self.pending), self.device)).cpu())
+            self.done += batch
+            self.pending = self.pending[batch:]
+
+    @torch.no_grad()
+    def embeddings(self) -> Tensor:
+        """(num_windows, E). When the crops ended early (a video shorter than its track) the
+        windows they hold are embedded and ``num_windows`` becomes their number."""
+        if self.done < self.num_windows and len(self.pending) >= WINDOW_FRAMES:
+            self.out.append(self.net.forward_lip(_lip_windows(np.stack(self.pending), self.device)).cpu())
+            self.done += len(self.pending) - (WINDOW_FRAMES - 1)
+            self.pending = self.pending[-(WINDOW_FRAMES - 1) :]
+        self.num_windows = min(self.num_windows, self.done)
+        if self.num_windows < 1:
+            raise ValueError(f"a track needs at least {MIN_FRAMES} frames with audio")
+        return torch.cat(self.out)
 
 
 def _audio_batches(cepstra: np.ndarray, num_windows: int, batch_size: int, device: torch.device):
@@ -56,21 +93,32 @@ def _audio_batches(cepstra: np.ndarray, num_windows: int, batch_size: int, devic
         yield feats[:, idx].permute(1, 0, 2).unsqueeze(1)
 
 
+def num_windows(num_frames: int, num_samples: int) -> int:
+    """Windows the reference scores: ``min(frames, samples // 640) - 5``."""
+    return min(num_frames, num_samples // SAMPLES_PER_FRAME) - WINDOW_FRAMES
+
+
+@torch.no_grad()
+def embed_audio(net: SyncNet, audio: np.ndarray, windows: int, batch_size: int = 20) -> Tensor:
+    """(W, E) audio-tower embeddings of the first ``windows`` MFCC windows of ``audio`` (S,)."""
+    device = next(net.parameters()).device
+    net.eval()
+    cepstra = mfcc(to_int16_scale(audio))
+    return torch.cat([net.forward_aud(b).cpu() for b in _audio_batches(cepstra, windows, batch_size, device)])
+
+
 @torch.no_grad()
 def embed_track(net: SyncNet, crops_rgb: np.ndarray, audio: np.ndarray, batch_size: int = 20) -> tuple[Tensor, Tensor]:
     """(lip (W, E), audio (W, E)) embeddings of a track's crops (T, 224, 224, 3) RGB uint8 and
     its audio (S,) at 16 kHz (int16, or float in [-1, 1]); W = min(T, S // SAMPLES_PER_FRAME) - 5."""
-    samples = to_int16_scale(audio)
-    length = min(len(crops_rgb), len(samples) // SAMPLES_PER_FRAME)
-    num_windows = length - WINDOW_FRAMES
-    if num_windows < 1:
-        raise ValueError(f"a track needs at least {MIN_FRAMES} frames with audio, got {length}")
-    device = next(net.parameters()).device
+    windows = num_windows(len(crops_rgb), len(audio))
+    if windows < 1:
+        raise ValueError(f"a track needs at least {MIN_FRAMES} frames with audio, got {windows + WINDOW_FRAMES}")
     net.eval()
-    cepstra = mfcc(samples)
-    lip = [net.forward_lip(b).cpu() for b in _lip_batches(crops_rgb, num_windows, batch_size, device)]
-    aud = [net.forward_aud(b).cpu() for b in _audio_batches(cepstra, num_windows, batch_size, device)]
-    return torch.cat(lip), torch.cat(aud)
+    lips = LipEmbedder(net, windows, batch_size)
+    for crop in crops_rgb:
+        lips.add(crop)
+    return lips.embeddings(), embed_audio(net, audio, windows, batch_size)
 
 
 def offset_distances(lip: Tensor, aud: Tensor, vshift: int = 15, chunk: int = 256) -> Tensor:

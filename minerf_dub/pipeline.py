@@ -3,18 +3,24 @@
 Stages (each timed; ``benchmarks/dub_speed.py`` reports them):
 
 1. **prepare** the video into a prepared clip, cached by content hash;
-2. **personalize**: the MI-NeRF identity of the video's person -- the run's own when the run
+2. **predict** expressions (T, d) from the new audio with audio2exp (25 fps);
+3. **estimate**: one head crop rendered and timed gives the up-front estimate of
+   personalization and rendering (:mod:`minerf_dub.estimate`), printed before they start;
+4. **personalize**: the MI-NeRF identity of the video's person -- the run's own when the run
    was trained on this very video, otherwise a new identity code + latent codes fitted on the
    clip with the multiplicative module frozen (paper Sec. 3.4); cached, so the next dub of the
-   same video reuses it;
-3. **predict** expressions (T, d) from the new audio with audio2exp (25 fps); with
-   ``sync_search`` > 0, **sync_search** shifts them by the audio <-> expression offset whose
-   short preview SyncNet finds best in sync (:mod:`minerf_dub.sync_search`);
-4. **render** the head for every output frame over a timeline of the clip's poses, latent
-   codes and backgrounds (ping-pong when the audio is longer than the video, cut when
-   shorter), composite, paste into the full-resolution source frames (only the head region
-   changes), add the invisible watermark there, and
-5. **mux** the frames with the new audio into an mp4 tagged as synthetic media;
+   same video reuses it. With ``sync_search`` > 0, **sync_search** shifts the expressions by
+   the audio <-> expression offset whose short preview SyncNet finds best in sync
+   (:mod:`minerf_dub.sync_search`);
+5. **render** the head for every output frame, at the source's frame rate (or ``fps``), over
+   the source's frames, poses, latent codes and backgrounds (ping-pong when the audio is
+   longer than the video, cut when shorter; expressions and poses interpolated at each output
+   frame's time: :mod:`minerf_dub.timing`), composite, paste into the full-resolution source
+   frames (only the head region changes), add the invisible watermark there, and stream the
+   frames to the encoder; each rendered crop is kept in a work folder beside the output
+   (:mod:`minerf_dub.work`) so that the same dub run again after an interruption continues
+   from it; then **mux** the frames with the new audio into an mp4 tagged as synthetic media,
+   written under a temporary name and renamed when complete;
 6. **score** lip sync (LSE-D / LSE-C) with SyncNet weights: the given ones, or else the shipped
    own expert (whose numbers are not comparable with published LSE);
 7. **report**: ``NAME.report.png`` (source vs dub face crops at open and closed mouth, the
@@ -87,6 +93,12 @@ class DubOptions:
     """Re-render the whole head; by default only the lower face (cheeks, mouth, jaw, chin) is
     rendered and blended into the source frame, so eyes, hair and background stay the
     source's own pixels."""
+    fps: float | None = None
+    """Output frame rate (None: the source video's own)."""
+    resume: bool = True
+    """Keep rendered crops in a work folder beside the output (``.NAME.dub-work-<key>``) until
+    the output is written, so that the same dub run again after an interruption continues
+    from them (False: render in memory only)."""
 
 
 @dataclass
@@ -105,6 +117,10 @@ class DubResult:
     """``{"seconds", "frames", "of_frames", "of_seconds"}`` when only the first seconds were rendered."""
     report: dict[str, str] | None = None
     """``{"sheet": PNG path, "data": JSON path}`` of the report, when written."""
+    fps: float = float(FPS)
+    """Frame rate of the output."""
+    estimate: dict[str, Any] | None = None
+    """The up-front estimate of personalization and rendering (:class:`~minerf_dub.estimate.DubEstimate`)."""
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -188,18 +204,21 @@ def visible_label(frame: np.ndarray) -> np.ndarray:
 @dataclass
 class DubRender:
     """Everything fixed for the frames of one dub: the run and identity that render, the
-    source clip and its frames, the timeline of clip frames (ping-pong), the latent codes, the
-    watermark embedder and the output size. :meth:`crops` and :meth:`frames` render any span
-    of the timeline with any expressions (the final video and the sync-search previews)."""
+    source clip and its frames, the timing of every output frame (source frame shown, clip
+    position, expression position: :class:`~minerf_dub.timing.OutputTiming`; ping-pong), the
+    latent codes, the watermark embedder and the output size. :meth:`crops` and :meth:`frames`
+    render any span of the output with any 25 fps expressions (the final video and the
+    sync-search previews)."""
 
     run: Any
     clip: Any
     identity: str
-    timeline: np.ndarray
-    """(total,) clip frame shown at each output frame."""
+    timing: Any
+    """:class:`~minerf_dub.timing.OutputTiming` of the output frames."""
     latents: Any
-    """(total, 32) latent codes along the timeline (None for runs without them)."""
+    """(total, 32) latent codes of the output frames (None for runs without them)."""
     source_frames: Any
+    """The source video's full-resolution frames at the output rate (``timing.source_index``)."""
     embed: Any
     size: tuple[int, int]
     """(height, width) of the output, even."""
@@ -223,55 +242,92 @@ class DubRender:
             return blend_mask(self.clip.mask(j), acc)
         return lower_face_masks(self.clip.landmarks2d[j], self.clip.resolution)[1]
 
+    @property
+    def timeline(self) -> np.ndarray:
+        """(total,) the clip frame nearest each output frame."""
+        return self.timing.clip_frame
+
+    @property
+    def margin(self) -> int:
+        """Frames before a span that its first frame's temporal attention window reads."""
+        return self.run.model.cfg.smoothing_window // 2 if self.run.smoothing_active else 0
+
     def crops(self, expressions: np.ndarray, span: slice) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(RGB crop (S, S, 3) uint8, opacity (S, S)) for output frames ``span``; ``expressions``
-        (total, d) along the whole timeline."""
+        (T, d) the 25 fps track, read at each output frame's time."""
         from minerf.render.video import FrameSequence, render_frames
+        from minerf_dub.timing import interpolate_poses, interpolate_rows
 
-        model, clip, js = self.run.model, self.clip, self.timeline[span]
+        model, clip, timing = self.run.model, self.clip, self.timing
+        js = timing.clip_frame[span]
         code = model.identity_codes[self.run.identity_index(self.identity)].detach()
         sequence = FrameSequence(
-            expressions[span], clip.pose[js], clip.intrinsics, None if self.latents is None else self.latents[span],
+            interpolate_rows(np.asarray(expressions, np.float32), timing.expression_position[span]), interpolate_poses(clip.pose, timing.clip_position[span]),
+            clip.intrinsics, None if self.latents is None else self.latents[span],
             (clip.background(int(j)) for j in js), regions=(self._region(int(j)) for j in js),
         )
         return render_frames(model, code, sequence, self.run.smoothing_active)
 
-    def frames(self, expressions: np.ndarray, span: slice, progress: bool = False) -> Iterator[np.ndarray]:
+    def stored_crops(self, expressions: np.ndarray, span: slice, store: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`crops` of ``span`` through ``store`` (:class:`~minerf_dub.work.CropStore`):
+        frames stored by an earlier, interrupted run are read back, the others rendered from
+        the first missing one on (from ``margin`` frames before it, so that its attention
+        window sees what an uninterrupted run's does) and stored as they come."""
+        ks = range(len(self.timeline))[span]
+        first = next((k for k in ks if not store.has(k)), ks.stop)
+        begin = max(ks.start, first - self.margin)
+        rendered = self.crops(expressions, slice(begin, ks.stop)) if first < ks.stop else iter(())
+        for k in ks:
+            if k < begin:
+                yield store.load(k)
+                continue
+            crop, acc = next(rendered)
+            if store.has(k):
+                yield store.load(k)
+            else:
+                store.save(k, crop, acc)
+                yield store.quantized(crop, acc)
+
+    def frames(self, expressions: np.ndarray, span: slice, progress: bool = False, store: Any = None) -> Iterator[np.ndarray]:
         """Output frames ``span``: the crops pasted into the full-resolution source frames,
-        watermarked (and labelled when asked)."""
+        watermarked (and labelled when asked); through ``store`` when given."""
         from tqdm import tqdm
 
         from minerf.render.composite import paste_into_frame
 
         height, width = self.size
         ks = range(len(self.timeline))[span]
-        for k, (crop, acc) in tqdm(zip(ks, self.crops(expressions, span)), total=len(ks), desc="render", unit="frames", disable=not progress):
+        crops = self.crops(expressions, span) if store is None else self.stored_crops(expressions, span, store)
+        done = 0 if store is None else store.stored(ks)
+        bar = tqdm(zip(ks, crops), total=len(ks), initial=0, desc="render", unit="frames", disable=not progress, postfix=None if not done else {"stored": done})
+        for k, (crop, acc) in bar:
             j = int(self.timeline[k])
             alpha = self._blend(j, acc)
-            frame = paste_into_frame(self.source_frames[j], crop, alpha, self.clip.crop_box)[:height, :width]
+            frame = paste_into_frame(self.source_frames[int(self.timing.source_index[k])], crop, alpha, self.clip.crop_box)[:height, :width]
             frame = self.embed(k, frame, place_in_frame(alpha, self.clip.crop_box, frame.shape[:2]))
             yield visible_label(frame) if self.visible_label else frame
 
-    def write(self, path: Path, expressions: np.ndarray, span: slice, wave: np.ndarray | None, timer: "Timer | None" = None, progress: bool = False) -> None:
-        """Render output frames ``span``, encode and mux the matching part of ``wave`` (48 kHz,
-        the whole timeline) into ``path``; ``timer`` (final video only) times render and mux."""
+    def write(self, path: Path, expressions: np.ndarray, span: slice, wave: np.ndarray | None, timer: "Timer | None" = None, progress: bool = False, store: Any = None) -> None:
+        """Render output frames ``span`` (through ``store`` when given), encode them as they
+        come and mux the matching part of ``wave`` (48 kHz, the whole output) into ``path``,
+        which appears only once complete; ``timer`` (final video only) times render and mux."""
         import tempfile
 
-        from minerf_base import video_in
         from minerf_base.video_out import mux_audio, write_video
 
         stage = timer.stage if timer is not None else (lambda name: nullcontext())
         ks = range(len(self.timeline))[span]
+        rate = self.timing.rate
+        if wave is None:
+            with stage("render"):
+                write_video(path, self.frames(expressions, span, progress, store), fps=rate, metadata=SYNTHETIC_TAGS)
+            return
         with tempfile.TemporaryDirectory(prefix="minerf-dub-") as tmp:
             silent_video = Path(tmp) / "video.mp4"
             with stage("render"):
-                write_video(silent_video, self.frames(expressions, span, progress), fps=FPS)
+                write_video(silent_video, self.frames(expressions, span, progress, store), fps=rate)
             with stage("mux"):
-                if wave is not None:
-                    per_frame = MUX_RATE // FPS
-                    mux_audio(silent_video, wave[ks.start * per_frame : ks.stop * per_frame], MUX_RATE, path, SYNTHETIC_TAGS)
-                else:
-                    write_video(path, video_in.iter_frames(silent_video), fps=FPS, metadata=SYNTHETIC_TAGS)
+                mux_audio(silent_video, wave[self.timing.sample(ks.start, MUX_RATE) : self.timing.sample(ks.stop, MUX_RATE)], MUX_RATE, path, SYNTHETIC_TAGS)
 
 
 @dataclass
@@ -305,6 +361,8 @@ def check_request(video: Path, audio: Path | None, output: Path, options: DubOpt
         raise InputError(None, f"sync search of {options.sync_search} frames over {options.sync_search_seconds} s previews", "pass --sync-search N with N >= 0 and --sync-search-seconds above 0")
     if options.preview_seconds is not None and not options.preview_seconds > 0:
         raise InputError(None, f"a preview of {options.preview_seconds} s", "pass --preview SECONDS above 0, or leave it out for the whole dub")
+    if options.fps is not None and not options.fps > 0:
+        raise InputError(None, f"an output frame rate of {options.fps} fps", "pass --fps above 0, or leave it out for the source's own rate")
     if options.sync_search:
         from minerf_dub.sync_search import require_weights
 
@@ -357,29 +415,36 @@ def _speech(job: _Job, audio: Path | None, source: Any, predictor: Any, clip: An
     return _Speech(other.expression, wave, str(expressions_from))
 
 
-def _timeline(total: int, num_frames: int, notes: list[str]) -> np.ndarray:
-    from minerf.render.composite import ping_pong
-
+def _timing_notes(total: int, num_frames: int, notes: list[str]) -> None:
     if total > num_frames:
         notes.append(f"audio ({total} frames) is longer than the video ({num_frames}): the video plays forwards and backwards")
     elif total < num_frames:
         notes.append(f"audio ({total} frames) is shorter than the video ({num_frames}): the video is cut")
-    return ping_pong(total, num_frames)
 
 
-def plan_render(job: _Job, run: Any, clip: Any, identity: str, offset: int, total: int) -> DubRender:
-    """The :class:`DubRender` of ``total`` output frames of ``job.video`` (prepared as ``clip``)."""
+def plan_render(job: _Job, run: Any, clip: Any, identity: str, offset: int | None, total: int) -> DubRender:
+    """The :class:`DubRender` of the output of ``total`` 25 fps expression frames over
+    ``job.video`` (prepared as ``clip``), at the source's frame rate or ``job.options.fps``;
+    ``offset`` None: a run that does not know the clip (zero latent codes, for timing only)."""
     from checkpoints.cache import cache_dir
     from minerf_base import video_in
     from minerf_dub.identity import frame_latents
     from minerf_dub.sources import SourceFrames
+    from minerf_dub.timing import OutputTiming, output_rate
     from minerf_dub.watermark import Embedder
 
     info = video_in.probe(job.video)
-    timeline = _timeline(total, clip.num_frames, job.notes)
-    frames = SourceFrames.extract(job.video, cache_dir() / "frames" / f"{clip.meta['source']['sha256'][:16]}", clip.num_frames, job.progress)
+    rate = output_rate(info.fps, job.options.fps)
+    expected = clip.num_frames if rate == FPS else None
+    folder = cache_dir() / "frames" / (f"{clip.meta['source']['sha256'][:16]}" + ("" if rate == FPS else f"-{rate.numerator}_{rate.denominator}"))
+    frames = SourceFrames.extract(job.video, folder, expected, job.progress, fps=rate)
+    timing = OutputTiming.plan(total, frames.count, clip.num_frames, rate)
     height, width = info.height - info.height % 2, info.width - info.width % 2
-    return DubRender(run, clip, identity, timeline, frame_latents(run, clip, offset, timeline), frames, Embedder(height, width, total), (height, width), job.options.visible_label, job.options.full_head)
+    if offset is None:
+        latents = None if not run.config.use_latent else run.model.latent_codes.new_zeros(len(timing), run.model.latent_codes.shape[1])
+    else:
+        latents = frame_latents(run, clip, offset, timing.clip_frame)
+    return DubRender(run, clip, identity, timing, latents, frames, Embedder(height, width, len(timing)), (height, width), job.options.visible_label, job.options.full_head)
 
 
 def dub(video: str | Path, audio: str | Path | None, output: str | Path, options: DubOptions = DubOptions(), progress: bool = True, expressions_from: str | Path | None = None) -> DubResult:
@@ -391,7 +456,7 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     from checkpoints.cache import cache_dir
     from checkpoints.shipped import shipped_checkpoint
     from minerf.run import load_run
-    from minerf_dub.identity import resolve_identity
+    from minerf_dub.identity import pending_steps, resolve_identity
     from minerf_dub.sources import cached_clip
 
     video, output = Path(video), Path(output)
@@ -408,34 +473,76 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
         clip = cached_clip(video, run_resolution(run, options), progress, options.face_index)
     if clip.expression_space != space["id"]:
         raise InputError(video, f"prepared with expression space '{clip.expression_space}', the run uses '{space['id']}'", "use a run trained on clips of the shipped tracker")
-    with timer.stage("personalize"):
-        run, identity, offset, personalized = resolve_identity(run, clip, options.personalize_steps, cache_dir() / "personalized", progress)
     with timer.stage("predict"):
         speech = _speech(job, audio, source, predictor, clip, expressions_from, space)
-    total = len(speech.expressions)
+    total, cache = len(speech.expressions), cache_dir() / "personalized"
+    steps = pending_steps(run, clip, options.personalize_steps, cache)
+    estimate = None
+    if steps:  # timed with the base run: the personalized one renders as fast
+        with timer.stage("estimate"):
+            base = plan_render(job, run, clip, run.identities[0], None, total)
+            estimate = _estimate(job, base, speech.expressions, None, steps, preview_span(base.timing, options.preview_seconds)[0])
+    with timer.stage("personalize"):
+        run, identity, offset, personalized = resolve_identity(run, clip, options.personalize_steps, cache, progress)
     render = plan_render(job, run, clip, identity, offset, total)
+    _timing_notes(total, clip.num_frames, notes)
+    count, preview = preview_span(render.timing, options.preview_seconds)
+    if estimate is None:
+        with timer.stage("estimate"):
+            estimate = _estimate(job, render, speech.expressions, None if options.sync_search else _crop_store(output, render, speech.expressions, count, options), 0, count)
     expressions, search = speech.expressions, None
     if options.sync_search:
         with timer.stage("sync_search"):
             search = run_sync_search(expressions, speech.wave, total, options, notes, render, progress)
         if search is not None:
             expressions = shift_expressions(expressions, search.chosen)
-    count, preview = preview_span(total, options.preview_seconds)
-    render.write(output, expressions, slice(0, count), speech.wave, timer, progress)
+    store = _crop_store(output, render, expressions, count, options)
+    render.write(output, expressions, slice(0, count), speech.wave, timer, progress, store)
+    if store is not None:
+        store.remove_all_for(output)  # the output is complete: its work folder is not needed
     score, report = _score_and_report(job, output, render, clip, speech.wave, preview, timer)
     return DubResult(
-        output=str(output), frames=count, seconds=count / FPS, resolution=(render.size[1], render.size[0]), identity=identity, personalized=personalized,
-        audio=speech.label, score=score, sync_search=None if search is None else search.to_dict(), preview=preview, report=report, timings=timer.seconds, notes=notes,
+        output=str(output), frames=count, seconds=render.timing.seconds(count), fps=float(render.timing.rate), resolution=(render.size[1], render.size[0]), identity=identity, personalized=personalized,
+        audio=speech.label, score=score, sync_search=None if search is None else search.to_dict(), preview=preview, report=report, estimate=estimate.to_dict(), timings=timer.seconds, notes=notes,
     )
 
 
-def preview_span(total: int, seconds: float | None) -> tuple[int, dict[str, Any] | None]:
-    """How many of the ``total`` output frames to render: all (and no preview record) when
+def _crop_store(output: Path, render: DubRender, expressions: np.ndarray, count: int, options: DubOptions) -> Any:
+    """The work folder of this dub's first ``count`` frames (None with ``options.resume`` off)."""
+    if not options.resume:
+        return None
+    from minerf_dub.work import CropStore, model_key, request_key
+
+    t = render.timing
+    parts = (model_key(render.run.model), render.identity, expressions, str(t.rate), t.source_index, t.clip_position, t.expression_position, render.latents, render.clip.source_sha256, render.clip.resolution, count, "full head" if render.full_head else "lower face")
+    return CropStore.beside(output, request_key(parts))
+
+
+def _estimate(job: _Job, render: DubRender, expressions: np.ndarray, store: Any, steps: int, count: int | None = None) -> Any:
+    """The up-front estimate (printed when showing progress): ``steps`` personalization steps,
+    then the output's frames not in ``store`` and the sync-search previews."""
+    import sys
+
+    from minerf_dub.estimate import estimate
+
+    options = job.options
+    count = len(render.timing) if count is None else count
+    previews = (2 * options.sync_search + 1) * render.timing.frames_in(options.sync_search_seconds) if options.sync_search else 0
+    result = estimate(render, expressions, count, steps, store, previews)
+    log.info(result.line())
+    if job.progress:
+        print(result.line(), file=sys.stderr, flush=True)
+    return result
+
+
+def preview_span(timing: Any, seconds: float | None) -> tuple[int, dict[str, Any] | None]:
+    """How many of ``timing``'s output frames to render: all (and no preview record) when
     ``seconds`` is None, else the first ``seconds`` (at least one frame)."""
+    total = len(timing)
     if seconds is None:
         return total, None
-    count = min(total, max(1, int(round(seconds * FPS))))
-    return count, {"seconds": count / FPS, "frames": count, "of_frames": total, "of_seconds": total / FPS}
+    count = timing.frames_in(seconds)
+    return count, {"seconds": timing.seconds(count), "frames": count, "of_frames": total, "of_seconds": timing.seconds()}
 
 
 def _score_and_report(job: _Job, output: Path, render: DubRender, clip: Any, wave: np.ndarray | None, preview: dict[str, Any] | None, timer: Timer) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
@@ -444,8 +551,10 @@ def _score_and_report(job: _Job, output: Path, render: DubRender, clip: Any, wav
     from minerf_dub.report import ReportInput, measure_opening, write_report
     from minerf_dub.score_faces import known_face_boxes
 
+    from minerf_dub.sources import AtClipRate
+
     options, count = job.options, len(render.timeline) if preview is None else preview["frames"]
-    timeline = render.timeline[:count]
+    timeline = render.timing.at_analysis_rate(count)  # the clip frame on screen at each 25 fps frame read back
     boxes = known_face_boxes(clip.face_box, clip.crop_box, clip.resolution, timeline)
     if not options.score or wave is None:
         score, not_scored = None, ("--no-score" if not options.score else "the output has no audio track")
@@ -459,15 +568,16 @@ def _score_and_report(job: _Job, output: Path, render: DubRender, clip: Any, wav
     with timer.stage("report"):
         preview_line = None if preview is None else f"PREVIEW: the first {preview['seconds']:.2f} s of {preview['of_seconds']:.2f} s"
         source_opening = measure_opening(job.video, int(timeline.max()) + 1)[timeline]
-        report = ReportInput(output, render.source_frames, timeline, boxes, source_opening, None if wave is None else wave[: count * (MUX_RATE // FPS)], MUX_RATE, score, not_scored, preview_line)
+        source_frames = AtClipRate(render.source_frames, render.timing.rate)
+        report = ReportInput(output, source_frames, timeline, boxes, source_opening, None if wave is None else wave[: render.timing.sample(count, MUX_RATE)], MUX_RATE, score, not_scored, preview_line)
         sheet, data = write_report(report)
     return score, {"sheet": str(sheet), "data": str(data)}
 
 
 def run_sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, options: DubOptions, notes: list[str], render: DubRender, progress: bool) -> SyncSearch | None:
-    """The offset search of ``options.sync_search`` over previews that ``render`` writes from
-    the ``total``-frame timeline with audio ``wave`` (48 kHz); None, with a note, when SyncNet
-    cannot score them."""
+    """The offset search of ``options.sync_search`` over previews that ``render`` writes of
+    the output of ``total`` 25 fps expression frames with audio ``wave`` (48 kHz); None, with
+    a note, when SyncNet cannot score them. The window is chosen and reported in 25 fps frames."""
     import tempfile
 
     import lipsync
@@ -479,7 +589,7 @@ def run_sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, optio
 
         def score_preview(k: int):
             path = Path(tmp) / f"preview_{k:+d}.mp4"
-            render.write(path, shift_expressions(expressions, k), slice(start, start + count), wave)
+            render.write(path, shift_expressions(expressions, k), render.timing.span_of(start, count), wave)
             return lipsync.score(path, weights=options.syncnet_weights, device=options.device)
 
         try:

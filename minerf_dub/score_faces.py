@@ -5,8 +5,8 @@ model's output). The dub knows where the face is anyway: output frame ``k`` show
 ``timeline[k]``, whose face box the prepared clip holds in crop pixels, and the crop sits at
 ``crop_box`` in the source frame. :func:`known_face_boxes` maps those boxes to output-frame
 pixels; :func:`score_at_boxes` crops the output there exactly as the scorer crops a detected
-track (median-smoothed square box enlarged by ``crop_scale``, :func:`lipsync.faces.crop_tracks`)
-and scores the crops with ``lipsync.score(..., faces_cropped=True)``. The dub does so when
+track (median-smoothed square box enlarged by ``crop_scale``, :func:`lipsync.faces.iter_track_crops`)
+and scores them with ``lipsync.score(..., tracks=[that track])``. The dub does so when
 the scorer raises :class:`~minerf_base.errors.NoFaceTrackError`.
 """
 
@@ -37,11 +37,10 @@ def known_face_boxes(face_box: np.ndarray, crop_box: tuple[int, int, int], resol
 
 def score_at_boxes(video: str | Path, boxes: np.ndarray, weights: str | Path | None = None, device: str | None = None):
     """:class:`lipsync.scoring.ScoreResult` of ``video`` (with its own audio) on face crops
-    at ``boxes`` (T, 4) frame pixels, one per video frame at 25 fps."""
+    at ``boxes`` (T, 4) frame pixels, one per video frame at 25 fps (one track, cropped as
+    the scorer crops a detected one, frame by frame)."""
     import lipsync
-    from lipsync.faces import FaceTrack, FaceTrackConfig, crop_tracks
-    from lipsync.media import iter_video_frames
+    from lipsync.faces import FaceTrack
 
     track = FaceTrack(frames=np.arange(len(boxes)), boxes=np.asarray(boxes, np.float64))
-    (crops,) = crop_tracks(iter_video_frames(Path(video)), [track], FaceTrackConfig())
-    return lipsync.score(crops, audio=Path(video), weights=weights, faces_cropped=True, device=device)
+    return lipsync.score(Path(video), weights=weights, device=device, tracks=[track])

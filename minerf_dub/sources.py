@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from minerf_base import video_in
 from minerf_base.atomic import atomic_write_text
 from minerf_base.clip import PreparedClip
 from minerf_base.errors import MediaError
+from minerf_base.timebase import FPS
 
 
 def cached_clip(video: Path, resolution: int, progress: bool, face_index: int | None = None) -> PreparedClip:
@@ -29,26 +31,28 @@ def cached_clip(video: Path, resolution: int, progress: bool, face_index: int | 
 
 @dataclass
 class SourceFrames:
-    """Full-resolution frames of a video at 25 fps, stored once as JPEG (quality 98) so a
-    timeline can visit them in any order with bounded memory."""
+    """Full-resolution frames of a video at one frame rate (25 fps unless told), stored once
+    as JPEG (quality 98) so a timeline can visit them in any order with bounded memory."""
 
     folder: Path
     count: int
 
     @classmethod
-    def extract(cls, video: Path, folder: Path, expected: int, progress: bool = False) -> "SourceFrames":
+    def extract(cls, video: Path, folder: Path, expected: int | None, progress: bool = False, fps: float = FPS) -> "SourceFrames":
+        """The first ``expected`` frames (None: all) of ``video`` at ``fps`` in ``folder``
+        (extracted once; a complete folder is reused)."""
         import cv2
         from tqdm import tqdm
 
         done = folder / "COMPLETE"
-        if done.is_file() and int(done.read_text() or 0) == expected:
-            return cls(folder, expected)
+        if done.is_file() and (expected is None or int(done.read_text() or 0) == expected):
+            return cls(folder, int(done.read_text()))
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         count = 0
         with tqdm(total=expected, desc="source frames", unit="frames", disable=not progress) as bar:
-            for i, rgb in enumerate(video_in.iter_frames(video)):
-                if i >= expected:
+            for i, rgb in enumerate(video_in.iter_frames(video, fps=fps)):
+                if expected is not None and i >= expected:
                     break
                 cv2.imwrite(str(folder / f"{i:06d}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 98])
                 count += 1
@@ -66,3 +70,16 @@ class SourceFrames:
         if image is None:
             raise MediaError(path, f"stored source frame {int(index)} is missing or unreadable", f"delete {self.folder} and run the dub again (the frames are extracted anew)")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@dataclass
+class AtClipRate:
+    """Frames stored at ``rate`` (:class:`SourceFrames`) indexed by 25 fps clip frame: clip
+    frame ``j`` is the stored frame on screen at ``j / 25`` s."""
+
+    frames: SourceFrames
+    rate: Fraction
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        k = int(np.floor(int(index) * self.rate / FPS + 1e-9))
+        return self.frames[min(k, self.frames.count - 1)]

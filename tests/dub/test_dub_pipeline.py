@@ -63,16 +63,26 @@ def test_dub_longer_audio_plays_the_video_back_and_forth(tmp_path, models, demo_
     assert load_clip(clip.path).num_frames == 100
 
 
-def test_dub_shorter_audio_cuts_and_unknown_person_is_personalized_once(tmp_path, models):
+def test_dub_shorter_audio_cuts_and_unknown_person_is_personalized_once(tmp_path, models, monkeypatch):
+    import minerf.train.personalize as personalize_module
+
+    calls = []
+    real = personalize_module.personalize
+    monkeypatch.setattr(personalize_module, "personalize", lambda *a, **kw: calls.append(kw["iterations"]) or real(*a, **kw))
     other = make_demo_video(tmp_path / "other.mp4", DemoSpec(seconds=2.0, size=320, seed=3))
     audio = _wav(tmp_path / "short.wav", 1.2)
     result = dub(other, audio, tmp_path / "a.mp4", _options(models), progress=False)
-    assert result.personalized and result.frames == 30
+    assert result.personalized and result.frames == 30 and calls == [8]
+    assert result.estimate["personalize_steps"] == 8 and result.estimate["personalize_seconds"] > 0  # the estimate covers it
     assert any("cut" in n for n in result.notes)
     assert probe(tmp_path / "a.mp4").width == 320
     again = dub(other, audio, tmp_path / "b.mp4", _options(models), progress=False)
     assert again.personalized and again.identity == result.identity
-    assert again.timings["personalize"] < result.timings["personalize"] / 2  # reused from the cache
+    assert calls == [8] and again.estimate["personalize_steps"] == 0  # reused from the cache, not trained again
+    # a renamed copy of the same video is the same person: the cache is keyed by content
+    (tmp_path / "renamed.mp4").write_bytes(other.read_bytes())
+    third = dub(tmp_path / "renamed.mp4", audio, tmp_path / "c.mp4", _options(models), progress=False)
+    assert calls == [8] and third.identity == result.identity
 
 
 def test_bad_inputs_fail_clearly_and_leave_no_output(tmp_path, models, demo_video):

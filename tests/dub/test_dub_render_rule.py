@@ -4,6 +4,8 @@ use the mean trained code of their clip)."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -27,7 +29,9 @@ def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
     from minerf.render.composite import ping_pong, render_region
     from minerf.render.video import FrameSequence, RunRenderer, render_frames
     from minerf_dub.identity import frame_latents, known_identity
+    from minerf_base.timebase import FPS
     from minerf_dub.pipeline import DubRender
+    from minerf_dub.timing import OutputTiming
 
     renderer = RunRenderer.open(run_dir, "cpu")
     run = renderer.run
@@ -48,8 +52,10 @@ def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
     rendered = [crop for crop, _ in crops]
     assert frames.tolist() == list(range(FRAMES))
 
-    timeline = ping_pong(FRAMES, clip.num_frames)
-    dub = DubRender(run, clip, identity, timeline, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE), full_head=True)
+    timing = OutputTiming.plan(FRAMES, clip.num_frames, clip.num_frames, Fraction(FPS))  # at 25 fps: the clip's own frames
+    timeline = timing.clip_frame
+    assert timeline.tolist() == ping_pong(FRAMES, clip.num_frames).tolist()
+    dub = DubRender(run, clip, identity, timing, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE), full_head=True)
     dubbed = [crop for crop, _ in dub.crops(expressions, slice(0, FRAMES))]
     assert len(dubbed) == len(rendered) == FRAMES
     for k in range(FRAMES):
@@ -66,7 +72,7 @@ def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
 
 
 def test_the_default_dub_renders_only_the_lower_face_and_keeps_the_source_elsewhere(run_dir):
-    from minerf.render.composite import lower_face_masks, paste_into_frame, ping_pong, render_region
+    from minerf.render.composite import lower_face_masks, paste_into_frame, render_region
     from minerf.render.video import RunRenderer
     from minerf_dub.identity import frame_latents, known_identity
     from minerf_dub.pipeline import DubRender
@@ -75,9 +81,10 @@ def test_the_default_dub_renders_only_the_lower_face_and_keeps_the_source_elsewh
     run = renderer.run
     clip = renderer.data.clips[renderer.data.clips_of_identity(1)[0]]
     offset = known_identity(run, clip)[1]
-    timeline = ping_pong(4, clip.num_frames)
-    lower = DubRender(run, clip, run.identities[1], timeline, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE))
-    full = DubRender(run, clip, run.identities[1], timeline, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE), full_head=True)
+    timing = OutputTiming.plan(4, clip.num_frames, clip.num_frames, Fraction(FPS))
+    timeline = timing.clip_frame
+    lower = DubRender(run, clip, run.identities[1], timing, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE))
+    full = DubRender(run, clip, run.identities[1], timing, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE), full_head=True)
     expressions = clip.expression[: len(timeline)]
     for k, ((crop, acc), (full_crop, _)) in enumerate(zip(lower.crops(expressions, slice(0, 4)), full.crops(expressions, slice(0, 4)))):
         region, alpha = lower_face_masks(clip.landmarks2d[int(timeline[k])], clip.resolution)

@@ -83,9 +83,10 @@ def test_preview_dub_and_its_report(tmp_path, models, demo_video, monkeypatch):
     result = CliRunner().invoke(minerf_dub, args)
     assert result.exit_code == 0, result.output
 
-    # the preview: the first 15 of the 25 frames the audio gives, rendered once
+    # the preview: the first 15 of the 25 frames the audio gives, rendered once (the first two
+    # for the up-front estimate, kept in the work folder, then the other 13)
     frames = list(iter_frames(out))
-    assert len(frames) == 15 and [len(e) for e in rendered] == [15]
+    assert len(frames) == 15 and [len(e) for e in rendered] == [2, 13]
     assert "PREVIEW: the first 0.60 s of 1.00 s" in result.output
     png, data = report_paths(out)
     assert png == tmp_path / "checked.report.png" and data == tmp_path / "checked.report.json"
@@ -132,4 +133,5 @@ def test_preview_dub_and_its_report(tmp_path, models, demo_video, monkeypatch):
     assert info["report"] is None and "report" not in info["timings"] and info["frames"] == 5
     assert info["preview"] == {"seconds": 0.2, "frames": 5, "of_frames": 25, "of_seconds": 1.0}
     assert not any(p.exists() for p in report_paths(plain)) and sum(1 for _ in iter_frames(plain)) == 5
-    assert np.array_equal(rendered[1], rendered[0][:5])  # a preview renders the frames the full run starts with
+    first, second = np.concatenate(rendered[:2]), np.concatenate(rendered[2:])
+    assert [len(e) for e in rendered[2:]] == [2, 3] and np.array_equal(second, first[:5])  # a preview renders the frames the full run starts with
