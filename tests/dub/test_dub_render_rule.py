@@ -73,6 +73,8 @@ def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
 
 def test_the_default_dub_renders_only_the_lower_face_and_keeps_the_source_elsewhere(run_dir):
     from minerf.render.composite import lower_face_masks, paste_into_frame, render_region
+    from minerf_base.timebase import FPS
+    from minerf_dub.timing import OutputTiming
     from minerf.render.video import RunRenderer
     from minerf_dub.identity import frame_latents, known_identity
     from minerf_dub.pipeline import DubRender
