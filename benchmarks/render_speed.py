@@ -1,87 +1,99 @@
-"""Rendering throughput (frames/s) of the paper and fast presets at 128, 256 and 512 px.
+"""Rendering speed of TRAINED runs on a real clip: full head and the dub's lower-face render,
+old and new preset in one run, plus how many samples carry a ray's weight.
 
-Only rays that meet the head box run the field. On CPU a full 512 px paper-preset frame takes
-many minutes, so by default a block of rays is timed and frames/s is derived from the number
-of rays a frame really renders (``extrapolated: true``); ``--full`` renders whole frames.
+For every ``--run NAME=DIR`` the same frames of ``--clip`` (a training clip of every run) are
+rendered with the run's own conditioning: the full head (the pixels of the dilated head mask,
+what ``minerf render`` draws) and the lower face (what ``minerf-dub`` draws by default).
 
-    python benchmarks/render_speed.py [--sizes 128 256 512] [--full] [--device cuda]
+    python benchmarks/render_speed.py --run new=checkpoints/shipped/minerf-talk17-fast \\
+        --run old=checkpoints/shipped/minerf-grid8-fast --clip grid_swiz3n [--frames 3] [--threads 2]
     python -m benchmarks.render_speed ...                  # the same
+
+The runs' training clips must be prepared where their checkpoint.json says (see docs/checkpoints.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-from pathlib import Path
+import time
 
 import numpy as np
 import torch
 
-from minerf.eval.timing import device_name, timed
-from minerf.synthetic import synthetic_clips
+from minerf.eval.timing import device_name
+
+
+def _measure(renderer, clip_name: str, frames: int) -> dict:
+    from minerf.eval.mouth import weight_concentration
+    from minerf.model.rays import Rays, box_bounds, pixel_rays
+    from minerf.render.composite import lower_face_masks, render_region
+    from minerf.render.conditioning import clip_frame_condition
+    from minerf.render.views import View, render_view
+
+    model, data, smooth = renderer.run.model, renderer.data, renderer.run.smoothing_active
+    ci = [c.name for c in data.clips].index(clip_name)
+    clip = data.clips[ci]
+    ts = [int(t) for t in np.linspace(0, clip.num_frames - 1, frames).round()]
+    timings: dict[str, list[float]] = {"full_head": [], "lower_face": []}
+    rays = {"full_head": [], "lower_face": []}
+    concentration = []
+    for t in ts:
+        cond = clip_frame_condition(model, data, ci, np.array([t]), smooth)[0]
+        view = View.from_arrays(clip.pose[t], clip.intrinsics, cond, clip.background(t))
+        regions = {"full_head": render_region(clip.mask(t)), "lower_face": lower_face_masks(clip.landmarks2d[t], clip.resolution)[0]}
+        for kind, region in regions.items():
+            start = time.perf_counter()
+            render_view(model, view, region=torch.from_numpy(region))
+            timings[kind].append(time.perf_counter() - start)
+            rays[kind].append(int(region.sum()))
+        ys, xs = np.nonzero(regions["full_head"])
+        pix = torch.from_numpy(np.stack([xs, ys], -1))
+        o, d = pixel_rays(torch.from_numpy(clip.pose[t]), torch.from_numpy(clip.intrinsics), pix)
+        near, far, hit = box_bounds(o, d)
+        with torch.no_grad():
+            out = model.render_rays(Rays(o[hit], d[hit], near[hit], far[hit], torch.zeros(int(hit.sum()), 3), cond.expand(int(hit.sum()), -1)))
+        concentration.append(weight_concentration(out["weights"]))
+    samples = model.cfg.coarse_samples + model.cfg.fine_samples
+    return {
+        "preset": renderer.run.meta.get("preset"),
+        "resolution": clip.resolution,
+        "frames": len(ts),
+        "seconds_per_frame": {k: round(float(np.median(v)), 3) for k, v in timings.items()},
+        "rays_per_frame": {k: int(np.median(v)) for k, v in rays.items()},
+        "field_samples_per_ray": samples if model.fine is None else model.cfg.coarse_samples + samples,
+        "median_samples_for_99pct_weight": float(np.median(concentration)),
+        "samples_in_final_render": samples,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
-    ap.add_argument("--presets", nargs="+", default=["paper", "fast"])
+    ap.add_argument("--run", action="append", required=True, metavar="NAME=DIR", help="a trained run (repeat for old vs new)")
+    ap.add_argument("--clip", required=True, help="a training clip of every run (its name)")
+    ap.add_argument("--frames", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--block", type=int, default=1024, help="rays timed per measurement when not --full")
-    ap.add_argument("--full", action="store_true", help="render whole frames (slow on CPU)")
     args = ap.parse_args()
-    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
 
-    from minerf.data import MultiClipData
-    from minerf.model import MINeRF, get_preset
-    from minerf.model.rays import box_bounds, pixel_rays
-    from minerf.render.conditioning import clip_frame_condition
-    from minerf.render.views import View, render_view
+    from minerf.render.video import RunRenderer
 
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes:
-            data = MultiClipData.from_dirs(synthetic_clips(Path(tmp), size, count=1, frames=2))
-            clip = data.clips[0]
-            pose, K = torch.from_numpy(clip.pose[0]), torch.from_numpy(clip.intrinsics)
-            ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-            pix = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1)
-            o, d = pixel_rays(pose, K, pix)
-            hit = box_bounds(o, d)[2]
-            rays_per_frame = int(hit.sum())
-            bg = torch.from_numpy(clip.background(0)).float().div(255).to(device)
-            for preset in args.presets:
-                cfg = get_preset(preset)
-                torch.manual_seed(0)
-                model = MINeRF(cfg, data.expression_dim, 1, data.num_latents).to(device).eval()
-                cond = clip_frame_condition(model, data, 0, np.array([0]), False)[0]
-                view = View(pose, K, cond, bg)
-                if args.full:
-                    sec = timed(lambda: render_view(model, view), device, 1)
-                    fps, measured = 1.0 / sec, rays_per_frame
-                else:
-                    # a band of rows around the image centre holding about --block head rays
-                    per_row = hit.reshape(size, size).sum(dim=1)
-                    y0 = y1 = size // 2
-                    while int(per_row[y0:y1].sum()) < args.block and (y0 > 0 or y1 < size):
-                        y0, y1 = max(0, y0 - 1), min(size, y1 + 1)
-                    box = (0, y0, size, y1)
-                    sub_hit = int(per_row[y0:y1].sum())
-                    sec = timed(lambda: render_view(model, view, box), device, 1)
-                    fps, measured = sub_hit / sec / max(rays_per_frame, 1), sub_hit
-                results.append(
-                    {
-                        "preset": preset,
-                        "resolution": size,
-                        "rays_per_frame": rays_per_frame,
-                        "rays_timed": measured,
-                        "frames_per_s": round(fps, 5),
-                        "seconds_per_frame": round(1.0 / fps, 2),
-                        "extrapolated": not args.full,
-                    }
-                )
-                print(json.dumps(results[-1]), flush=True)
-    print(json.dumps({"benchmark": "render_speed", "device": device_name(device), "torch": torch.__version__, "results": results}, indent=2))
+    results = {}
+    for item in args.run:
+        name, _, path = item.partition("=")
+        renderer = RunRenderer.open(path, args.device)
+        results[name] = {"run": path, **_measure(renderer, args.clip, args.frames)}
+        print(json.dumps({name: results[name]}), flush=True)
+    speedups = {}
+    if len(results) >= 2:
+        first, *others = list(results)
+        for other in others:
+            speedups[f"{first}_vs_{other}"] = {
+                k: round(results[other]["seconds_per_frame"][k] / results[first]["seconds_per_frame"][k], 2) for k in ("full_head", "lower_face")
+            }
+            speedups[f"{first}_lower_face_vs_{other}_full_head"] = round(results[other]["seconds_per_frame"]["full_head"] / results[first]["seconds_per_frame"]["lower_face"], 2)
+    print(json.dumps({"benchmark": "render_speed", "device": device_name(torch.device(args.device)), "threads": args.threads, "torch": torch.__version__, "clip": args.clip, "results": results, "speedup": speedups}, indent=2))
 
 
 if __name__ == "__main__":

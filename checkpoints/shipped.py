@@ -9,7 +9,7 @@ from minerf_base.errors import InputError
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 SHIPPED = {
-    "minerf": "minerf-grid8-fast",
+    "minerf": "minerf-talk17-fast",
     "audio2exp": "audio2exp-whisper-pd19",
     "lipsync": "syncnet-grid6",
 }

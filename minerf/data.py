@@ -78,6 +78,9 @@ class MultiClipData:
         self._cache: OrderedDict[tuple[int, int], tuple[Tensor, Tensor]] = OrderedDict()
         self._cache_size = cache_frames
         self._train_pairs = np.array([(ci, t) for ci, (train, _) in enumerate(self.splits) for t in train], dtype=np.int64)
+        self.balanced = False
+        """Draw training frames identity by identity (each person the same share of the rays,
+        however long their clips), not uniformly over all frames."""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -143,11 +146,28 @@ class MultiClipData:
         near, far, _ = box_bounds(origins, dirs)
         return origins, dirs, near, far
 
+    def _pick_frames(self, count: int, generator: torch.Generator) -> np.ndarray:
+        """Indices into the training frames: uniform over all frames, or (``balanced``) an
+        identity drawn uniformly first, then one of its training frames."""
+        if not self.balanced:
+            return torch.randint(0, len(self._train_pairs), (count,), generator=generator).numpy()
+        owners = np.array([self.identity_of_clip[ci] for ci, _ in self._train_pairs])
+        groups = [np.nonzero(owners == ident)[0] for ident in sorted(set(owners.tolist()))]
+        who = torch.randint(0, len(groups), (count,), generator=generator).numpy()
+        within = torch.rand(count, generator=generator).numpy()
+        return np.array([groups[g][min(int(u * len(groups[g])), len(groups[g]) - 1)] for g, u in zip(who, within)])
+
+    def random_training_frame(self, generator: torch.Generator) -> tuple[int, int]:
+        """(clip index, frame index) of one random training frame."""
+        pick = int(torch.randint(0, len(self._train_pairs), (1,), generator=generator))
+        ci, t = self._train_pairs[pick]
+        return int(ci), int(t)
+
     def sample_batch(self, num_rays: int, num_frames: int, window: int, inside_fraction: float, generator: torch.Generator, head_margin: float = 0.0, mouth_fraction: float = 0.0) -> RayBatch:
         """Random training rays: ``num_frames`` random training frames, ``num_rays`` rays in all;
         ``mouth_fraction`` of each frame's rays inside the lips' box, ``inside_fraction`` of the
         others inside the face box grown by ``head_margin`` (the head box)."""
-        picks = torch.randint(0, len(self._train_pairs), (num_frames,), generator=generator).numpy()
+        picks = self._pick_frames(num_frames, generator)
         per = [num_rays // num_frames + (1 if k < num_rays % num_frames else 0) for k in range(num_frames)]
         parts: list[tuple[Tensor, ...]] = []
         idents, exprs, lats = [], [], []

@@ -13,13 +13,13 @@ from minerf_base.cli_support import (
     verbosity_options,
 )
 
-PRESET_NAMES = ("paper", "fast", "tiny")  # the keys of minerf.model.presets.PRESETS (tests check it)
+PRESET_NAMES = ("paper", "fast", "fast-hash", "tiny")  # the keys of minerf.model.presets.PRESETS (tests check it)
 
 
 @click.command("train")
 @click.argument("clip_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder (checkpoints, logs, eval.json). An existing run there is resumed.")
-@click.option("--preset", default="fast", show_default=True, type=click.Choice(PRESET_NAMES), help="paper = Table 5 of the paper (GPU); fast = hash grid + small MLPs; tiny = tests.")
+@click.option("--preset", default="fast", show_default=True, type=click.Choice(PRESET_NAMES), help="paper = Table 5 of the paper (GPU); fast = tri-plane with expression-driven planes + occupancy grid (default); fast-hash = the earlier hash-grid preset; tiny = tests.")
 @click.option("--ablation", default="M", show_default=True, help="Interaction module or ablation row: M, H, baseline, A1..A7, M-no-latent, M-k32, H-N3, H-N4, M-o256, concat, M-latent.")
 @click.option("--iters", type=click.IntRange(1), default=None, help="Total training steps (default: the preset's).")
 @click.option("--same-identity", multiple=True, metavar="NAME,NAME[,...]", help="Clip folder names that show the same person (one identity code). Repeatable.")

@@ -128,7 +128,7 @@ def write_synthetic_clip(
         "crop_box": crop,
         "source": {"path": None if source is None else str(source), "sha256": None if source is None else _sha256(source), "synthetic_identity": identity},
     }
-    return write_clip(path, frames=frames, masks=masks, backgrounds=[bg] * num_frames, tracks=_tracks(poses, K, expr, boxes), meta=meta)
+    return write_clip(path, frames=frames, masks=masks, backgrounds=[bg] * num_frames, tracks=_tracks(poses, K, expr, boxes, identity), meta=meta)
 
 
 def synthetic_clips(root: str | Path, size: int, count: int = 2, frames: int = 6) -> list[Path]:
@@ -158,15 +158,29 @@ def _render_frames(identity: int, expr: np.ndarray, poses: np.ndarray, K: np.nda
     return frames, masks, boxes
 
 
-def _tracks(poses: np.ndarray, K: np.ndarray, expr: np.ndarray, boxes: list[list[int]]) -> dict[str, np.ndarray]:
-    """``tracks.npz`` of the clip: the exact poses and expressions, no landmarks."""
+def face_points(identity: int) -> np.ndarray:
+    """(468, 3) head-space face-mesh points laid on the synthetic head: the shipped expression
+    space's mean face, its nose tip on the front of the head's ellipsoid (lips near the drawn
+    mouth). What a tracker would report, roughly: enough for masks and boxes built from landmarks."""
+    from minerf.prepare.expression_space import load_expression_space
+
+    mean = load_expression_space().mean_shape
+    front = identity_look(identity)["axes"][2]
+    return (mean + np.array([0.0, 0.1, -(front + mean[1, 2])])).astype(np.float32)
+
+
+def _tracks(poses: np.ndarray, K: np.ndarray, expr: np.ndarray, boxes: list[list[int]], identity: int) -> dict[str, np.ndarray]:
+    """``tracks.npz`` of the clip: the exact poses and expressions, landmarks of :func:`face_points`."""
     num_frames = len(poses)
+    points = face_points(identity)
+    cam = np.einsum("nij,pj->npi", poses[:, :3, :3], points) + poses[:, None, :3, 3]
+    pix = cam @ K.T
     return {
         "pose": poses,
         "intrinsics": K,
         "expression": expr,
-        "landmarks2d": np.zeros((num_frames, NUM_LANDMARKS, 2)),
-        "landmarks3d": np.zeros((num_frames, NUM_LANDMARKS, 3)),
+        "landmarks2d": (pix[..., :2] / pix[..., 2:3]).astype(np.float32),
+        "landmarks3d": np.repeat(points[None], num_frames, axis=0),
         "identity_shape": np.zeros((NUM_LANDMARKS, 3)),
         "face_box": np.array(boxes, dtype=np.float32),
         "valid": np.ones(num_frames, dtype=bool),

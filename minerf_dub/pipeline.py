@@ -89,6 +89,10 @@ class DubOptions:
     preview_seconds: float | None = None
     """Render only the first this many seconds of the output, to check a dub before the full
     run (None: the whole audio)."""
+    full_head: bool = False
+    """Re-render the whole head; by default only the lower face (cheeks, mouth, jaw, chin) is
+    rendered and blended into the source frame, so eyes, hair and background stay the
+    source's own pixels."""
     fps: float | None = None
     """Output frame rate (None: the source video's own)."""
     resume: bool = True
@@ -219,6 +223,24 @@ class DubRender:
     size: tuple[int, int]
     """(height, width) of the output, even."""
     visible_label: bool = False
+    full_head: bool = False
+    """Render the whole head (else only the lower face, :func:`minerf.render.composite.lower_face_masks`)."""
+
+    def _region(self, j: int) -> np.ndarray:
+        """Pixels of clip frame ``j`` that are rendered."""
+        from minerf.render.composite import lower_face_masks, render_region
+
+        if self.full_head:
+            return render_region(self.clip.mask(j))
+        return lower_face_masks(self.clip.landmarks2d[j], self.clip.resolution)[0]
+
+    def _blend(self, j: int, acc: np.ndarray) -> np.ndarray:
+        """Where (and how much) the render replaces clip frame ``j``'s pixels."""
+        from minerf.render.composite import blend_mask, lower_face_masks
+
+        if self.full_head:
+            return blend_mask(self.clip.mask(j), acc)
+        return lower_face_masks(self.clip.landmarks2d[j], self.clip.resolution)[1]
 
     @property
     def timeline(self) -> np.ndarray:
@@ -233,7 +255,6 @@ class DubRender:
     def crops(self, expressions: np.ndarray, span: slice) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(RGB crop (S, S, 3) uint8, opacity (S, S)) for output frames ``span``; ``expressions``
         (T, d) the 25 fps track, read at each output frame's time."""
-        from minerf.render.composite import render_region
         from minerf.render.video import FrameSequence, render_frames
         from minerf_dub.timing import interpolate_poses, interpolate_rows
 
@@ -243,7 +264,7 @@ class DubRender:
         sequence = FrameSequence(
             interpolate_rows(np.asarray(expressions, np.float32), timing.expression_position[span]), interpolate_poses(clip.pose, timing.clip_position[span]),
             clip.intrinsics, None if self.latents is None else self.latents[span],
-            (clip.background(int(j)) for j in js), regions=(render_region(clip.mask(int(j))) for j in js),
+            (clip.background(int(j)) for j in js), regions=(self._region(int(j)) for j in js),
         )
         return render_frames(model, code, sequence, self.run.smoothing_active)
 
@@ -272,7 +293,7 @@ class DubRender:
         watermarked (and labelled when asked); through ``store`` when given."""
         from tqdm import tqdm
 
-        from minerf.render.composite import blend_mask, paste_into_frame
+        from minerf.render.composite import paste_into_frame
 
         height, width = self.size
         ks = range(len(self.timeline))[span]
@@ -281,7 +302,7 @@ class DubRender:
         bar = tqdm(zip(ks, crops), total=len(ks), initial=0, desc="render", unit="frames", disable=not progress, postfix=None if not done else {"stored": done})
         for k, (crop, acc) in bar:
             j = int(self.timeline[k])
-            alpha = blend_mask(self.clip.mask(j), acc)
+            alpha = self._blend(j, acc)
             frame = paste_into_frame(self.source_frames[int(self.timing.source_index[k])], crop, alpha, self.clip.crop_box)[:height, :width]
             frame = self.embed(k, frame, place_in_frame(alpha, self.clip.crop_box, frame.shape[:2]))
             yield visible_label(frame) if self.visible_label else frame
@@ -423,7 +444,7 @@ def plan_render(job: _Job, run: Any, clip: Any, identity: str, offset: int | Non
         latents = None if not run.config.use_latent else run.model.latent_codes.new_zeros(len(timing), run.model.latent_codes.shape[1])
     else:
         latents = frame_latents(run, clip, offset, timing.clip_frame)
-    return DubRender(run, clip, identity, timing, latents, frames, Embedder(height, width, len(timing)), (height, width), job.options.visible_label)
+    return DubRender(run, clip, identity, timing, latents, frames, Embedder(height, width, len(timing)), (height, width), job.options.visible_label, job.options.full_head)
 
 
 def dub(video: str | Path, audio: str | Path | None, output: str | Path, options: DubOptions = DubOptions(), progress: bool = True, expressions_from: str | Path | None = None) -> DubResult:
@@ -493,7 +514,7 @@ def _crop_store(output: Path, render: DubRender, expressions: np.ndarray, count:
     from minerf_dub.work import CropStore, model_key, request_key
 
     t = render.timing
-    parts = (model_key(render.run.model), render.identity, expressions, str(t.rate), t.source_index, t.clip_position, t.expression_position, render.latents, render.clip.source_sha256, render.clip.resolution, count)
+    parts = (model_key(render.run.model), render.identity, expressions, str(t.rate), t.source_index, t.clip_position, t.expression_position, render.latents, render.clip.source_sha256, render.clip.resolution, count, "full head" if render.full_head else "lower face")
     return CropStore.beside(output, request_key(parts))
 
 

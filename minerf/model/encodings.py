@@ -76,18 +76,19 @@ def _corner_index(corner: Int[Tensor, "*batch 3"], resolution: int, table_size: 
 
 
 class _CornerBlend(torch.autograd.Function):
-    """``sum_c table[index[:, c]] * weight[:, c]``: table (T, F), index (B, 8), weight (B, 8) -> (B, F).
+    """``sum_c table[index[:, c]] * weight[:, c]``: table (T, F), index (B, K), weight (B, K) -> (B, F)
+    (K = 8 corners of a hash-grid cell, 4 texels of a tri-plane).
 
     Forward is one fused gather (``embedding_bag``); backward scatters with ``index_add_``,
     which on CPU is several times faster than the generic sort-based embedding backward."""
 
     @staticmethod
-    def forward(ctx, table: Float[Tensor, "entries features"], index: Int[Tensor, "batch 8"], weight: Float[Tensor, "batch 8"]) -> Float[Tensor, "batch features"]:  # type: ignore[override]
+    def forward(ctx, table: Float[Tensor, "entries features"], index: Int[Tensor, "batch corners"], weight: Float[Tensor, "batch corners"]) -> Float[Tensor, "batch features"]:  # type: ignore[override]
         ctx.save_for_backward(table, index, weight)
         return nn.functional.embedding_bag(index, table, per_sample_weights=weight, mode="sum")
 
     @staticmethod
-    def backward(ctx, grad: Float[Tensor, "batch features"]) -> tuple[Float[Tensor, "entries features"] | None, None, Float[Tensor, "batch 8"] | None]:  # type: ignore[override]
+    def backward(ctx, grad: Float[Tensor, "batch features"]) -> tuple[Float[Tensor, "entries features"] | None, None, Float[Tensor, "batch corners"] | None]:  # type: ignore[override]
         table, index, weight = ctx.saved_tensors
         grad_table = grad_weight = None
         if ctx.needs_input_grad[0]:
@@ -160,4 +161,99 @@ def hash_grid_reference(enc: HashGridEncoding, x: Float[Tensor, "batch 3"]) -> F
                     wz = frac[:, 2] if dz else 1 - frac[:, 2]
                     acc = acc + enc.table[lv][idx] * (wx * wy * wz)[:, None]
         outputs.append(acc)
+    return torch.cat(outputs, dim=-1)
+
+
+# The three axis-aligned planes of a tri-plane: (first, second) coordinate of each.
+PLANE_AXES = ((0, 1), (0, 2), (1, 2))
+
+
+@dataclass
+class TriPlaneConfig:
+    """Multi-scale tri-plane (k-planes style): per scale, three C-channel feature planes
+    (xy, xz, yz); a point's feature combines its three bilinear plane lookups (their product,
+    or their sum), and the scales are concatenated."""
+
+    resolutions: tuple[int, ...] = (64, 256)
+    """Side of the planes of each scale."""
+    channels: int = 16
+    """Features per plane (and per scale in the output)."""
+    combine: str = "product"
+    """``product`` (k-planes: local in 3-D) or ``sum`` of the three planes."""
+    init_std: float = 0.1
+    """Planes start at 1 + N(0, init_std^2) for ``product`` (the product then starts near the
+    sum of the three), at N(0, init_std^2) for ``sum``."""
+
+    def __post_init__(self) -> None:
+        self.resolutions = tuple(int(r) for r in self.resolutions)
+        if self.combine not in ("product", "sum"):
+            raise ValueError(f"unknown tri-plane combine '{self.combine}' (product or sum)")
+        if not self.resolutions or min(self.resolutions) < 2 or self.channels < 1:
+            raise ValueError(f"a tri-plane needs resolutions >= 2 and channels >= 1, not {self.resolutions} / {self.channels}")
+
+
+def plane_corners(x: Float[Tensor, "batch 3"], res: int) -> tuple[Int[Tensor, "3 batch 4"], Float[Tensor, "3 batch 4"]]:
+    """Bilinear lookup of points ``x`` in [0, 1]^3 on the three planes of side ``res`` (texel
+    centres at the plane's edges, like ``align_corners``): per plane, the flat indices of the
+    four texels around the point in a (3, res, res) table and their weights. Texel (v, u) of
+    plane p is entry ``(p * res + v) * res + u``."""
+    axes = torch.tensor(PLANE_AXES, device=x.device)
+    uv = x.clamp(0.0, 1.0)[:, axes].permute(1, 0, 2) * (res - 1)  # (3, B, 2)
+    base = uv.floor().clamp(0, res - 2)
+    frac = uv - base
+    b = base.long()
+    first = (torch.arange(3, device=x.device)[:, None] * res + b[..., 1]) * res + b[..., 0]
+    index = torch.stack([first, first + 1, first + res, first + res + 1], dim=-1)
+    fu, fv = frac[..., 0], frac[..., 1]
+    weight = torch.stack([(1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv], dim=-1)
+    return index, weight
+
+
+def blend_rows(table: Float[Tensor, "entries features"], index: Int[Tensor, "*batch corners"], weight: Float[Tensor, "*batch corners"]) -> Float[Tensor, "*batch features"]:
+    """``sum_c table[index[..., c]] * weight[..., c]`` (one fused gather; scatter-add backward)."""
+    flat_index, flat_weight = index.reshape(-1, index.shape[-1]), weight.reshape(-1, weight.shape[-1])
+    out = _CornerBlend.apply(table, flat_index, flat_weight.to(table.dtype))
+    return out.reshape(*index.shape[:-1], table.shape[-1])
+
+
+class TriPlaneEncoding(nn.Module):
+    """``x`` (batch, 3) in [0, 1] -> (batch, scales * channels): per scale one fused gather of
+    the 3 x 4 texels around each point (cheap in plain PyTorch, forward and backward).
+    Planes are stored channels-last, (3, res, res, C). :func:`triplane_reference` is its slow twin."""
+
+    def __init__(self, cfg: TriPlaneConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.out_dim = len(cfg.resolutions) * cfg.channels
+        mean = 1.0 if cfg.combine == "product" else 0.0
+        self.planes = nn.ParameterList(nn.Parameter(mean + cfg.init_std * torch.randn(3, res, res, cfg.channels)) for res in cfg.resolutions)
+
+    def looked_up(self, x: Float[Tensor, "batch 3"]) -> Float[Tensor, "3 batch enc"]:
+        """The bilinear lookups of the three planes, not yet combined: (plane, batch, scales * C)."""
+        looks = []
+        for planes in self.planes:
+            index, weight = plane_corners(x, planes.shape[1])
+            looks.append(blend_rows(planes.reshape(-1, planes.shape[-1]), index, weight))
+        return torch.cat(looks, dim=-1)
+
+    def forward(self, x: Float[Tensor, "batch 3"]) -> Float[Tensor, "batch enc"]:
+        looks = self.looked_up(x)
+        return looks[0] * looks[1] * looks[2] if self.cfg.combine == "product" else looks.sum(dim=0)
+
+
+def triplane_reference(enc: TriPlaneEncoding, x: Float[Tensor, "batch 3"]) -> Float[Tensor, "batch enc"]:
+    """Slow, literal evaluation of :class:`TriPlaneEncoding` (same planes) with PyTorch's own
+    bilinear sampler (``grid_sample``, ``align_corners``): plane by plane, then the product
+    (or sum) of the planes."""
+    coords = x.clamp(0.0, 1.0) * 2.0 - 1.0
+    product = enc.cfg.combine == "product"
+    outputs = []
+    for planes in enc.planes:
+        feature = None
+        for p, (a, b) in enumerate(PLANE_AXES):
+            image = planes[p].permute(2, 0, 1)[None]  # (1, C, rows v, columns u)
+            grid = torch.stack([coords[:, a], coords[:, b]], dim=-1)[None, :, None, :]
+            looked = nn.functional.grid_sample(image, grid.to(image.dtype), mode="bilinear", align_corners=True)[0, :, :, 0].T
+            feature = looked if feature is None else (feature * looked if product else feature + looked)
+        outputs.append(feature)
     return torch.cat(outputs, dim=-1)

@@ -6,7 +6,12 @@ smoothing) concatenated with the latent code. Two encodings of ``x`` share this 
 * ``"pe"`` -- the paper's NeRF MLP: PE(x) (10 frequencies) + cond -> ``depth`` x ``width``
   ReLU layers (skip connection at the middle, as in NeRF) -> density head; features +
   PE(v) (4 frequencies) -> colour branch of ``color_depth`` x ``color_width``.
-* ``"hash"`` -- the fast path: a multiresolution hash grid of x + cond -> small MLPs.
+* ``"hash"`` -- a multiresolution hash grid of x + cond -> small MLPs (the ``fast-hash`` preset).
+* ``"triplane"`` -- the fast path: a multi-scale tri-plane of x + cond -> small MLPs, plus
+  (``dynamic_basis`` > 0) an expression-factorised dynamic tri-plane: K basis planes G_j whose
+  point features are mixed by coefficients a(cond) that the interaction output M(e, i) drives,
+  ``sum_j a_j(cond) G_j(x)`` -- the spatial analogue of M. The expression then changes
+  features *in space* (where the lips are), not only through the MLP's first layer.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from minerf.model.encodings import HashGridConfig, HashGridEncoding, PositionalEncoding
+from minerf.model.encodings import HashGridConfig, HashGridEncoding, PositionalEncoding, TriPlaneConfig, TriPlaneEncoding, blend_rows, plane_corners
 from minerf_base.clip import HEAD_BOX
 
 
@@ -28,7 +33,7 @@ class FieldConfig:
     """Architecture of one field (the coarse and the fine field use the same config)."""
 
     encoding: str = "pe"
-    """``pe`` (paper) or ``hash`` (fast)."""
+    """``pe`` (paper), ``hash`` or ``triplane`` (fast)."""
     pos_freqs: int = 10
     """Positional-encoding frequencies for x (``pe``)."""
     dir_freqs: int = 4
@@ -45,20 +50,34 @@ class FieldConfig:
     """``relu`` (paper) or ``softplus`` (smoother start for the hash grid)."""
     hash_grid: HashGridConfig = field(default_factory=HashGridConfig)
     """Hash grid parameters (``hash`` only)."""
+    triplane: TriPlaneConfig = field(default_factory=TriPlaneConfig)
+    """Static tri-plane parameters (``triplane`` only)."""
+    dynamic_basis: int = 0
+    """K expression-driven basis tri-planes (``triplane`` only; 0: none)."""
+    dynamic_channels: int = 8
+    """Features per basis plane."""
+    dynamic_resolution: int = 64
+    """Side of the basis planes."""
     region_attention: bool = False
     """Gate the conditioning per point, channel by channel, with ``2 sigmoid(A enc(x))`` (as
     ER-NeRF's region attention): the expression can then act on the mouth without acting on
     the forehead, which one shared first layer cannot do with a static encoding."""
 
     def __post_init__(self) -> None:
-        if self.encoding not in ("pe", "hash"):
-            raise ValueError(f"unknown encoding '{self.encoding}' (pe or hash)")
+        if self.encoding not in ("pe", "hash", "triplane"):
+            raise ValueError(f"unknown encoding '{self.encoding}' (pe, hash or triplane)")
+        if self.dynamic_basis and self.encoding != "triplane":
+            raise ValueError("dynamic basis planes need the triplane encoding")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FieldConfig":
         """The config saved by :func:`dataclasses.asdict` (the hash grid as a nested dict)."""
         data = dict(data)
         data["hash_grid"] = HashGridConfig(**data.get("hash_grid", {}))
+        triplane = dict(data.get("triplane", {}))
+        if "resolutions" in triplane:  # JSON stores the tuple as a list
+            triplane["resolutions"] = tuple(triplane["resolutions"])
+        data["triplane"] = TriPlaneConfig(**triplane)
         return cls(**data)
 
 
@@ -71,6 +90,41 @@ def _mlp(n_in: int, width: int, depth: int, n_out: int | None) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _position_encoding(cfg: FieldConfig) -> nn.Module:
+    if cfg.encoding == "pe":
+        return PositionalEncoding(3, cfg.pos_freqs)
+    if cfg.encoding == "hash":
+        return HashGridEncoding(cfg.hash_grid)
+    return TriPlaneEncoding(cfg.triplane)
+
+
+class DynamicPlanes(nn.Module):
+    """``sum_j a_j(cond) G_j(x)``: K basis tri-planes G_j (``dynamic_channels`` features each,
+    the sum of three planes) mixed by coefficients ``a`` linear in the conditioning (the
+    interaction output M(e, i)). The mix is done on the planes, once per distinct
+    conditioning (one per frame), so a lookup costs C features, not K x C. The planes start
+    near zero: a new field starts static and grows expression-dependent features only where
+    the images ask for them (the mouth)."""
+
+    def __init__(self, cfg: FieldConfig, cond_dim: int):
+        super().__init__()
+        self.basis, self.channels, self.res = cfg.dynamic_basis, cfg.dynamic_channels, cfg.dynamic_resolution
+        self.planes = nn.Parameter(1e-3 * torch.randn(self.basis, 3, self.res, self.res, self.channels))
+        self.coefficients = nn.Linear(cond_dim, self.basis)
+
+    def forward(self, unit: Float[Tensor, "points 3"], cond: Float[Tensor, "rays cond"], samples: int) -> Float[Tensor, "points channels"]:
+        # rays of one frame share their conditioning row: find the distinct rows by a 1-D key
+        key = cond.detach().double() @ torch.linspace(1.0, 2.0, cond.shape[-1], dtype=torch.float64, device=cond.device)
+        distinct, frame_of_ray = torch.unique(key, return_inverse=True)
+        first = torch.full((len(distinct),), len(cond), device=cond.device, dtype=torch.long)
+        first = first.scatter_reduce(0, frame_of_ray, torch.arange(len(cond), device=cond.device), "amin")
+        coef = self.coefficients(cond[first]).to(self.planes.dtype)  # one row per distinct conditioning
+        mixed = torch.einsum("fk,kpvuc->fpvuc", coef, self.planes)  # (F, 3, res, res, C)
+        index, weight = plane_corners(unit, self.res)  # (3, points, 4) into one frame's planes
+        offset = (frame_of_ray.repeat_interleave(samples) * (3 * self.res * self.res))[None, :, None]
+        return blend_rows(mixed.reshape(-1, self.channels), index + offset, weight).sum(dim=0)
+
+
 class ConditionedField(nn.Module):
     """``x`` head-space points, ``v`` unit view directions, ``cond`` per-ray conditioning -> rgb, sigma."""
 
@@ -81,11 +135,9 @@ class ConditionedField(nn.Module):
         self.register_buffer("box_min", torch.from_numpy(np.asarray(HEAD_BOX[0])), persistent=False)
         self.register_buffer("box_size", torch.from_numpy(np.asarray(HEAD_BOX[1] - HEAD_BOX[0])), persistent=False)
         self.dir_enc = PositionalEncoding(3, cfg.dir_freqs)
-        if cfg.encoding == "pe":
-            self.pos_enc: nn.Module = PositionalEncoding(3, cfg.pos_freqs)
-        else:
-            self.pos_enc = HashGridEncoding(cfg.hash_grid)
-        n_in = self.pos_enc.out_dim + cond_dim
+        self.pos_enc = _position_encoding(cfg)
+        self.dynamic = DynamicPlanes(cfg, cond_dim) if cfg.dynamic_basis else None
+        n_in = self.pos_enc.out_dim + cond_dim + (cfg.dynamic_channels if self.dynamic is not None else 0)
         self.skip_at = cfg.depth // 2 if cfg.encoding == "pe" and cfg.depth >= 6 else -1
         first = cfg.depth if self.skip_at < 0 else self.skip_at
         self.backbone_a = _mlp(n_in, cfg.width, first, None)
@@ -99,22 +151,33 @@ class ConditionedField(nn.Module):
             nn.init.zeros_(self.attention.weight)
             nn.init.zeros_(self.attention.bias)
 
-    def forward(
-        self, x: Float[Tensor, "rays samples 3"], v: Float[Tensor, "rays 3"], cond: Float[Tensor, "rays cond"]
-    ) -> tuple[Float[Tensor, "rays samples 3"], Float[Tensor, "rays samples"]]:
+    def _hidden(self, x: Float[Tensor, "rays samples 3"], cond: Float[Tensor, "rays cond"]) -> tuple[Tensor, Float[Tensor, "rays samples"]]:
+        """Backbone features (rays * samples, width) and densities (rays, samples)."""
         R, S, _ = x.shape
         unit = (x - self.box_min) / self.box_size  # head box -> [0, 1]^3
         flat = unit.reshape(R * S, 3)
         cond_s = cond[:, None, :].expand(R, S, cond.shape[-1]).reshape(R * S, -1)
-        enc = self.pos_enc(flat if self.cfg.encoding == "hash" else flat * 2 - 1).to(cond_s.dtype)
-        if self.attention is not None:
-            cond_s = cond_s * 2.0 * torch.sigmoid(self.attention(enc))
-        h_in = torch.cat([enc, cond_s], dim=-1)
+        enc = self.pos_enc(flat if self.cfg.encoding != "pe" else flat * 2 - 1).to(cond_s.dtype)
+        parts = [enc, cond_s * 2.0 * torch.sigmoid(self.attention(enc)) if self.attention is not None else cond_s]
+        if self.dynamic is not None:
+            parts.append(self.dynamic(flat, cond, S).to(cond_s.dtype))
+        h_in = torch.cat(parts, dim=-1)
         h = self.backbone_a(h_in)
         if self.backbone_b is not None:
             h = self.backbone_b(torch.cat([h, h_in], dim=-1))
         raw = self.density(h).reshape(R, S)
         sigma = torch.relu(raw) if self.cfg.density_activation == "relu" else nn.functional.softplus(raw - 1.0)
+        return h, sigma
+
+    def densities(self, x: Float[Tensor, "rays samples 3"], cond: Float[Tensor, "rays cond"]) -> Float[Tensor, "rays samples"]:
+        """Only the density (no colour branch): what the occupancy grid asks."""
+        return self._hidden(x, cond)[1]
+
+    def forward(
+        self, x: Float[Tensor, "rays samples 3"], v: Float[Tensor, "rays 3"], cond: Float[Tensor, "rays cond"]
+    ) -> tuple[Float[Tensor, "rays samples 3"], Float[Tensor, "rays samples"]]:
+        R, S, _ = x.shape
+        h, sigma = self._hidden(x, cond)
         d_enc = self.dir_enc(v)[:, None, :].expand(R, S, self.dir_enc.out_dim).reshape(R * S, -1)
         rgb = torch.sigmoid(self.color(torch.cat([self.feature(h), d_enc.to(h.dtype)], dim=-1))).reshape(R, S, 3)
         return rgb, sigma

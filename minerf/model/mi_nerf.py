@@ -24,9 +24,14 @@ from torch import Tensor, nn
 
 from minerf.model.field import ConditionedField, FieldConfig
 from minerf.model.interaction import InteractionConfig, InteractionModule
+from minerf.model.occupancy import OccupancyGrid
 from minerf.model.rays import Rays
-from minerf.model.render import importance_depths, stratified_depths, volume_render
+from minerf.model.render import distortion_loss, importance_depths, stratified_depths, volume_render
 from minerf.model.smoothing import TemporalAttention
+from minerf_base.clip import HEAD_BOX
+
+HEAD_DEPTH = float(HEAD_BOX[1][2] - HEAD_BOX[0][2])
+"""Depth of the head box (decimetres): the distortion loss measures depths in this unit."""
 
 
 @dataclass
@@ -50,10 +55,26 @@ class MINeRFConfig:
     """Stratified samples per ray for the coarse field."""
     fine_samples: int = 128
     """Importance samples per ray for the fine field (0: coarse field only)."""
+    shared_fine: bool = False
+    """One field for both passes: the fine pass evaluates only its new importance samples and
+    renders them merged with the coarse ones (no second network, no re-evaluation)."""
+    occupancy_resolution: int = 0
+    """Side of the occupancy grid that narrows each ray to where the field is dense (0: none)."""
+    occupancy_every: int = 32
+    """Training steps between occupancy refreshes (with a random training frame's conditioning)."""
+    occupancy_warmup: int = 256
+    """Steps before the first refresh (the whole head box is sampled until then)."""
+    max_span: float = 0.0
+    """Longest span (decimetres) a ray samples after entering occupied space (0: no limit)."""
+    lambda_distortion: float = 0.0
+    """Weight of the distortion loss on the final render's weights (0: off)."""
     rays_per_step: int = 2048
     """Rays per gradient step."""
     frames_per_step: int = 1
     """Frames the rays of one step are drawn from (paper: one randomly chosen frame)."""
+    balance_identities: bool = False
+    """Draw each step's frames identity by identity (each person gets the same share of the
+    rays, however long their videos) instead of uniformly over all training frames."""
     inside_fraction: float = 0.95
     """Fraction of rays drawn inside the head box (paper: 95 %)."""
     head_margin: float = 0.25
@@ -109,7 +130,8 @@ class MINeRF(nn.Module):
         self.cond_dim = self.interaction.out_dim + (cfg.latent_dim if self.latent_in_cond else 0)
         self.smoother = TemporalAttention(self.cond_dim, cfg.smoothing_window) if cfg.smoothing_start >= 0 else None
         self.coarse = ConditionedField(cfg.field, self.cond_dim)
-        self.fine = ConditionedField(cfg.field, self.cond_dim) if cfg.fine_samples > 0 else None
+        self.fine = ConditionedField(cfg.field, self.cond_dim) if cfg.fine_samples > 0 and not cfg.shared_fine else None
+        self.occupancy = OccupancyGrid(cfg.occupancy_resolution, max_span=cfg.max_span) if cfg.occupancy_resolution else None
 
     # ------------------------------------------------------------------ conditioning
     def condition(
@@ -158,22 +180,45 @@ class MINeRF(nn.Module):
     # ------------------------------------------------------------------ rendering
     def render_rays(self, rays: Rays, perturb: bool = False, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Render ``rays`` -> ``rgb`` (rays, 3) (fine if any), ``rgb_coarse`` (rays, 3), ``acc``
-        (rays,), ``depth`` (rays,). ``perturb`` jitters the samples (training) with ``generator``."""
+        (rays,), ``depth`` (rays,), ``weights`` and ``depths`` (rays, samples) of the final
+        render. ``perturb`` jitters the samples (training) with ``generator``. With an
+        occupancy grid the samples lie only in each ray's occupied span."""
         cfg = self.cfg
-        origins, dirs, far, cond = rays.origins, rays.dirs, rays.far, rays.cond
-        z = stratified_depths(rays.near, far, cfg.coarse_samples, perturb, generator)
-        pts = origins[:, None, :] + dirs[:, None, :] * z[..., None]
-        rgb, sigma = self.coarse(pts, dirs, cond)
+        near, far = rays.near, rays.far
+        if self.occupancy is not None:
+            near, far = self.occupancy.interval(rays.origins, rays.dirs, near, far)
+        z = stratified_depths(near, far, cfg.coarse_samples, perturb, generator)
+        rgb, sigma = self.coarse(self._points(rays, z), rays.dirs, rays.cond)
         coarse = volume_render(rgb.float(), sigma.float(), z, far, rays.background)
-        out = {"rgb_coarse": coarse["rgb"], "rgb": coarse["rgb"], "acc": coarse["acc"], "depth": coarse["depth"]}
-        if self.fine is not None:
-            z_fine = importance_depths(z, coarse["weights"], cfg.fine_samples, perturb, generator)
-            z_all, _ = torch.sort(torch.cat([z, z_fine.detach()], dim=-1), dim=-1)
-            pts = origins[:, None, :] + dirs[:, None, :] * z_all[..., None]
-            rgb, sigma = self.fine(pts, dirs, cond)
-            fine = volume_render(rgb.float(), sigma.float(), z_all, far, rays.background)
-            out.update(rgb=fine["rgb"], acc=fine["acc"], depth=fine["depth"])
+        out = {"rgb_coarse": coarse["rgb"], "rgb": coarse["rgb"], "acc": coarse["acc"], "depth": coarse["depth"], "weights": coarse["weights"], "depths": z, "far": far}
+        if cfg.fine_samples <= 0:
+            return out
+        z_fine = importance_depths(z, coarse["weights"], cfg.fine_samples, perturb, generator).detach()
+        if self.fine is not None:  # the paper's second network re-evaluates every depth
+            z_all, _ = torch.sort(torch.cat([z, z_fine], dim=-1), dim=-1)
+            rgb_all, sigma_all = self.fine(self._points(rays, z_all), rays.dirs, rays.cond)
+        else:  # shared field: evaluate the new depths only and merge them in depth order
+            rgb_f, sigma_f = self.coarse(self._points(rays, z_fine), rays.dirs, rays.cond)
+            z_all, order = torch.sort(torch.cat([z, z_fine], dim=-1), dim=-1)
+            rgb_all = torch.cat([rgb, rgb_f], dim=1).gather(1, order[..., None].expand(-1, -1, 3))
+            sigma_all = torch.cat([sigma, sigma_f], dim=1).gather(1, order)
+        fine = volume_render(rgb_all.float(), sigma_all.float(), z_all, far, rays.background)
+        out.update(rgb=fine["rgb"], acc=fine["acc"], depth=fine["depth"], weights=fine["weights"], depths=z_all)
         return out
+
+    @staticmethod
+    def _points(rays: Rays, depths: Float[Tensor, "rays samples"]) -> Float[Tensor, "rays samples 3"]:
+        return rays.origins[:, None, :] + rays.dirs[:, None, :] * depths[..., None]
+
+    def render_regularizer(self, out: dict[str, Tensor]) -> Tensor | float:
+        """Loss terms on a render's samples: the distortion loss (0 when its weight is 0)."""
+        if self.cfg.lambda_distortion <= 0:
+            return 0.0
+        return self.cfg.lambda_distortion * distortion_loss(out["weights"], out["depths"], out["far"], float(HEAD_DEPTH))
+
+    def density_field(self) -> ConditionedField:
+        """The field whose density decides where rays sample (the fine one when there is one)."""
+        return self.fine if self.fine is not None else self.coarse
 
     def field_parameters(self) -> list[nn.Parameter]:
         """Parameters of the fields and the smoother (what personalization fine-tunes)."""

@@ -64,3 +64,38 @@ def blend_mask(head_mask: UInt8[np.ndarray, "size size"], acc: Float[np.ndarray,
     k = 2 * grow + 1
     m = cv2.dilate(m, np.ones((k, k), np.uint8))
     return np.clip(cv2.GaussianBlur(m, (k, k), 0), 0, 1)
+
+
+# Face-mesh points that outline the part of the face a new audio track changes: the cheeks
+# from below the eyes, round the jaw line to the chin (with the nose's base and the lips inside).
+LOWER_FACE_OUTLINE = np.array(
+    [234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454,
+     447, 345, 346, 347, 348, 349, 329, 355, 437, 399, 419, 197, 196, 174, 217, 126, 100, 120, 119, 118, 117, 116, 227],
+    dtype=np.int64,
+)
+
+
+def lower_face_masks(
+    landmarks2d: Float[np.ndarray, "points 2"], size: int, jaw_room: float = 0.06, feather: float = 0.03
+) -> tuple[Bool[np.ndarray, "size size"], Float[np.ndarray, "size size"]]:
+    """What a dub renders and where it replaces the source: (pixels to render, blend weight in
+    [0, 1]) of an S x S crop. The region is the lower face (cheeks, mouth, jaw, chin; outlined
+    by :data:`LOWER_FACE_OUTLINE`) extended down by ``jaw_room`` x size, so a jaw that opens
+    wider than the source's replaces the source's chin; the blend is 1 inside that area and
+    fades to 0 over ``feather`` x size, so the upper face, hair and background stay the
+    source's own pixels. The rendered pixels reach ``feather`` x size beyond the blend."""
+    import cv2
+
+    outline = np.round(landmarks2d[LOWER_FACE_OUTLINE]).astype(np.int32)
+    hull = cv2.convexHull(outline)
+    inside = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(inside, hull, 1)
+    drop = max(1, int(round(jaw_room * size)))
+    room = inside.copy()
+    for shift in range(1, drop + 1):  # the outline slid down: where an open jaw can reach
+        room[shift:] |= inside[:-shift]
+    grow = max(1, int(round(feather * size)))
+    k = 2 * grow + 1
+    region = cv2.dilate(room, np.ones((k, k), np.uint8)) > 0
+    alpha = np.clip(cv2.GaussianBlur(room.astype(np.float32), (k, k), 0), 0.0, 1.0) * region
+    return region, alpha

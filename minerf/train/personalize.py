@@ -6,7 +6,7 @@ are fine-tuned at a small learning rate. The result is a new run folder that kno
 identity plus the new one, so ``minerf render`` works on it unchanged.
 
 Defaults depend on the field (:func:`personalize_defaults`): the paper's MLP fields keep the
-paper's 1e-5 and the run's ray sampling. Hash-grid fields (``fast`` / ``tiny``) are tuned for a
+paper's 1e-5 and the run's ray sampling. Grid fields (tri-plane ``fast``, ``fast-hash``, ``tiny``) are tuned for a
 CPU budget of hundreds of steps: at 1e-5 their grids hardly move in that time, and an unseen
 face stays a smeared mix of the training people, so they use 1e-3 and send a quarter of the
 rays to the lips (docs/minerf-model.md has the measurements).
@@ -56,7 +56,7 @@ class PersonalizeOptions:
 
 def personalize_defaults(config: MINeRFConfig) -> tuple[float, float]:
     """(field learning rate, mouth ray fraction) used when :func:`personalize` is not told."""
-    if config.field.encoding == "hash":
+    if config.field.encoding in ("hash", "triplane"):
         return 1e-3, max(config.mouth_fraction, 0.25)
     return 1e-5, config.mouth_fraction
 

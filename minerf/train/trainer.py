@@ -38,6 +38,7 @@ from minerf.eval.heldout import evaluate_heldout, write_validation_image
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
 from minerf.model.presets import get_preset
 from minerf.model.rays import Rays
+from minerf.train import occupancy_refresh
 from minerf.run import RUN_FORMAT, checkpoint_record, run_from_checkpoint
 from minerf_base.atomic import atomic_write_json
 from minerf_base.errors import InputError
@@ -109,7 +110,8 @@ class NeRFLoss(nn.Module):
             out = model.render_rays(Rays(batch.origins, batch.dirs, batch.near, batch.far, batch.background, cond[batch.slot]), perturb=True, generator=generator)
         mse = F.mse_loss(out["rgb"].float(), batch.target)
         loss = mse + (F.mse_loss(out["rgb_coarse"].float(), batch.target) if model.fine is not None else 0.0)
-        return loss + model.code_regularizer(batch.identity, batch.latent[:, batch.latent.shape[1] // 2]), mse.detach()
+        loss = loss + model.code_regularizer(batch.identity, batch.latent[:, batch.latent.shape[1] // 2]) + model.render_regularizer(out)
+        return loss, mse.detach()
 
 
 def _run_meta(data: MultiClipData, preset: str, ablation: str, total: int) -> dict[str, Any]:
@@ -180,6 +182,7 @@ class NeRFJob(TrainJob):
         self.seed = seed
         self.world = world
         self.device = next(model.parameters()).device
+        data.balanced = model.cfg.balance_identities
         self.optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=model.cfg.lr, betas=(0.9, 0.999), eps=1e-8)
         self.step_module: nn.Module = wrap(NeRFLoss(model), world)
         self.meta: dict[str, Any] = {}
@@ -216,6 +219,8 @@ class NeRFJob(TrainJob):
                 (loss / len(pieces)).backward()
             loss_sum, mse_sum = loss_sum + float(loss.item()), mse_sum + float(mse.item())
         self.optimizer.step()
+        if occupancy_refresh.due(self.model, step + 1):  # the same grid on every process (DDP broadcasts rank 0's buffers)
+            occupancy_refresh.refresh_occupancy(self.model, self.data, shard_generator(self.seed, step, occupancy_refresh.REFRESH_PIECE))
         return {"loss": loss_sum / len(pieces), "psnr": -10.0 * math.log10(max(mse_sum / len(pieces), 1e-10))}
 
     def checkpoint(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -55,7 +55,7 @@ def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
     timing = OutputTiming.plan(FRAMES, clip.num_frames, clip.num_frames, Fraction(FPS))  # at 25 fps: the clip's own frames
     timeline = timing.clip_frame
     assert timeline.tolist() == ping_pong(FRAMES, clip.num_frames).tolist()
-    dub = DubRender(run, clip, identity, timing, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE))
+    dub = DubRender(run, clip, identity, timing, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE), full_head=True)
     dubbed = [crop for crop, _ in dub.crops(expressions, slice(0, FRAMES))]
     assert len(dubbed) == len(rendered) == FRAMES
     for k in range(FRAMES):
@@ -69,3 +69,32 @@ def test_dub_renders_the_same_pixels_as_minerf_render(run_dir):
     old = [crop for crop, _ in render_frames(run.model, code, sequence, run.smoothing_active)]
     assert all(np.array_equal(old[k], rendered[k]) for k in train)
     assert all(np.abs(old[k].astype(int) - rendered[k].astype(int)).max() > 0 for k in test)
+
+
+def test_the_default_dub_renders_only_the_lower_face_and_keeps_the_source_elsewhere(run_dir):
+    from minerf.render.composite import lower_face_masks, paste_into_frame, render_region
+    from minerf_base.timebase import FPS
+    from minerf_dub.timing import OutputTiming
+    from minerf.render.video import RunRenderer
+    from minerf_dub.identity import frame_latents, known_identity
+    from minerf_dub.pipeline import DubRender
+
+    renderer = RunRenderer.open(run_dir, "cpu")
+    run = renderer.run
+    clip = renderer.data.clips[renderer.data.clips_of_identity(1)[0]]
+    offset = known_identity(run, clip)[1]
+    timing = OutputTiming.plan(4, clip.num_frames, clip.num_frames, Fraction(FPS))
+    timeline = timing.clip_frame
+    lower = DubRender(run, clip, run.identities[1], timing, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE))
+    full = DubRender(run, clip, run.identities[1], timing, frame_latents(run, clip, offset, timeline), None, None, (SIZE, SIZE), full_head=True)
+    expressions = clip.expression[: len(timeline)]
+    for k, ((crop, acc), (full_crop, _)) in enumerate(zip(lower.crops(expressions, slice(0, 4)), full.crops(expressions, slice(0, 4)))):
+        region, alpha = lower_face_masks(clip.landmarks2d[int(timeline[k])], clip.resolution)
+        assert 0 < region.sum() < region.size and alpha.max() == 1.0 and (alpha[~region] == 0).all()
+        assert (acc[~region] == 0).all() and acc[region].max() > 0  # the field ran only in the region
+        both = region & render_region(clip.mask(int(timeline[k])))
+        np.testing.assert_array_equal(crop[both], full_crop[both])  # same pixels where both ran
+        source = clip.frame(int(timeline[k]))
+        pasted = paste_into_frame(source, crop, lower._blend(int(timeline[k]), acc), (0, 0, SIZE))
+        np.testing.assert_array_equal(pasted[alpha == 0], source[alpha == 0])  # upper face, hair, background: the source's
+        assert np.abs(pasted[alpha == 1].astype(int) - source[alpha == 1].astype(int)).max() > 0

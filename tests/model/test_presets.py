@@ -13,7 +13,7 @@ from minerf_base.errors import InputError
 def test_unknown_names_are_input_errors_that_list_the_choices():
     with pytest.raises(InputError, match="unknown preset 'huge'") as info:
         get_preset("huge")
-    assert "fast, paper, tiny" in str(info.value)
+    assert "fast, fast-hash, paper, tiny" in str(info.value)
     with pytest.raises(InputError, match="unknown ablation 'Z9'") as info:
         with_ablation(get_preset("tiny"), "Z9")
     assert "A1" in info.value.fix and "M-no-latent" in info.value.fix
