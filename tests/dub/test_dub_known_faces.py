@@ -33,7 +33,9 @@ def test_undetected_dubbed_face_is_scored_at_the_known_boxes(tmp_path, models, d
     audio = tmp_path / "speech.wav"
     sf.write(audio, speech(1.2, seed=7)[0], 16000)
     out = tmp_path / "dubbed.mp4"
-    options = DubOptions(run=models[0], audio2exp=models[1], personalize_steps=8, device="cpu")
+    # the whole head re-rendered by a tiny model: a face the detector misses (a lower-face dub
+    # keeps the source's eyes and forehead, and the detector finds it)
+    options = DubOptions(run=models[0], audio2exp=models[1], personalize_steps=8, device="cpu", full_head=True)
     result = dub(demo_video, audio, out, options, progress=False)
     with pytest.raises(NoFaceTrackError, match="no face track to score"):  # the premise: the detector misses it
         lipsync.score(out, device="cpu")
