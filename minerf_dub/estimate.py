@@ -72,8 +72,6 @@ def time_one_crop(render: Any, expressions: np.ndarray, count: int, store: Any =
     ``count`` frames not in ``store`` are rendered and the second timed (the first carries the
     renderer's warm-up); ``store`` keeps both (so the render does not do them again) unless
     the run's temporal attention needs their neighbours rendered with them."""
-    from minerf.render.composite import render_region
-
     k = 0 if store is None else next((k for k in range(count) if not store.has(k)), 0)
     span = range(k, min(k + 2, len(render.timeline)))
     crops = iter(render.crops(expressions, slice(span.start, span.stop)))
@@ -86,7 +84,7 @@ def time_one_crop(render: Any, expressions: np.ndarray, count: int, store: Any =
         for j, (crop, opacity) in zip(span, rendered):
             if j < count and not store.has(j):
                 store.save(j, crop, opacity)
-    return seconds, int(render_region(render.clip.mask(int(render.timeline[span[-1]]))).sum())
+    return seconds, int(render.region(int(render.timeline[span[-1]])).sum())  # the pixels the dub renders
 
 
 def estimate(render: Any, expressions: np.ndarray, count: int, personalize_steps: int, store: Any = None, extra_frames: int = 0) -> DubEstimate:

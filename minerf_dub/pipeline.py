@@ -226,7 +226,7 @@ class DubRender:
     full_head: bool = False
     """Render the whole head (else only the lower face, :func:`minerf.render.composite.lower_face_masks`)."""
 
-    def _region(self, j: int) -> np.ndarray:
+    def region(self, j: int) -> np.ndarray:
         """Pixels of clip frame ``j`` that are rendered."""
         from minerf.render.composite import lower_face_masks, render_region
 
@@ -264,7 +264,7 @@ class DubRender:
         sequence = FrameSequence(
             interpolate_rows(np.asarray(expressions, np.float32), timing.expression_position[span]), interpolate_poses(clip.pose, timing.clip_position[span]),
             clip.intrinsics, None if self.latents is None else self.latents[span],
-            (clip.background(int(j)) for j in js), regions=(self._region(int(j)) for j in js),
+            (clip.background(int(j)) for j in js), regions=(self.region(int(j)) for j in js),
         )
         return render_frames(model, code, sequence, self.run.smoothing_active)
 

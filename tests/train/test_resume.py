@@ -142,8 +142,8 @@ def test_version_1_run_loads_and_resumes_after_conversion(tmp_path, synthetic_cl
 
 
 def test_shipped_version_1_model_is_left_alone_by_the_conversion():
-    from checkpoints.shipped import shipped_checkpoint
+    from checkpoints.shipped import SHIPPED_DIR
 
-    shipped = shipped_checkpoint("minerf")
+    shipped = SHIPPED_DIR / "minerf-grid8-fast"  # the version-1 model, kept beside the default
     assert load_run(shipped).iteration == 4000
     assert convert_run(shipped) == {"run": str(shipped), "converted": False, "reason": "a weights-only MI-NeRF checkpoint (an export): it loads as it is and cannot be resumed"}
