@@ -78,6 +78,9 @@ class MultiClipData:
         self._cache: OrderedDict[tuple[int, int], tuple[Tensor, Tensor]] = OrderedDict()
         self._cache_size = cache_frames
         self._train_pairs = np.array([(ci, t) for ci, (train, _) in enumerate(self.splits) for t in train], dtype=np.int64)
+        owners = np.array([self.identity_of_clip[ci] for ci, _ in self._train_pairs], dtype=np.int64)
+        self._identity_groups = [np.nonzero(owners == ident)[0] for ident in sorted(set(owners.tolist()))]
+        """Per identity with training frames: its indices into the training frames."""
         self.balanced = False
         """Draw training frames identity by identity (each person the same share of the rays,
         however long their clips), not uniformly over all frames."""
@@ -151,8 +154,7 @@ class MultiClipData:
         identity drawn uniformly first, then one of its training frames."""
         if not self.balanced:
             return torch.randint(0, len(self._train_pairs), (count,), generator=generator).numpy()
-        owners = np.array([self.identity_of_clip[ci] for ci, _ in self._train_pairs])
-        groups = [np.nonzero(owners == ident)[0] for ident in sorted(set(owners.tolist()))]
+        groups = self._identity_groups
         who = torch.randint(0, len(groups), (count,), generator=generator).numpy()
         within = torch.rand(count, generator=generator).numpy()
         return np.array([groups[g][min(int(u * len(groups[g])), len(groups[g]) - 1)] for g, u in zip(who, within)])

@@ -226,21 +226,27 @@ class DubRender:
     full_head: bool = False
     """Render the whole head (else only the lower face, :func:`minerf.render.composite.lower_face_masks`)."""
 
+    _lower_face: tuple[int, Any] | None = field(default=None, repr=False, compare=False)
+    """(clip frame, its lower-face masks): a frame's crop and its paste ask for the same ones."""
+
+    def _lower_face_masks(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        from minerf.render.composite import lower_face_masks
+
+        if self._lower_face is None or self._lower_face[0] != j:
+            self._lower_face = (j, lower_face_masks(self.clip.landmarks2d[j], self.clip.resolution))
+        return self._lower_face[1]
+
     def region(self, j: int) -> np.ndarray:
         """Pixels of clip frame ``j`` that are rendered."""
-        from minerf.render.composite import lower_face_masks, render_region
+        from minerf.render.composite import render_region
 
-        if self.full_head:
-            return render_region(self.clip.mask(j))
-        return lower_face_masks(self.clip.landmarks2d[j], self.clip.resolution)[0]
+        return render_region(self.clip.mask(j)) if self.full_head else self._lower_face_masks(j)[0]
 
     def _blend(self, j: int, acc: np.ndarray) -> np.ndarray:
         """Where (and how much) the render replaces clip frame ``j``'s pixels."""
-        from minerf.render.composite import blend_mask, lower_face_masks
+        from minerf.render.composite import blend_mask
 
-        if self.full_head:
-            return blend_mask(self.clip.mask(j), acc)
-        return lower_face_masks(self.clip.landmarks2d[j], self.clip.resolution)[1]
+        return blend_mask(self.clip.mask(j), acc) if self.full_head else self._lower_face_masks(j)[1]
 
     @property
     def timeline(self) -> np.ndarray:
