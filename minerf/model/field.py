@@ -156,18 +156,40 @@ class ConditionedField(nn.Module):
         R, S, _ = x.shape
         unit = (x - self.box_min) / self.box_size  # head box -> [0, 1]^3
         flat = unit.reshape(R * S, 3)
-        cond_s = cond[:, None, :].expand(R, S, cond.shape[-1]).reshape(R * S, -1)
-        enc = self.pos_enc(flat if self.cfg.encoding != "pe" else flat * 2 - 1).to(cond_s.dtype)
-        parts = [enc, cond_s * 2.0 * torch.sigmoid(self.attention(enc)) if self.attention is not None else cond_s]
-        if self.dynamic is not None:
-            parts.append(self.dynamic(flat, cond, S).to(cond_s.dtype))
-        h_in = torch.cat(parts, dim=-1)
-        h = self.backbone_a(h_in)
-        if self.backbone_b is not None:
+        enc = self.pos_enc(flat if self.cfg.encoding != "pe" else flat * 2 - 1).to(cond.dtype)
+        dyn = self.dynamic(flat, cond, S).to(cond.dtype) if self.dynamic is not None else None
+        if self.backbone_b is None:
+            h = self.backbone_a[1:](self._first_layer(enc, cond, dyn, S))
+        else:  # the skip connection needs the whole input again
+            h_in = torch.cat([enc, self._gated(enc, cond, S).reshape(R * S, -1)] + ([dyn] if dyn is not None else []), dim=-1)
+            h = self.backbone_a(h_in)
             h = self.backbone_b(torch.cat([h, h_in], dim=-1))
         raw = self.density(h).reshape(R, S)
         sigma = torch.relu(raw) if self.cfg.density_activation == "relu" else nn.functional.softplus(raw - 1.0)
         return h, sigma
+
+    def _gated(self, enc: Float[Tensor, "points enc"], cond: Float[Tensor, "rays cond"], samples: int) -> Float[Tensor, "rays samples cond"]:
+        """The conditioning of every point, gated per point by ``2 sigmoid(A enc(x))`` when the
+        field has region attention."""
+        R = cond.shape[0]
+        if self.attention is None:
+            return cond[:, None, :].expand(R, samples, cond.shape[-1])
+        gate = torch.sigmoid(self.attention(enc)).reshape(R, samples, -1)
+        return gate * (2.0 * cond)[:, None, :]
+
+    def _first_layer(self, enc: Tensor, cond: Tensor, dyn: Tensor | None, samples: int) -> Float[Tensor, "points width"]:
+        """The first linear layer on [enc, gated cond, dyn] without building that concatenation:
+        one matrix product per part (the ungated conditioning once per ray, not per point)."""
+        first: nn.Linear = self.backbone_a[0]
+        n_enc, n_cond = enc.shape[-1], cond.shape[-1]
+        w_enc, w_cond, w_dyn = first.weight[:, :n_enc], first.weight[:, n_enc : n_enc + n_cond], first.weight[:, n_enc + n_cond :]
+        h = torch.addmm(first.bias, enc, w_enc.t())
+        if dyn is not None:
+            h = h.addmm(dyn, w_dyn.t())
+        R = cond.shape[0]
+        if self.attention is None:  # the same conditioning for all samples of a ray
+            return (h.reshape(R, samples, -1) + (cond @ w_cond.t())[:, None, :]).reshape(R * samples, -1)
+        return h.addmm(self._gated(enc, cond, samples).reshape(R * samples, n_cond), w_cond.t())
 
     def densities(self, x: Float[Tensor, "rays samples 3"], cond: Float[Tensor, "rays cond"]) -> Float[Tensor, "rays samples"]:
         """Only the density (no colour branch): what the occupancy grid asks."""
