@@ -185,11 +185,11 @@ class ConditionedField(nn.Module):
         w_enc, w_cond, w_dyn = first.weight[:, :n_enc], first.weight[:, n_enc : n_enc + n_cond], first.weight[:, n_enc + n_cond :]
         h = torch.addmm(first.bias, enc, w_enc.t())
         if dyn is not None:
-            h = h.addmm(dyn, w_dyn.t())
+            h.addmm_(dyn, w_dyn.t())
         R = cond.shape[0]
         if self.attention is None:  # the same conditioning for all samples of a ray
             return (h.reshape(R, samples, -1) + (cond @ w_cond.t())[:, None, :]).reshape(R * samples, -1)
-        return h.addmm(self._gated(enc, cond, samples).reshape(R * samples, n_cond), w_cond.t())
+        return h.addmm_(self._gated(enc, cond, samples).reshape(R * samples, n_cond), w_cond.t())
 
     def densities(self, x: Float[Tensor, "rays samples 3"], cond: Float[Tensor, "rays cond"]) -> Float[Tensor, "rays samples"]:
         """Only the density (no colour branch): what the occupancy grid asks."""
@@ -200,6 +200,15 @@ class ConditionedField(nn.Module):
     ) -> tuple[Float[Tensor, "rays samples 3"], Float[Tensor, "rays samples"]]:
         R, S, _ = x.shape
         h, sigma = self._hidden(x, cond)
-        d_enc = self.dir_enc(v)[:, None, :].expand(R, S, self.dir_enc.out_dim).reshape(R * S, -1)
-        rgb = torch.sigmoid(self.color(torch.cat([self.feature(h), d_enc.to(h.dtype)], dim=-1))).reshape(R, S, 3)
-        return rgb, sigma
+        return torch.sigmoid(self.color[1:](self._color_input(h, self.dir_enc(v).to(h.dtype), S))).reshape(R, S, 3), sigma
+
+    def _color_input(self, h: Float[Tensor, "points width"], d_enc: Float[Tensor, "rays dir"], samples: int) -> Float[Tensor, "points color"]:
+        """The colour branch's first layer on [feature(h), PE(v)] without building that
+        concatenation: ``feature`` and the first layer's feature columns are one linear map
+        (no activation between them), and PE(v) is the same for all samples of a ray."""
+        first: nn.Linear = self.color[0]
+        w_feature, w_dir = first.weight[:, : self.cfg.width], first.weight[:, self.cfg.width :]
+        fused = torch.addmm(first.bias, self.feature.bias[None], w_feature.t())[0]
+        out = torch.addmm(fused, h, (w_feature @ self.feature.weight).t())
+        R = d_enc.shape[0]
+        return (out.reshape(R, samples, -1) + (d_enc @ w_dir.t())[:, None, :]).reshape(R * samples, -1)

@@ -62,3 +62,23 @@ def test_paper_field_with_skip_connection_still_renders_from_the_whole_input():
     x = torch.rand(3, 2, 3) * field.box_size + field.box_min
     rgb, sigma = field(x, torch.nn.functional.normalize(torch.randn(3, 3), dim=-1), torch.randn(3, 4))
     assert field.backbone_b is not None and rgb.shape == (3, 2, 3) and sigma.shape == (3, 2)
+
+
+@pytest.mark.parametrize("color_depth", [1, 0])
+def test_colour_branch_by_parts_equals_the_concatenated_branch(color_depth):
+    torch.manual_seed(1)
+    cfg = dataclasses.replace(get_preset("fast").field, color_depth=color_depth)
+    field = ConditionedField(cfg, cond_dim=6).double()
+    x = torch.rand(4, 3, 3, dtype=torch.float64) * field.box_size + field.box_min
+    v = torch.nn.functional.normalize(torch.randn(4, 3, dtype=torch.float64), dim=-1)
+    cond = torch.randn(4, 6, dtype=torch.float64)
+    rgb, sigma = field(x, v, cond)
+    h, sigma_ref = field._hidden(x, cond)
+    d_enc = field.dir_enc(v)[:, None, :].expand(4, 3, -1).reshape(12, -1)
+    rgb_ref = torch.sigmoid(field.color(torch.cat([field.feature(h), d_enc], dim=-1))).reshape(4, 3, 3)
+    torch.testing.assert_close(rgb, rgb_ref)
+    torch.testing.assert_close(sigma, sigma_ref)
+    grads = torch.autograd.grad(rgb.sum(), [field.feature.weight, field.color[0].weight])
+    grads_ref = torch.autograd.grad(rgb_ref.sum(), [field.feature.weight, field.color[0].weight])
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b)
