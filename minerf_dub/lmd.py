@@ -55,17 +55,33 @@ def frame_lmd(output: np.ndarray, real: np.ndarray) -> np.ndarray:
     return dist / eye_distance(real)
 
 
+def paired_openings(output: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mouth openings of two frame-aligned (T, 468, >=2) landmark sequences on the frames
+    where both show a face (the shorter sequence sets T)."""
+    count = min(len(output), len(real))
+    a, b = mouth_opening(output[:count]), mouth_opening(real[:count])
+    found = np.isfinite(a) & np.isfinite(b)
+    return a[found], b[found]
+
+
 def opening_correlation(output: np.ndarray, real: np.ndarray) -> float:
     """Pearson correlation over time of the mouth opening of two frame-aligned (T, 468, >=2)
     landmark sequences (frames without a face left out): does the mouth move when the real
     one does? NaN when either opening does not vary."""
-    count = min(len(output), len(real))
-    a, b = mouth_opening(output[:count]), mouth_opening(real[:count])
-    found = np.isfinite(a) & np.isfinite(b)
-    a, b = a[found], b[found]
+    a, b = paired_openings(output, real)
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def opening_spread(output: np.ndarray, real: np.ndarray) -> float:
+    """How much the output's mouth opening varies against the real one's: the ratio of their
+    standard deviations over the frames where both show a face (1: as much; NaN: the real
+    opening does not vary)."""
+    a, b = paired_openings(output, real)
+    if len(a) < 2 or b.std() == 0:
+        return float("nan")
+    return float(a.std() / b.std())
 
 
 def landmark_distance(output: np.ndarray, real: np.ndarray) -> LMDResult:

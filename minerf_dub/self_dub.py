@@ -26,6 +26,7 @@ from minerf_base.errors import InputError
 from minerf_dub.lmd import (
     landmark_distance,
     opening_correlation,
+    opening_spread,
     paired_lmd_difference,
     pooled_paired_lmd_difference,
     video_landmarks,
@@ -66,7 +67,7 @@ def shuffle_segments(wave: np.ndarray, sample_rate: int, seed: int = 0, segment_
 def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed: int = 0, tracked: bool = False, progress: bool = False) -> dict[str, Any]:
     """Dub ``video`` with its own audio and with the shuffled control into ``work``; return
     ``lmd_<case>``, ``opening_corr_<case>`` (correlation of the output's mouth opening with the
-    real one's), ``frames_<case>``, ``missing_<case>`` for the cases ``own``, ``shuffled`` (and
+    real one's), ``opening_spread_<case>`` (its standard deviation over the real one's), ``frames_<case>``, ``missing_<case>`` for the cases ``own``, ``shuffled`` (and
     ``tracked`` with ``tracked``: the run re-rendering the clip's own tracked expressions, no
     audio2exp -- what the NeRF alone reaches), ``ratio`` = lmd_shuffled / lmd_own, settings."""
     import soundfile as sf
@@ -100,6 +101,7 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
         measured = landmark_distance(points, real)
         result[f"lmd_{name}"] = round(measured.lmd, 5)
         result[f"opening_corr_{name}"] = round(opening_correlation(points, real), 3)
+        result[f"opening_spread_{name}"] = round(opening_spread(points, real), 3)
         result[f"frames_{name}"], result[f"missing_{name}"] = measured.frames, measured.missing
     result["ratio"] = round(result["lmd_shuffled"] / result["lmd_own"], 3)
     result["paired"] = paired_lmd_difference(landmarks["own"], landmarks["shuffled"], real, seed=seed)

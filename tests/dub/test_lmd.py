@@ -13,6 +13,7 @@ from minerf_dub.lmd import (
     landmark_distance,
     mouth_opening,
     opening_correlation,
+    opening_spread,
     paired_lmd_difference,
     pooled_paired_lmd_difference,
 )
@@ -134,3 +135,17 @@ def test_mouth_opening_and_its_correlation_over_time():
     assert opening_correlation(out, real) == pytest.approx(np.corrcoef(gaps[::-1], gaps)[0, 1])
     out[:, 14, 1] = 75.0  # a mouth that never moves
     assert np.isnan(opening_correlation(out, real))
+
+
+def test_opening_spread_is_the_ratio_of_standard_deviations_on_frames_with_a_face():
+    real = np.stack([_face(10.0) for _ in range(6)])
+    gaps = np.array([2.0, 6.0, 4.0, 10.0, 8.0, 3.0])
+    real[:, 13] = [50.0, 70.0]
+    real[:, 14, 0], real[:, 14, 1] = 50.0, 70.0 + gaps
+    out = real.copy()
+    out[:, 14, 1] = 70.0 + 0.5 * gaps + 1.0  # half the motion, shifted
+    assert opening_spread(out, real) == pytest.approx(0.5)
+    out[2] = np.nan  # a frame without a face in the output: left out of both
+    assert opening_spread(out, real) == pytest.approx(0.5)
+    real[:, 14, 1] = 75.0  # a real mouth that never moves: no ratio
+    assert np.isnan(opening_spread(out, real))
