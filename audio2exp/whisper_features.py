@@ -6,7 +6,8 @@
   (floored at 1e-10), clamped to the window's maximum - 8, then ``(x + 4) / 4``.
 * Encoder (:class:`WhisperEncoder`): ctranslate2 ``Whisper.encode`` on 3000 log-mel frames
   -> 1500 states (50 per second; state ``i`` of a window is centred on its sample
-  ``320 i``), int8 on CPU and float16 on CUDA.
+  ``320 i``), int8 on CPU and float16 on CUDA, in a worker process
+  (:mod:`audio2exp.whisper_worker`: ctranslate2's OpenMP runtime slows torch next to it).
 * Long audio (:func:`encode_stitched`): 30 s windows overlapping by twice ``margin`` states,
   encoded ``batch_size`` windows at a time; each window keeps its centre (all but ``margin``
   states at either side), so every kept state heard at least ``margin`` of real audio on
@@ -96,16 +97,16 @@ class WhisperEncoder:
     """The encoder of a CTranslate2 Whisper model on 30 s windows: (B, 480000) -> (B, 1500, dim)."""
 
     def __init__(self, folder: str | Path, device: str = "cpu", threads: int | None = None):
-        import ctranslate2
+        from audio2exp.whisper_worker import EncoderWorker
 
         kind, index = _ct2_device(device)
         self.compute_type = "int8" if kind == "cpu" else "float16"
-        try:
-            self.model = ctranslate2.models.Whisper(str(folder), device=kind, device_index=index, compute_type=self.compute_type, intra_threads=threads or _default_threads())
-        except (RuntimeError, ValueError) as exc:
-            raise InputError(folder, f"ctranslate2 cannot load this Whisper model ({str(exc).splitlines()[0]})", "pass a CTranslate2 Whisper model folder, e.g. a faster-whisper model") from None
+        try:  # ctranslate2 runs in a worker process (audio2exp.whisper_worker says why)
+            self.worker = EncoderWorker(folder, kind, index, self.compute_type, threads or _default_threads())
+        except RuntimeError as exc:
+            raise InputError(folder, f"ctranslate2 cannot load this Whisper model ({exc})", "pass a CTranslate2 Whisper model folder, e.g. a faster-whisper model") from None
         self.folder = Path(folder)
-        self.n_mels = int(self.model.n_mels)
+        self.n_mels = self.worker.n_mels
         self._silence = self._encode(np.zeros((1, WINDOW_SAMPLES), np.float32))[0]  # also the width
         self.dim = int(self._silence.shape[1])
 
@@ -120,10 +121,7 @@ class WhisperEncoder:
         return out
 
     def _encode(self, audio: np.ndarray) -> np.ndarray:
-        import ctranslate2
-
-        mel = ctranslate2.StorageView.from_array(log_mel(audio, self.n_mels))
-        return np.asarray(self.model.encode(mel, to_cpu=True)).astype(np.float32)
+        return self.worker.encode(log_mel(audio, self.n_mels))
 
 
 def _ct2_device(device: str) -> tuple[str, int]:

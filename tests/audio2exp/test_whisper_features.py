@@ -146,7 +146,8 @@ def test_real_encoder_on_a_short_clip_is_one_window(real_extractor):
     # by hand: the clip 1 s (50 states) into one zero-padded 30 s window, two states per frame
     window = np.zeros((1, WINDOW_SAMPLES), np.float32)
     window[0, 50 * 320 - 160 : 50 * 320 - 160 + audio.size] = audio
-    states = np.asarray(real_extractor.encoder.model.encode(ctranslate2.StorageView.from_array(log_mel(window)), to_cpu=True))[0]
+    model = ctranslate2.models.Whisper(str(real_extractor.encoder.folder), device="cpu", compute_type="int8", intra_threads=2)
+    states = np.asarray(model.encode(ctranslate2.StorageView.from_array(log_mel(window)), to_cpu=True))[0]
     np.testing.assert_allclose(feats, states[50 : 50 + 2 * frames].reshape(frames, 2, 512).mean(axis=1), rtol=1e-5, atol=1e-5)
     # silence is not speech
     quiet = silence_features(real_extractor)
@@ -158,3 +159,39 @@ def test_real_encoder_chunks_stitch_to_the_whole_file(real_extractor):
     whole = real_extractor(_with_context(real_extractor, source.read_all()), source.num_frames)  # 2 windows
     chunked = np.concatenate([f for _, f in stream_features(source, real_extractor, 1.0, chunk_frames=700)])
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_worker_process_keeps_ctranslate2_out_of_this_process_and_encodes_like_it(real_extractor):
+    import subprocess
+    import sys
+
+    import ctranslate2
+
+    window = np.zeros((2, WINDOW_SAMPLES), np.float32)
+    window[0, :16000 * 3] = _speech(3.0, seed=8)
+    window[1, 16000 * 5 : 16000 * 7] = _speech(2.0, seed=9)
+    through_worker = real_extractor.encoder(window)
+    model = ctranslate2.models.Whisper(str(real_extractor.encoder.folder), device="cpu", compute_type="int8", intra_threads=2)
+    in_process = np.asarray(model.encode(ctranslate2.StorageView.from_array(log_mel(window)), to_cpu=True))
+    np.testing.assert_allclose(through_worker, in_process, rtol=1e-5, atol=1e-5)
+    # a fresh interpreter that builds the encoder has not loaded ctranslate2 itself
+    code = (
+        "import sys; from audio2exp.whisper_features import WhisperEncoder; "
+        f"e = WhisperEncoder({str(real_extractor.encoder.folder)!r}, threads=1); "
+        "print(e.dim, 'ctranslate2' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.split() == ["512", "False"]
+
+
+def test_worker_names_the_folder_and_the_reason_when_the_model_does_not_load(tmp_path):
+    pytest.importorskip("ctranslate2", reason="ctranslate2 is not installed")
+    from audio2exp.whisper_features import WhisperEncoder
+
+    broken = tmp_path / "broken-whisper"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"not a model")
+    (broken / "config.json").write_text("{}")
+    with pytest.raises(InputError, match=r"ctranslate2 cannot load this Whisper model \(.+\)") as info:
+        WhisperEncoder(broken)
+    assert str(broken) in str(info.value)
