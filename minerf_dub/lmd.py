@@ -84,6 +84,22 @@ def opening_spread(output: np.ndarray, real: np.ndarray) -> float:
     return float(a.std() / b.std())
 
 
+def pooled_opening(videos: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """:func:`opening_correlation` and :func:`opening_spread` over several videos'
+    ``(output, real)`` landmark sequences together: each video's two openings minus their own
+    means (so that one face opening wider than another adds nothing), then the correlation and
+    the ratio of standard deviations over all frames. With one video they equal that video's
+    values; NaN when nothing varies."""
+    pairs = [paired_openings(output, real) for output, real in videos]
+    pairs = [(a - a.mean(), b - b.mean()) for a, b in pairs if len(a) >= 2]
+    if not pairs:
+        return float("nan"), float("nan")
+    a, b = (np.concatenate(side) for side in zip(*pairs))
+    spread = float(a.std() / b.std()) if b.std() > 0 else float("nan")
+    corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
+    return corr, spread
+
+
 def landmark_distance(output: np.ndarray, real: np.ndarray) -> LMDResult:
     """LMD of two (T, 468, >=2) landmark sequences (NaN rows = face not found), frame-aligned;
     the shorter sequence sets T."""
