@@ -1,6 +1,8 @@
-"""Self-dub lip-sync accuracy: mouth landmark distance (LMD) to the real frames when a video is
-dubbed with its own audio, and with the same audio cut into 0.2-0.5 s segments and shuffled
-(the control); prints JSON.
+"""Self-dub accuracy: a video dubbed with its own audio, and with the same audio cut into
+0.2-0.5 s segments and shuffled (the control), measured against its real frames -- mouth
+landmark distance (LMD), mouth-opening correlation and spread, face-crop PSNR and identity
+distance (ACD) per case (``minerf_dub.self_dub.measure_case``; docs/dubbing.md says what each
+number means); prints JSON.
 
     python benchmarks/self_dub_lmd.py                          # the generated demo portrait
     python benchmarks/self_dub_lmd.py --video V --run RUN --audio2exp A2E [--video V2 ...]
@@ -9,14 +11,17 @@ dubbed with its own audio, and with the same audio cut into 0.2-0.5 s segments a
 Without --run / --audio2exp it trains the demo's models on the demo portrait as
 ``minerf-dub --demo`` does (tiny MI-NeRF, 400 steps, default audio2exp; ``--resolution``,
 ``--nerf-steps`` change that) and self-dubs the portrait. ``--tracked`` also re-renders the
-clip's own tracked expressions (no audio2exp): the LMD the NeRF alone reaches. With several
-``--video`` it also reports ``pooled``: own vs shuffled over all their frames together.
+clip's own tracked expressions (no audio2exp): what the NeRF alone reaches. With several
+``--video`` it also reports ``pooled``: own vs shuffled over all their frames together, and
+each case's opening correlation, opening spread, face PSNR and ACD as the mean per clip and
+the value over all frames (``minerf_dub.self_dub.pooled_cases``).
 Every clip's result is also kept in ``WORK/clipK/result.json`` as soon as it is done
 (``minerf_dub.self_dub.self_dub_many``).
 
     python benchmarks/self_dub_lmd.py --pool WORK [WORK2 ...]
 
-pools the self-dubs already in earlier work folders (their ``clip*/landmarks.npz``), e.g.
+pools the self-dubs already in earlier work folders (their ``clip*/landmarks.npz``, and for
+face PSNR and ACD their ``clip*/result.json``), e.g.
 clips dubbed with different models, without rendering anything
 (``minerf_dub.self_dub.pool_work_folders``).
 """

@@ -64,12 +64,18 @@ def paired_openings(output: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, n
     return a[found], b[found]
 
 
+def _varies(values: np.ndarray) -> bool:
+    """Whether an opening varies more than rounding (the mean of equal floats can differ
+    from them in the last bit, so a still mouth's standard deviation is not exactly 0)."""
+    return len(values) >= 2 and float(values.std()) > 1e-9
+
+
 def opening_correlation(output: np.ndarray, real: np.ndarray) -> float:
     """Pearson correlation over time of the mouth opening of two frame-aligned (T, 468, >=2)
     landmark sequences (frames without a face left out): does the mouth move when the real
     one does? NaN when either opening does not vary."""
     a, b = paired_openings(output, real)
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+    if not (_varies(a) and _varies(b)):
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
 
@@ -79,9 +85,25 @@ def opening_spread(output: np.ndarray, real: np.ndarray) -> float:
     standard deviations over the frames where both show a face (1: as much; NaN: the real
     opening does not vary)."""
     a, b = paired_openings(output, real)
-    if len(a) < 2 or b.std() == 0:
+    if not _varies(b):
         return float("nan")
     return float(a.std() / b.std())
+
+
+def pooled_opening(videos: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """:func:`opening_correlation` and :func:`opening_spread` over several videos'
+    ``(output, real)`` landmark sequences together: each video's two openings minus their own
+    means (so that one face opening wider than another adds nothing), then the correlation and
+    the ratio of standard deviations over all frames. With one video they equal that video's
+    values; NaN when nothing varies."""
+    pairs = [paired_openings(output, real) for output, real in videos]
+    pairs = [(a - a.mean(), b - b.mean()) for a, b in pairs if len(a) >= 2]
+    if not pairs:
+        return float("nan"), float("nan")
+    a, b = (np.concatenate(side) for side in zip(*pairs))
+    spread = float(a.std() / b.std()) if _varies(b) else float("nan")
+    corr = float(np.corrcoef(a, b)[0, 1]) if _varies(a) and _varies(b) else float("nan")
+    return corr, spread
 
 
 def landmark_distance(output: np.ndarray, real: np.ndarray) -> LMDResult:

@@ -15,6 +15,7 @@ from minerf_dub.lmd import (
     opening_correlation,
     opening_spread,
     paired_lmd_difference,
+    pooled_opening,
     pooled_paired_lmd_difference,
 )
 from minerf_dub.self_dub import shuffle_plan, shuffle_segments
@@ -149,3 +150,27 @@ def test_opening_spread_is_the_ratio_of_standard_deviations_on_frames_with_a_fac
     assert opening_spread(out, real) == pytest.approx(0.5)
     real[:, 14, 1] = 75.0  # a real mouth that never moves: no ratio
     assert np.isnan(opening_spread(out, real))
+
+
+def _opening_faces(gaps: np.ndarray) -> np.ndarray:
+    """(T, 468, 2) faces whose inner-lip gap is ``gaps`` px (eye distance 100 px)."""
+    faces = np.stack([_face(10.0) for _ in gaps])
+    faces[:, 13] = [50.0, 70.0]
+    faces[:, 14, 0], faces[:, 14, 1] = 50.0, 70.0 + np.asarray(gaps, np.float64)
+    return faces
+
+
+def test_pooled_opening_measures_each_video_around_its_own_mean():
+    real_a, real_b = np.array([2.0, 6.0, 4.0, 8.0]), np.array([12.0, 20.0, 16.0, 14.0, 18.0])
+    # the output moves twice as much as the real mouth, around another mean in each video
+    videos = [(_opening_faces(2 * real_a + 1), _opening_faces(real_a)), (_opening_faces(2 * real_b - 20), _opening_faces(real_b))]
+    corr, spread = pooled_opening(videos)
+    assert corr == pytest.approx(1.0) and spread == pytest.approx(2.0)
+    # over the raw frames together the offsets between the videos would blur it
+    out_all, real_all = (np.concatenate([mouth_opening(v[i]) for v in videos]) for i in (0, 1))
+    assert np.corrcoef(out_all, real_all)[0, 1] < 0.9
+    # one video: that video's values
+    noisy = _opening_faces(real_b + np.array([1.0, -2.0, 0.5, 3.0, -1.0]))
+    one = pooled_opening([(noisy, _opening_faces(real_b))])
+    assert one == pytest.approx((opening_correlation(noisy, _opening_faces(real_b)), opening_spread(noisy, _opening_faces(real_b))))
+    assert all(np.isnan(pooled_opening([])))

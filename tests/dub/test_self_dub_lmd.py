@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from minerf.demo_media import DemoSpec, make_demo_video
-from minerf_base.video_in import first_frame_time, read_audio
+from minerf.eval.metrics import psnr
+from minerf_base.video_in import first_frame_time, iter_frames, read_audio
+from minerf_dub.dub_quality import ACD_FRAMES, PSNR_CAP, IdentityJudge
 from minerf_dub.lmd import (
     opening_correlation,
     pooled_paired_lmd_difference,
@@ -59,6 +61,16 @@ def test_self_dub_reports_own_and_shuffled_audio_lmd(tmp_path, monkeypatch, shor
         assert result[f"frames_{case}"] == 50 and result[f"missing_{case}"] == 0
         assert 0.0 < result[f"lmd_{case}"] < 0.15
     assert result["ratio"] == pytest.approx(result["lmd_shuffled"] / result["lmd_own"], abs=2e-3)
+    # only the head is re-rendered: the face crop is further from the real frames than the whole frame
+    whole = np.mean([psnr(a / 255.0, b / 255.0) for a, b in zip(iter_frames(tmp_path / "own.mp4"), iter_frames(video))])
+    for case in ("own", "shuffled"):
+        assert result[f"face_frames_{case}"] == 50 and 15.0 < result[f"face_psnr_{case}"] < min(whole, PSNR_CAP)
+    if IdentityJudge.open().embedder is None:
+        assert result["acd_own"] is None and result["acd_frames_own"] == 0 and result["acd_note"].startswith("ACD not measured")
+    else:
+        assert "acd_note" not in result and 0.0 <= result["acd_real"] < 2.0
+        for case in ("own", "shuffled"):
+            assert result[f"acd_frames_{case}"] == ACD_FRAMES and 0.0 < result[f"acd_{case}"] < 2.0
     paired = result["paired"]
     assert paired["frames"] == 50 and 0.0 <= paired["own_closer_fraction"] <= 1.0
     assert paired["mean_difference"] == pytest.approx(result["lmd_shuffled"] - result["lmd_own"], abs=1e-4)
