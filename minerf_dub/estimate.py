@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 
-TRAIN_RAY_COST = 1.3
-"""Seconds of one training ray (forward + backward + optimizer step) over one rendered ray:
-measured 1.0-1.3 with the shipped ``fast`` model (30 personalization steps against its render
-of the same dub), 1.6-2.7 with a ``tiny`` one (docs/dubbing.md)."""
+TRAIN_RAY_COST = 4.3
+"""Seconds of one training ray (forward + backward + optimizer step, occupancy refreshes
+included) over one rendered ray of the dub's lower face: 4.3 with the shipped ``fast`` model
+(600 personalization steps of a 5 s clip, 92.7 s, against its render of the same dub on a free
+2-core CPU; docs/dubbing.md). The earlier 1.3 came from 30 steps on a loaded CPU and
+said 28 s for those 92.7 s."""
 
 
 @dataclass
