@@ -43,13 +43,12 @@ def landmark_box(points: np.ndarray, height: int, width: int, margin: float = FA
     """Integer crop (x0, y0, x1, y1) of an H x W frame around (468, 2) face-mesh pixel points:
     their bounding box grown by ``margin``, clipped to the frame; None when the points are
     not all finite (no face) or the box lies outside the frame."""
-    from minerf.model.rays import grow_box  # lazily: minerf.model loads torch
+    from minerf.model.rays import pixel_box  # lazily: minerf.model loads torch
 
     points = np.asarray(points, np.float64)[:, :2]
     if not np.isfinite(points).all():
         return None
-    x0, y0, x1, y1 = grow_box(np.concatenate([points.min(axis=0), points.max(axis=0)]), margin)
-    box = max(0, int(np.floor(x0))), max(0, int(np.floor(y0))), min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
+    box = pixel_box(np.concatenate([points.min(axis=0), points.max(axis=0)]), margin, height, width)
     return box if box[2] > box[0] and box[3] > box[1] else None
 
 

@@ -20,7 +20,7 @@ from jaxtyping import Float
 
 from minerf.data import MultiClipData
 from minerf.model.mi_nerf import MINeRF
-from minerf.model.rays import grow_box
+from minerf.model.rays import pixel_box
 from minerf.prepare.expression_space import LIP_POINTS, mouth_opening
 from minerf.render.conditioning import ConditionOverride, clip_frame_condition, render_clip_frame
 
@@ -90,8 +90,7 @@ def mouth_follow(model: MINeRF, data: MultiClipData, smooth: bool, tracker: Any,
 def lip_box(landmarks2d: Float[np.ndarray, "points 2"], size: int, grow: float = 0.3) -> tuple[int, int, int, int]:
     """Integer box (x0, y0, x1, y1) around the lip landmarks grown by ``grow`` of its size."""
     lips = landmarks2d[LIP_POINTS]
-    x0, y0, x1, y1 = grow_box(np.concatenate([lips.min(axis=0), lips.max(axis=0)]), grow)
-    return max(0, int(np.floor(x0))), max(0, int(np.floor(y0))), min(size, int(np.ceil(x1))), min(size, int(np.ceil(y1)))
+    return pixel_box(np.concatenate([lips.min(axis=0), lips.max(axis=0)]), grow, size, size)
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:

@@ -99,3 +99,10 @@ def grow_box(box: Real[np.ndarray, "4"], margin: float) -> Float[np.ndarray, "4"
     x0, y0, x1, y1 = (float(v) for v in box)
     mx, my = (x1 - x0) * margin, (y1 - y0) * margin
     return np.array([x0 - mx, y0 - my, x1 + mx, y1 + my])
+
+
+def pixel_box(box: Real[np.ndarray, "4"], margin: float, height: int, width: int) -> tuple[int, int, int, int]:
+    """Integer pixel box (x0, y0, x1, y1) of an H x W image: ``box`` grown by ``margin``
+    (:func:`grow_box`), outwards to whole pixels, clipped to the image (it may come out empty)."""
+    x0, y0, x1, y1 = grow_box(box, margin)
+    return max(0, int(np.floor(x0))), max(0, int(np.floor(y0))), min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
