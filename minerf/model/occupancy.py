@@ -7,8 +7,9 @@ lies in the ``keep`` mask (e.g. the mouth region, which must stay free to open),
 one voxel so a slightly different expression still finds its samples.
 
 :meth:`OccupancyGrid.interval` narrows each ray's [near, far] to the span between its first
-and last occupied voxel; a ray that crosses no occupied voxel gets an empty span and renders the
-background without a field evaluation. Until the first :meth:`~OccupancyGrid.refresh` every
+and last occupied voxel; a ray that crosses no occupied voxel gets an empty span (its samples
+all sit at ``near``, with zero length) and renders the background: its samples are still
+evaluated, so an empty span saves no work. Until the first :meth:`~OccupancyGrid.refresh` every
 voxel counts as occupied (a new field samples the whole box).
 """
 
