@@ -45,7 +45,7 @@ class OccupancyGrid(nn.Module):
         self.register_buffer("refreshes", torch.zeros((), dtype=torch.long))
         self.register_buffer("box_min", torch.from_numpy(np.asarray(HEAD_BOX[0])), persistent=False)
         self.register_buffer("box_size", torch.from_numpy(np.asarray(HEAD_BOX[1] - HEAD_BOX[0])), persistent=False)
-        self._mask: tuple[int, Tensor] | None = None
+        self._mask: tuple[int, Tensor, Tensor] | None = None
 
     @property
     def ready(self) -> bool:
@@ -85,18 +85,33 @@ class OccupancyGrid(nn.Module):
 
     def mask(self) -> Bool[Tensor, "res res res"]:
         """Occupied voxels (threshold or keep, dilated by one voxel)."""
+        return self._masks()[0]
+
+    def _masks(self) -> tuple[Tensor, Tensor]:
+        """(mask, the mask padded by one empty voxel on every side and flattened), rebuilt
+        when the state changes."""
         version = int(self.refreshes) * 2 + int(self.keep.any())  # changes when the state changes
         if self._mask is None or self._mask[0] != version or self._mask[1].device != self.density.device:
             occupied = ((self.density >= self.threshold) | self.keep).float()[None, None]
-            self._mask = (version, nn.functional.max_pool3d(occupied, 3, stride=1, padding=1)[0, 0] > 0)
-        return self._mask[1]
+            mask = nn.functional.max_pool3d(occupied, 3, stride=1, padding=1)[0, 0] > 0
+            self._mask = (version, mask, nn.functional.pad(mask, (1, 1, 1, 1, 1, 1)).reshape(-1))
+        return self._mask[1], self._mask[2]
+
+    def _lookup(self, cells: Float[Tensor, "*batch 3"]) -> Bool[Tensor, " *batch"]:
+        """Occupancy at ``cells``: positions in voxel units of the padded grid (the box spans
+        1 to resolution + 1). Everything outside the box lands in the empty border."""
+        r = self.resolution
+        padded = r + 2
+        stride = torch.tensor([padded * padded, padded, 1], dtype=cells.dtype, device=cells.device)
+        index = cells.floor().clamp_(0, r + 1) @ stride  # exact: integers below 2^24
+        return self._masks()[1][index.long()]
+
+    def _cells(self, points: Float[Tensor, "*batch 3"], offset: float = 1.0) -> Float[Tensor, "*batch 3"]:
+        return (points - self.box_min) * (self.resolution / self.box_size) + offset
 
     def occupied(self, points: Float[Tensor, "*batch 3"]) -> Bool[Tensor, " *batch"]:
         """Whether head-space ``points`` fall in occupied voxels (outside the box: no)."""
-        unit = (points - self.box_min) / self.box_size
-        inside = ((unit >= 0) & (unit < 1)).all(dim=-1)
-        idx = (unit.clamp(0, 1 - 1e-6) * self.resolution).long()
-        return self.mask()[idx[..., 0], idx[..., 1], idx[..., 2]] & inside
+        return self._lookup(self._cells(points))
 
     @torch.no_grad()
     def interval(
@@ -109,7 +124,9 @@ class OccupancyGrid(nn.Module):
         n = self.march_steps
         frac = (torch.arange(n, device=near.device, dtype=near.dtype) + 0.5) / n
         depth = near[:, None] + (far - near)[:, None] * frac
-        occ = self.occupied(origins[:, None, :] + dirs[:, None, :] * depth[..., None])  # (R, n)
+        # the march points in voxel units, from each ray's start and step: no (R, n, 3) head-space copy
+        start, step_cells = self._cells(origins), dirs * (self.resolution / self.box_size)
+        occ = self._lookup(start[:, None, :] + step_cells[:, None, :] * depth[..., None])  # (R, n)
         first = occ.float().argmax(dim=-1)
         last = n - 1 - occ.flip(-1).float().argmax(dim=-1)
         step = (far - near) / n

@@ -97,3 +97,35 @@ def test_weights_from_volume_render_feed_the_distortion_gradient():
     out = volume_render(torch.rand(1, 16, 3), sigma, depths, torch.tensor([2.0]), torch.zeros(1, 3))
     grad = torch.autograd.grad(distortion_loss(out["weights"], depths, torch.tensor([2.0]), 2.0), sigma)[0]
     assert grad.abs().sum() > 0
+
+
+def _occupied_reference(grid: OccupancyGrid, points: torch.Tensor) -> torch.Tensor:
+    """The plain definition: inside the box and in an occupied voxel."""
+    unit = (points - grid.box_min) / grid.box_size
+    inside = ((unit >= 0) & (unit < 1)).all(dim=-1)
+    idx = (unit.clamp(0, 1 - 1e-6) * grid.resolution).long()
+    return grid.mask()[idx[..., 0], idx[..., 1], idx[..., 2]] & inside
+
+
+def test_lookup_equals_the_plain_definition_inside_outside_and_on_the_border():
+    grid = OccupancyGrid(resolution=16, threshold=1.0)
+    g = torch.Generator().manual_seed(3)
+    grid.refresh(lambda p: (torch.rand(len(p), generator=g) > 0.8).float() * 2.0)
+    assert 0 < grid.mask().float().mean() < 1
+    lo, size = grid.box_min.float(), grid.box_size.float()
+    points = lo + size * (torch.rand(20000, 3, generator=g) * 1.4 - 0.2)  # a fifth lies outside
+    cells = torch.arange(17, dtype=torch.float32) / 16  # next to every voxel face (on one, rounding decides)
+    faces = lo + size * torch.stack(torch.meshgrid(cells, cells, cells, indexing="ij"), -1).reshape(-1, 3)
+    for p in (points, faces - 1e-4, faces + 1e-4):
+        assert torch.equal(grid.occupied(p), _occupied_reference(grid, p))
+    # the march of interval() matches the plain definition at its own sample points
+    origins, dirs, near, far = _rays(256)
+    n0, f0 = grid.interval(origins, dirs, near, far)
+    depth = near[:, None] + (far - near)[:, None] * (torch.arange(grid.march_steps) + 0.5) / grid.march_steps
+    occ = _occupied_reference(grid, origins[:, None] + dirs[:, None] * depth[..., None])
+    hit = occ.any(-1)
+    first = occ.float().argmax(-1)
+    step = (far - near) / grid.march_steps
+    expected_near = torch.where(hit, torch.maximum(near, near + (first - 0.5) * step), near)
+    torch.testing.assert_close(n0, expected_near)
+    assert torch.equal(n0 == f0, ~hit)
