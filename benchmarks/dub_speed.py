@@ -4,8 +4,8 @@
                                    [--sync-search N [--sync-search-seconds S] [--syncnet-weights W]]
     python -m benchmarks.dub_speed ...                             # the same
 
-Without --run / --audio2exp it trains the demo's models first (tiny MI-NeRF, audio2exp on the
-generated talking portrait, as ``minerf-dub --demo`` does; that training is reported as
+Without --run / --audio2exp it trains small models first (tiny MI-NeRF and audio2exp on the
+generated talking portrait, :mod:`minerf_dub.demo`'s ``train_demo_*``; that training is reported as
 ``setup_seconds`` and not counted per output second). The dub runs in a fresh cache, so
 preparation and personalization are included; a second dub of the same video shows the
 cached case. Each run carries the dub's up-front ``estimate`` beside its measured stage times. With --sync-search the offset search runs before the final render and its

@@ -8,8 +8,8 @@ number means); prints JSON.
     python benchmarks/self_dub_lmd.py --video V --run RUN --audio2exp A2E [--video V2 ...]
     python -m benchmarks.self_dub_lmd ...                       # the same
 
-Without --run / --audio2exp it trains the demo's models on the demo portrait as
-``minerf-dub --demo`` does (tiny MI-NeRF, 400 steps, default audio2exp; ``--resolution``,
+Without --run / --audio2exp it trains small models on the demo portrait
+(:func:`minerf_dub.demo.train_demo_minerf`: tiny MI-NeRF, 400 steps, default audio2exp; ``--resolution``,
 ``--nerf-steps`` change that) and self-dubs the portrait. ``--tracked`` also re-renders the
 clip's own tracked expressions (no audio2exp): what the NeRF alone reaches. With several
 ``--video`` it also reports ``pooled``: own vs shuffled over all their frames together, and

@@ -63,6 +63,17 @@ def speech(seconds: float, seed: int = 0, sample_rate: int = SAMPLE_RATE) -> tup
     return wave.astype(np.float32), env
 
 
+def envelope_at_frames(envelope: np.ndarray, count: int, fps: float) -> np.ndarray:
+    """(count,) the speech ``envelope`` (16 kHz) at each of ``count`` frames: its mean over the
+    50 ms around the frame's time. The portrait's mouth opens by this much."""
+    out = np.zeros(count)
+    for k in range(count):
+        i = min(len(envelope) - 1, int(k / fps * SAMPLE_RATE))
+        lo, hi = max(0, i - 400), min(len(envelope), i + 400)
+        out[k] = float(envelope[lo:hi].mean()) if hi > lo else 0.0
+    return out
+
+
 def _portrait(size: int) -> np.ndarray:
     import cv2
     from skimage import data
@@ -91,11 +102,10 @@ def iter_frames(spec: DemoSpec, envelope: np.ndarray):
     fade = np.clip(1 - (yy - chin[1]) / (30 * s), 0, 1)
     weight = below * side * fade
     count = int(round(spec.seconds * spec.fps))
+    openings = envelope_at_frames(envelope, count, spec.fps)
     for k in range(count):
         t = k / spec.fps
-        i = min(len(envelope) - 1, int(t * SAMPLE_RATE))
-        lo, hi = max(0, i - 400), min(len(envelope), i + 400)
-        opening = float(envelope[lo:hi].mean()) if hi > lo else 0.0
+        opening = float(openings[k])
         drop = 9.0 * s * opening
         frame = cv2.remap(base, xx, (yy - drop * weight).astype(np.float32), interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         if drop > 0.5:
