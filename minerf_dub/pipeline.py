@@ -248,6 +248,14 @@ class DubRender:
 
         return blend_mask(self.clip.mask(j), acc) if self.full_head else self._lower_face_masks(j)[1]
 
+    def face_boxes(self, span: slice) -> np.ndarray:
+        """(T, 4) face boxes in output-frame pixels at each 25 fps frame of a video of output
+        frames ``span``: where the scorer looks when its detector finds no face track."""
+        from minerf_dub.score_faces import known_face_boxes
+
+        timeline = self.timing.at_analysis_rate(span.stop - span.start, span.start)
+        return known_face_boxes(self.clip.face_box, self.clip.crop_box, self.clip.resolution, timeline)
+
     @property
     def timeline(self) -> np.ndarray:
         """(total,) the clip frame nearest each output frame."""
@@ -555,13 +563,11 @@ def _score_and_report(job: _Job, output: Path, render: DubRender, clip: Any, wav
     """The **score** and **report** stages on the ``output`` just written (its first
     ``preview["frames"]`` frames of ``render``'s timeline, or all of them)."""
     from minerf_dub.report import ReportInput, measure_opening, write_report
-    from minerf_dub.score_faces import known_face_boxes
-
     from minerf_dub.sources import AtClipRate
 
     options, count = job.options, len(render.timeline) if preview is None else preview["frames"]
     timeline = render.timing.at_analysis_rate(count)  # the clip frame on screen at each 25 fps frame read back
-    boxes = known_face_boxes(clip.face_box, clip.crop_box, clip.resolution, timeline)
+    boxes = render.face_boxes(slice(0, count))
     if not options.score or wave is None:
         score, not_scored = None, ("--no-score" if not options.score else "the output has no audio track")
     else:
@@ -586,17 +592,18 @@ def run_sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, optio
     a note, when SyncNet cannot score them. The window is chosen and reported in 25 fps frames."""
     import tempfile
 
-    import lipsync
     from minerf_dub.sync_search import candidate_offsets, preview_window, search_offsets
 
     count = min(total, max(1, int(round(options.sync_search_seconds * FPS))))
     start = preview_window(wave, MUX_RATE // FPS, total, count)
+    span = render.timing.span_of(start, count)
+    boxes = render.face_boxes(span)
     with tempfile.TemporaryDirectory(prefix="minerf-sync-") as tmp:
 
         def score_preview(k: int):
             path = Path(tmp) / f"preview_{k:+d}.mp4"
-            render.write(path, shift_expressions(expressions, k), render.timing.span_of(start, count), wave)
-            return lipsync.score(path, weights=options.syncnet_weights, device=options.device)
+            render.write(path, shift_expressions(expressions, k), span, wave)
+            return score_video(path, options, boxes)[0]
 
         try:
             return search_offsets(candidate_offsets(options.sync_search), score_preview, start, count, progress)
@@ -624,26 +631,32 @@ def run_resolution(run, options: DubOptions) -> int:
     return int(run.meta.get("resolution", 128))
 
 
-def score_output(output: Path, options: DubOptions, notes: list[str], known_boxes: np.ndarray | None = None) -> dict[str, Any] | None:
-    """LSE-D / LSE-C of the dubbed video, or None (with a note) when no SyncNet weights exist
-    (the shipped expert absent or turned off). When SyncNet's detector finds no face track and
-    ``known_boxes`` (T, 4) frame pixels are given, the face crops are taken there instead
-    (``faces``: :data:`~minerf_dub.score_faces.KNOWN_BOXES_MARK`)."""
+def score_video(video: Path, options: DubOptions, known_boxes: np.ndarray | None = None) -> tuple[Any, str]:
+    """(lipsync ScoreResult, faces mark) of a dub's ``video`` with its own audio: on the face
+    track SyncNet's detector finds, or, when it finds none and ``known_boxes`` (T, 4) frame
+    pixels are given, at those boxes (:data:`~minerf_dub.score_faces.KNOWN_BOXES_MARK`).
+    Raises what :func:`lipsync.score` raises otherwise."""
     import lipsync
-    from lipsync.weights import describe_weights
-    from minerf_base.errors import NoFaceTrackError, NoWeightsError, WeightsError
+    from minerf_base.errors import NoFaceTrackError
     from minerf_dub.score_faces import DETECTED_MARK, KNOWN_BOXES_MARK, score_at_boxes
 
-    faces = DETECTED_MARK
     try:
-        try:
-            result = lipsync.score(output, weights=options.syncnet_weights, device=options.device)
-        except NoFaceTrackError as exc:
-            if known_boxes is None:
-                raise
-            log.info("%s; scoring at the known face boxes", exc.problem)
-            result = score_at_boxes(output, known_boxes, options.syncnet_weights, options.device)
-            faces = KNOWN_BOXES_MARK
+        return lipsync.score(video, weights=options.syncnet_weights, device=options.device), DETECTED_MARK
+    except NoFaceTrackError as exc:
+        if known_boxes is None:
+            raise
+        log.info("%s; scoring at the known face boxes", exc.problem)
+        return score_at_boxes(video, known_boxes, options.syncnet_weights, options.device), KNOWN_BOXES_MARK
+
+
+def score_output(output: Path, options: DubOptions, notes: list[str], known_boxes: np.ndarray | None = None) -> dict[str, Any] | None:
+    """LSE-D / LSE-C of the dubbed video (:func:`score_video`), or None (with a note) when no
+    SyncNet weights exist (the shipped expert absent or turned off) or it cannot be scored."""
+    from lipsync.weights import describe_weights
+    from minerf_base.errors import NoWeightsError, WeightsError
+
+    try:
+        result, faces = score_video(output, options, known_boxes)
     except WeightsError as exc:
         if not isinstance(exc, NoWeightsError):
             raise  # weights that were named but are not there: the user's error, exit 2

@@ -79,7 +79,9 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     ``opening_spread_<case>``, ``face_psnr_<case>``, ``acd_<case>`` ...); ``ratio`` =
     lmd_shuffled / lmd_own, ``paired`` (own vs shuffled frame by frame), ``acd_real`` (the
     real sampled crops against their own mean: the floor), ``acd_note`` when ACD could not be
-    measured, and the settings."""
+    measured, the shift ``sync_shift_<case>`` an offset search chose (``options.sync_search``;
+    not for ``tracked``, which re-renders tracked expressions) or ``sync_note_<case>`` why it
+    did not, and the settings."""
     import soundfile as sf
 
     from checkpoints.shipped import shipped_checkpoint
@@ -103,10 +105,13 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     for name, audio in outputs.items():
         if audio is None:
             clip = cached_clip(video, run_resolution(load_run(options.run or shipped_checkpoint("minerf"), "cpu"), options), progress)
-            dub(video, None, work / f"{name}.mp4", options, progress, expressions_from=clip.path)
+            done = dub(video, None, work / f"{name}.mp4", dataclasses.replace(options, sync_search=0), progress, expressions_from=clip.path)
         else:
             sf.write(work / f"{name}.wav", audio, 16000)
-            dub(video, work / f"{name}.wav", work / f"{name}.mp4", options, progress)
+            done = dub(video, work / f"{name}.wav", work / f"{name}.mp4", options, progress)
+        if done.sync_search is not None:  # the shift the offset search chose for this case
+            result[f"sync_shift_{name}"] = done.sync_search["chosen"]
+        result.update({f"sync_note_{name}": n for n in done.notes if n.startswith("sync search not done")})
         landmarks[name] = video_landmarks(work / f"{name}.mp4")
         crops = compare_face_videos(work / f"{name}.mp4", video, real)  # in the real faces' boxes
         result.update(measure_case(name, landmarks[name], real, crops, judge))
@@ -118,7 +123,7 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     # every case's landmarks, for analyses over several self-dubs (pooled_paired_lmd_difference)
     with atomic_path(work / LANDMARKS_FILE) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, real=real, **landmarks)
-    result["settings"] = {"seed": seed, "segment_seconds": list(SEGMENT_SECONDS), "personalize_steps": options.personalize_steps, "run": str(options.run), "audio2exp": str(options.audio2exp), "face_crop": FACE_CROP, "acd_frames": ACD_FRAMES, "acd_model": MODEL_NAME}
+    result["settings"] = {"seed": seed, "segment_seconds": list(SEGMENT_SECONDS), "personalize_steps": options.personalize_steps, "sync_search": options.sync_search, "run": str(options.run), "audio2exp": str(options.audio2exp), "face_crop": FACE_CROP, "acd_frames": ACD_FRAMES, "acd_model": MODEL_NAME}
     return result
 
 

@@ -76,13 +76,14 @@ class OutputTiming:
         """Audio sample (at ``sample_rate``) at which output frame ``frame`` starts."""
         return int(round(frame * sample_rate / self.rate))
 
-    def at_analysis_rate(self, count: int | None = None) -> Int[np.ndarray, " frames"]:
-        """The clip frame on screen at each 25 fps frame of the first ``count`` output frames
-        (the rate the scorer and the report read the output at)."""
-        shown = len(self) if count is None else count
+    def at_analysis_rate(self, count: int | None = None, first: int = 0) -> Int[np.ndarray, " frames"]:
+        """The clip frame on screen at each 25 fps frame of a video of ``count`` output frames
+        from frame ``first`` on (default: the first ``count``; all of them), read at the rate
+        the scorer and the report read videos at."""
+        shown = len(self) - first if count is None else count
         slots = int(round(self.seconds(shown) * FPS))
         k = np.minimum(np.floor(np.arange(slots) * self.rate / FPS + 1e-9).astype(np.int64), shown - 1)
-        return self.clip_frame[k]
+        return self.clip_frame[first + k]
 
 
 def interpolate_rows(values: np.ndarray, position: np.ndarray) -> np.ndarray:

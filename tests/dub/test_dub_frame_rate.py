@@ -31,6 +31,9 @@ def test_timing_at_25_fps_is_the_clip_timeline_and_at_30_fps_interpolates():
     assert t.sample(30, 48000) == 48000
     # read back at 25 fps, slot m shows output frame floor(m * 30 / 25)
     assert t.at_analysis_rate().tolist() == [t.clip_frame[int(m * 30 // 25)] for m in range(50)]
+    # a video of output frames 30..59 (a preview) read back at 25 fps starts at its own frame 30
+    assert t.at_analysis_rate(30, 30).tolist() == [t.clip_frame[30 + int(m * 30 // 25)] for m in range(25)]
+    assert t.at_analysis_rate(None, 30).tolist() == t.at_analysis_rate(30, 30).tolist()
     assert output_rate(29.97002997, None) == Fraction(30000, 1001) and output_rate(30.0, 25) == 25
 
 

@@ -46,6 +46,25 @@ def test_undetected_dubbed_face_is_scored_at_the_known_boxes(tmp_path, models, d
     assert not any("not scored" in n for n in result.notes)
 
 
+def test_sync_search_scores_undetected_previews_at_the_known_boxes(tmp_path, models, demo_video):
+    import lipsync
+    from checkpoints.cache import cache_dir
+    from minerf_base.video_in import file_sha256
+
+    shutil.copytree(models[0].parent / "demo", cache_dir() / "clips" / f"{file_sha256(demo_video)[:16]}-64")
+    audio = tmp_path / "speech.wav"
+    sf.write(audio, speech(1.2, seed=7)[0], 16000)
+    out = tmp_path / "searched.mp4"
+    options = DubOptions(run=models[0], audio2exp=models[1], personalize_steps=8, device="cpu", full_head=True, sync_search=1, sync_search_seconds=0.6)
+    result = dub(demo_video, audio, out, options, progress=False)
+    with pytest.raises(NoFaceTrackError):  # the premise: the detector misses the re-rendered head
+        lipsync.score(out, device="cpu")
+    search = result.sync_search
+    assert search is not None and search["offsets"] == [-1, 0, 1] and search["frames"] == 15
+    assert all(math.isfinite(v) for v in search["lse_c_at_0"] + search["lse_d"]) and search["chosen"] in (-1, 0, 1)
+    assert not any(n.startswith("sync search not done") for n in result.notes)
+
+
 def test_detected_face_keeps_the_detector_score(demo_video):
     notes: list[str] = []
     # degenerate boxes: cropping there would fail, so a score proves the detector's track was used
