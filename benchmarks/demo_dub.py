@@ -36,6 +36,7 @@ from minerf_base.cli_support import report_errors
 
 MAX_LAG = 2
 
+
 def lagged_r(dark: np.ndarray, envelope: np.ndarray) -> dict[str, float]:
     """Correlation of the dark share with the envelope at lag 0 and at the best lag."""
     from audio2exp.av_offset import lag_correlations
@@ -48,12 +49,10 @@ def lagged_r(dark: np.ndarray, envelope: np.ndarray) -> dict[str, float]:
 
 def tiny_run(work: Path) -> Path:
     """A ``tiny`` MI-NeRF trained on the demo portrait (written as the demo writes it)."""
-    from minerf.demo_media import DemoSpec, make_demo_video
-    from minerf_dub.demo import DEMO_RESOLUTION, VIDEO_SECONDS, VIDEO_SIZE, train_demo_minerf
+    from minerf_dub.demo import DEMO_RESOLUTION, train_demo_minerf, write_demo_media
     from minerf_dub.sources import cached_clip
 
-    work.mkdir(parents=True, exist_ok=True)
-    video = make_demo_video(work / "demo_input.mp4", DemoSpec(seconds=VIDEO_SECONDS, size=VIDEO_SIZE))
+    video, _ = write_demo_media(work)
     return train_demo_minerf(cached_clip(video, DEMO_RESOLUTION, progress=False).path, work / "tiny_minerf", progress=False)
 
 
@@ -66,12 +65,12 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="demo_dub_"))
     os.environ["MINERF_CACHE"] = str(work / "cache")
     from checkpoints.shipped import shipped_checkpoint
-    from minerf.demo_media import DemoSpec, envelope_at_frames, speech
+    from minerf.demo_media import envelope_at_frames, speech
     from minerf.eval.mouth import dark_share, lips_union_box
     from minerf.run import load_run
     from minerf_base.clip import load_clip
     from minerf_base.video_in import iter_frames
-    from minerf_dub.demo import SPEECH_SECONDS, SPEECH_SEED, VIDEO_SECONDS, VIDEO_SIZE, run_demo
+    from minerf_dub.demo import DEMO_VIDEO, SPEECH_SECONDS, SPEECH_SEED, run_demo
     from minerf_dub.pipeline import DubOptions, run_resolution
     from minerf_dub.sources import cached_clip
 
@@ -84,9 +83,8 @@ def main() -> None:
     source = work / "demo_input.mp4"
     clip = load_clip(cached_clip(source, run_resolution(load_run(options.run or shipped_checkpoint("minerf")), options), False).path)  # the demo's, cached
     box = lips_union_box(clip)
-    spec = DemoSpec(seconds=VIDEO_SECONDS, size=VIDEO_SIZE)
     dub_env = envelope_at_frames(speech(SPEECH_SECONDS, seed=SPEECH_SEED)[1], result.frames, result.fps)
-    source_env = envelope_at_frames(speech(spec.seconds, spec.seed)[1], clip.num_frames, spec.fps)
+    source_env = envelope_at_frames(speech(DEMO_VIDEO.seconds, DEMO_VIDEO.seed)[1], clip.num_frames, DEMO_VIDEO.fps)
     print(json.dumps({
         "benchmark": "demo_dub",
         "model": "tiny, trained on the portrait" if args.tiny else "shipped, personalized",

@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from minerf.demo_media import DemoSpec
 from minerf_dub.pipeline import DubOptions, DubResult, dub
 
 DEMO_RESOLUTION = 96
@@ -29,7 +30,8 @@ DEMO_RESOLUTION = 96
 NERF_STEPS = 400
 SPEECH_SECONDS = 6.0
 SPEECH_SEED = 7
-VIDEO_SECONDS, VIDEO_SIZE = 4.0, 384
+DEMO_VIDEO = DemoSpec(seconds=4.0, size=384)
+"""The demo's input video (its own speech: ``speech(DEMO_VIDEO.seconds, DEMO_VIDEO.seed)``)."""
 
 
 @dataclass(frozen=True)
@@ -68,25 +70,31 @@ def train_demo_audio2exp(clip_dir: Path, out: Path, training: DemoTraining = Dem
     return out
 
 
-def run_demo(output: Path, options: DubOptions, progress: bool = True) -> DubResult:
+def write_demo_media(work: Path) -> tuple[Path, Path]:
+    """(``work/demo_input.mp4``, ``work/demo_speech.wav``): the portrait video and the new
+    speech, written unless they are there."""
     import soundfile as sf
 
+    from minerf.demo_media import make_demo_video, speech
+
+    work.mkdir(parents=True, exist_ok=True)
+    video, audio = work / "demo_input.mp4", work / "demo_speech.wav"
+    if not video.exists():
+        make_demo_video(video, DEMO_VIDEO)
+    if not audio.exists():
+        sf.write(audio, speech(SPEECH_SECONDS, seed=SPEECH_SEED)[0], 16000)
+    return video, audio
+
+
+def run_demo(output: Path, options: DubOptions, progress: bool = True) -> DubResult:
     from checkpoints.shipped import shipped_checkpoint
-    from minerf.demo_media import DemoSpec, make_demo_video, speech
     from minerf.run import load_run
     from minerf_dub.pipeline import run_resolution
     from minerf_dub.sources import cached_clip
 
     output = Path(output)
     work = output.parent
-    work.mkdir(parents=True, exist_ok=True)
-    video = work / "demo_input.mp4"
-    if not video.exists():
-        make_demo_video(video, DemoSpec(seconds=VIDEO_SECONDS, size=VIDEO_SIZE))
-    audio = work / "demo_speech.wav"
-    if not audio.exists():
-        wave, _ = speech(SPEECH_SECONDS, seed=SPEECH_SEED)
-        sf.write(audio, wave, 16000)
+    video, audio = write_demo_media(work)
     run = Path(options.run or shipped_checkpoint("minerf"))
     # prepared at the run's resolution into the dub's content-addressed cache: the dub below reuses it
     clip_dir = cached_clip(video, run_resolution(load_run(run, "cpu"), options), progress).path

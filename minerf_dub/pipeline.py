@@ -50,6 +50,9 @@ from minerf_dub.sync_search import SyncSearch, shift_expressions
 
 log = logging.getLogger(__name__)
 
+SYNC_SEARCH_NOT_DONE = "sync search not done, the predicted timing is used: "
+"""Start of the dub's note when the offset search could not score its previews."""
+
 OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")
 SYNTHETIC_TAGS = {
     "synthetic_media": "true",
@@ -608,7 +611,7 @@ def run_sync_search(expressions: np.ndarray, wave: np.ndarray, total: int, optio
         try:
             return search_offsets(candidate_offsets(options.sync_search), score_preview, start, count, progress)
         except InputError as exc:
-            notes.append(f"sync search not done, the predicted timing is used: {exc}")
+            notes.append(f"{SYNC_SEARCH_NOT_DONE}{exc}")
             return None
 
 

@@ -36,7 +36,7 @@ from minerf_dub.lmd import (
     pooled_paired_lmd_difference,
     video_landmarks,
 )
-from minerf_dub.pipeline import DubOptions, dub
+from minerf_dub.pipeline import SYNC_SEARCH_NOT_DONE, DubOptions, dub
 
 SEGMENT_SECONDS = (0.2, 0.5)
 LANDMARKS_FILE = "landmarks.npz"
@@ -111,7 +111,7 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
             done = dub(video, work / f"{name}.wav", work / f"{name}.mp4", options, progress)
         if done.sync_search is not None:  # the shift the offset search chose for this case
             result[f"sync_shift_{name}"] = done.sync_search["chosen"]
-        result.update({f"sync_note_{name}": n for n in done.notes if n.startswith("sync search not done")})
+        result.update({f"sync_note_{name}": n for n in done.notes if n.startswith(SYNC_SEARCH_NOT_DONE)})
         landmarks[name] = video_landmarks(work / f"{name}.mp4")
         crops = compare_face_videos(work / f"{name}.mp4", video, real)  # in the real faces' boxes
         result.update(measure_case(name, landmarks[name], real, crops, judge))

@@ -7,7 +7,7 @@
   expression of its clip and compare how much the lip box changes with how much it changes
   between the real open and closed frames.
 * :func:`weight_concentration` -- how many samples carry 99 % of a ray's weight (fog vs surface).
-* :func:`dark_share` in :func:`lips_union_box` -- how much of the mouth is open (dark) in
+* :func:`dark_share` in the box of :func:`lips_union_box` -- how much of the mouth is open (dark) in
   each frame of a video, without the face tracker (which finds blurred lips poorly).
 """
 

@@ -106,8 +106,9 @@ class OccupancyGrid(nn.Module):
         index = cells.floor().clamp_(0, r + 1) @ stride  # exact: integers below 2^24
         return self._masks()[1][index.long()]
 
-    def _cells(self, points: Float[Tensor, "*batch 3"], offset: float = 1.0) -> Float[Tensor, "*batch 3"]:
-        return (points - self.box_min) * (self.resolution / self.box_size) + offset
+    def _cells(self, points: Float[Tensor, "*batch 3"]) -> Float[Tensor, "*batch 3"]:
+        """Head-space ``points`` in voxel units of the padded grid (see :meth:`_lookup`)."""
+        return (points - self.box_min) * (self.resolution / self.box_size) + 1.0
 
     def occupied(self, points: Float[Tensor, "*batch 3"]) -> Bool[Tensor, " *batch"]:
         """Whether head-space ``points`` fall in occupied voxels (outside the box: no)."""

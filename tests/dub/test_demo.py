@@ -8,7 +8,7 @@ from pathlib import Path
 from checkpoints.cache import cache_dir
 from checkpoints.shipped import shipped_checkpoint
 from minerf.run import load_run
-from minerf_dub.demo import VIDEO_SECONDS, run_demo
+from minerf_dub.demo import DEMO_VIDEO, run_demo
 from minerf_dub.pipeline import DubOptions
 
 
@@ -20,7 +20,7 @@ def test_demo_personalizes_the_shipped_minerf_to_the_portrait(tmp_path, models):
     shipped = load_run(shipped_checkpoint("minerf"))
     assert result.personalized and result.identity not in shipped.identities
     assert Path(result.output) == out and out.is_file()
-    assert result.preview["frames"] == 12 and result.preview["of_seconds"] > VIDEO_SECONDS  # the speech outlasts the video
+    assert result.preview["frames"] == 12 and result.preview["of_seconds"] > DEMO_VIDEO.seconds  # the speech outlasts the video
     assert result.resolution == (384, 384)
     assert str(shipped_checkpoint("minerf")) in result.notes[-1] and str(models[1]) in result.notes[-1]
     assert (tmp_path / "demo" / "demo_input.mp4").is_file() and (tmp_path / "demo" / "demo_speech.wav").is_file()
