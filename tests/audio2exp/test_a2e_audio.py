@@ -14,7 +14,7 @@ from audio2exp.audio import (
     normalising_gain,
     open_audio,
 )
-from audio2exp.features import FeatureConfig, LogMelFeatures, stream_features
+from audio2exp.features import FeatureConfig, LogMelFeatures, silence_features, stream_features
 from minerf_base.errors import MediaError
 from minerf_base.video_in import read_audio
 
@@ -113,9 +113,13 @@ def test_logmel_feature_of_a_burst_is_in_its_frame():
 def test_chunked_logmel_equals_whole():
     signal = np.random.default_rng(1).standard_normal(640 * 33 + 77).astype(np.float32) * 0.1
     extractor = LogMelFeatures(FeatureConfig())
-    whole = np.concatenate([f for _, f in stream_features(array_source(signal), extractor, 1.0, chunk_frames=1000, margin=3)])
-    parts = [f[3:-3] for _, f in stream_features(array_source(signal), extractor, 1.0, chunk_frames=5, margin=3)]
-    np.testing.assert_allclose(np.concatenate(parts), whole[3:-3], atol=1e-4)
+    whole = np.concatenate([f for _, f in stream_features(array_source(signal), extractor, 1.0, chunk_frames=1000)])
+    for chunk, margin in ((5, 3), (5, 12), (1000, 3)):  # a margin wider than a chunk reads several
+        pad = np.repeat(silence_features(extractor)[None], margin, axis=0)
+        expected = np.concatenate([pad, whole, pad])  # frames outside the audio: silence
+        for first, rows in stream_features(array_source(signal), extractor, 1.0, chunk_frames=chunk, margin=margin):
+            count = min(chunk, len(whole) - first)
+            np.testing.assert_allclose(rows, expected[first : first + count + 2 * margin], atol=1e-4)
 
 
 def test_level_and_gain():

@@ -103,9 +103,11 @@ def test_chunked_features_equal_whole_file_features_with_a_local_encoder():
     source = array_source(_speech(64.0, seed=4))
     whole = extractor(np.concatenate([np.zeros(extractor.context[0], np.float32), source.read_all(), np.zeros(extractor.context[1], np.float32)]), source.num_frames)
     for chunk, margin in ((700, 0), (1000, 6), (50, 3)):  # rounded to multiples of 700 frames
+        extractor.encoder.windows = 0
         chunks = [f for _, f in stream_features(source, extractor, 1.0, chunk_frames=chunk, margin=margin)]
         inner = np.concatenate([f[margin : f.shape[0] - margin] for f in chunks])
         np.testing.assert_allclose(inner, whole, rtol=1e-6, atol=1e-7)
+        assert extractor.encoder.windows == 3 + bool(margin)  # 1600 frames: 3 chunks of one 28 s window; a margin adds the silence row, not a window per chunk
 
 
 def test_bad_settings_are_clear_errors():
