@@ -196,17 +196,28 @@ def plane_corners(x: Float[Tensor, "batch 3"], res: int) -> tuple[Int[Tensor, "3
     """Bilinear lookup of points ``x`` in [0, 1]^3 on the three planes of side ``res`` (texel
     centres at the plane's edges, like ``align_corners``): per plane, the flat indices of the
     four texels around the point in a (3, res, res) table and their weights. Texel (v, u) of
-    plane p is entry ``(p * res + v) * res + u``."""
-    axes = torch.tensor(PLANE_AXES, device=x.device)
-    uv = x.clamp(0.0, 1.0)[:, axes].permute(1, 0, 2) * (res - 1)  # (3, B, 2)
-    base = uv.floor().clamp(0, res - 2)
-    frac = uv - base
-    b = base.long()
-    first = (torch.arange(3, device=x.device)[:, None] * res + b[..., 1]) * res + b[..., 0]
+    plane p is entry ``(p * res + v) * res + u``. Cell and fraction are found once per axis
+    (each axis serves two planes)."""
+    scaled = x.clamp(0.0, 1.0) * (res - 1)  # (B, 3)
+    base = scaled.floor().clamp(0, res - 2)
+    frac, cell = (scaled - base).T, base.long().T  # (3, B): per axis
+    u_axis, v_axis = (torch.tensor(axes, device=x.device) for axes in zip(*PLANE_AXES))
+    first = (torch.arange(3, device=x.device)[:, None] * res + cell[v_axis]) * res + cell[u_axis]
     index = torch.stack([first, first + 1, first + res, first + res + 1], dim=-1)
-    fu, fv = frac[..., 0], frac[..., 1]
-    weight = torch.stack([(1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv], dim=-1)
+    fu, fv = frac[u_axis], frac[v_axis]
+    gu, gv = 1 - fu, 1 - fv
+    weight = torch.stack([gu * gv, fu * gv, gu * fv, fu * fv], dim=-1)
     return index, weight
+
+
+def memo_corners(x: Float[Tensor, "batch 3"], res: int, memo: dict | None) -> tuple[Tensor, Tensor]:
+    """:func:`plane_corners` of ``x``, kept in ``memo`` (a dict per batch of points, or None)
+    for the other tri-planes of the same side (the static 64^2 scale and the dynamic planes)."""
+    if memo is None:
+        return plane_corners(x, res)
+    if res not in memo:
+        memo[res] = plane_corners(x, res)
+    return memo[res]
 
 
 def blend_rows(table: Float[Tensor, "entries features"], index: Int[Tensor, "*batch corners"], weight: Float[Tensor, "*batch corners"]) -> Float[Tensor, "*batch features"]:
@@ -228,16 +239,17 @@ class TriPlaneEncoding(nn.Module):
         mean = 1.0 if cfg.combine == "product" else 0.0
         self.planes = nn.ParameterList(nn.Parameter(mean + cfg.init_std * torch.randn(3, res, res, cfg.channels)) for res in cfg.resolutions)
 
-    def looked_up(self, x: Float[Tensor, "batch 3"]) -> Float[Tensor, "3 batch enc"]:
-        """The bilinear lookups of the three planes, not yet combined: (plane, batch, scales * C)."""
+    def looked_up(self, x: Float[Tensor, "batch 3"], memo: dict | None = None) -> Float[Tensor, "3 batch enc"]:
+        """The bilinear lookups of the three planes, not yet combined: (plane, batch, scales * C);
+        ``memo``: see :func:`memo_corners`."""
         looks = []
         for planes in self.planes:
-            index, weight = plane_corners(x, planes.shape[1])
+            index, weight = memo_corners(x, planes.shape[1], memo)
             looks.append(blend_rows(planes.reshape(-1, planes.shape[-1]), index, weight))
         return torch.cat(looks, dim=-1)
 
-    def forward(self, x: Float[Tensor, "batch 3"]) -> Float[Tensor, "batch enc"]:
-        looks = self.looked_up(x)
+    def forward(self, x: Float[Tensor, "batch 3"], memo: dict | None = None) -> Float[Tensor, "batch enc"]:
+        looks = self.looked_up(x, memo)
         return looks[0] * looks[1] * looks[2] if self.cfg.combine == "product" else looks.sum(dim=0)
 
 

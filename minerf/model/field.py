@@ -24,7 +24,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from minerf.model.encodings import HashGridConfig, HashGridEncoding, PositionalEncoding, TriPlaneConfig, TriPlaneEncoding, blend_rows, plane_corners
+from minerf.model.encodings import HashGridConfig, HashGridEncoding, PositionalEncoding, TriPlaneConfig, TriPlaneEncoding, blend_rows, memo_corners
 from minerf_base.clip import HEAD_BOX
 
 
@@ -112,7 +112,8 @@ class DynamicPlanes(nn.Module):
         self.planes = nn.Parameter(1e-3 * torch.randn(self.basis, 3, self.res, self.res, self.channels))
         self.coefficients = nn.Linear(cond_dim, self.basis)
 
-    def forward(self, unit: Float[Tensor, "points 3"], cond: Float[Tensor, "rays cond"], samples: int) -> Float[Tensor, "points channels"]:
+    def forward(self, unit: Float[Tensor, "points 3"], cond: Float[Tensor, "rays cond"], samples: int, memo: dict | None = None) -> Float[Tensor, "points channels"]:
+        """``memo``: see :func:`~minerf.model.encodings.memo_corners`."""
         # rays of one frame share their conditioning row: find the distinct rows by a 1-D key
         key = cond.detach().double() @ torch.linspace(1.0, 2.0, cond.shape[-1], dtype=torch.float64, device=cond.device)
         distinct, frame_of_ray = torch.unique(key, return_inverse=True)
@@ -120,7 +121,7 @@ class DynamicPlanes(nn.Module):
         first = first.scatter_reduce(0, frame_of_ray, torch.arange(len(cond), device=cond.device), "amin")
         coef = self.coefficients(cond[first]).to(self.planes.dtype)  # one row per distinct conditioning
         mixed = torch.einsum("fk,kpvuc->fpvuc", coef, self.planes)  # (F, 3, res, res, C)
-        index, weight = plane_corners(unit, self.res)  # (3, points, 4) into one frame's planes
+        index, weight = memo_corners(unit, self.res, memo)  # (3, points, 4) into one frame's planes
         offset = (frame_of_ray.repeat_interleave(samples) * (3 * self.res * self.res))[None, :, None]
         return blend_rows(mixed.reshape(-1, self.channels), index + offset, weight).sum(dim=0)
 
@@ -156,8 +157,12 @@ class ConditionedField(nn.Module):
         R, S, _ = x.shape
         unit = (x - self.box_min) / self.box_size  # head box -> [0, 1]^3
         flat = unit.reshape(R * S, 3)
-        enc = self.pos_enc(flat if self.cfg.encoding != "pe" else flat * 2 - 1).to(cond.dtype)
-        dyn = self.dynamic(flat, cond, S).to(cond.dtype) if self.dynamic is not None else None
+        memo: dict = {}  # plane corners shared by the static and the dynamic tri-planes
+        if isinstance(self.pos_enc, TriPlaneEncoding):
+            enc = self.pos_enc(flat, memo).to(cond.dtype)
+        else:
+            enc = self.pos_enc(flat if self.cfg.encoding != "pe" else flat * 2 - 1).to(cond.dtype)
+        dyn = self.dynamic(flat, cond, S, memo).to(cond.dtype) if self.dynamic is not None else None
         if self.backbone_b is None:
             h = self.backbone_a[1:](self._first_layer(enc, cond, dyn, S))
         else:  # the skip connection needs the whole input again
@@ -188,7 +193,12 @@ class ConditionedField(nn.Module):
             h.addmm_(dyn, w_dyn.t())
         R = cond.shape[0]
         if self.attention is None:  # the same conditioning for all samples of a ray
-            return (h.reshape(R, samples, -1) + (cond @ w_cond.t())[:, None, :]).reshape(R * samples, -1)
+            h.view(R, samples, -1).add_((cond @ w_cond.t())[:, None, :])
+            return h
+        if not (cond.requires_grad and torch.is_grad_enabled()) and bool((cond == cond[:1]).all()):
+            # one frame's rays (a render): its conditioning folds into the weights (each row's
+            # own gradient would be lost, so not when the conditioning is trained)
+            return h.addmm_(torch.sigmoid(self.attention(enc)), (2.0 * cond[0])[:, None] * w_cond.t())
         return h.addmm_(self._gated(enc, cond, samples).reshape(R * samples, n_cond), w_cond.t())
 
     def densities(self, x: Float[Tensor, "rays samples 3"], cond: Float[Tensor, "rays cond"]) -> Float[Tensor, "rays samples"]:
@@ -211,4 +221,5 @@ class ConditionedField(nn.Module):
         fused = torch.addmm(first.bias, self.feature.bias[None], w_feature.t())[0]
         out = torch.addmm(fused, h, (w_feature @ self.feature.weight).t())
         R = d_enc.shape[0]
-        return (out.reshape(R, samples, -1) + (d_enc @ w_dir.t())[:, None, :]).reshape(R * samples, -1)
+        out.view(R, samples, -1).add_((d_enc @ w_dir.t())[:, None, :])  # in place: no second (points, color) array
+        return out

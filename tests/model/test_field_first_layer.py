@@ -26,7 +26,8 @@ def _concatenated_first_layer(field: ConditionedField, x: torch.Tensor, cond: to
 
 @pytest.mark.parametrize("attention", [True, False])
 @pytest.mark.parametrize("dynamic", [8, 0])
-def test_first_layer_by_parts_equals_the_concatenated_layer(attention, dynamic):
+@pytest.mark.parametrize("one_frame", [False, True])  # one frame: the conditioning folds into the weights
+def test_first_layer_by_parts_equals_the_concatenated_layer(attention, dynamic, one_frame):
     torch.manual_seed(0)
     base = get_preset("fast").field
     cfg = dataclasses.replace(base, region_attention=attention, dynamic_basis=dynamic)
@@ -36,11 +37,15 @@ def test_first_layer_by_parts_equals_the_concatenated_layer(attention, dynamic):
     x = torch.rand(7, 5, 3, dtype=torch.float64) * field.box_size + field.box_min
     cond = torch.randn(7, 11, dtype=torch.float64)
     cond[4:] = cond[0]  # rays of one frame share their conditioning
+    if one_frame:
+        cond[:] = cond[0]
     flat = ((x - field.box_min) / field.box_size).reshape(-1, 3)
     enc = field.pos_enc(flat)
     dyn = field.dynamic(flat, cond, 5) if field.dynamic is not None else None
     by_parts = field._first_layer(enc, cond, dyn, 5)
     torch.testing.assert_close(by_parts, _concatenated_first_layer(field, x, cond))
+    with torch.no_grad():  # how a render asks (one frame: the folded path)
+        torch.testing.assert_close(field._first_layer(enc, cond, dyn, 5), by_parts.detach())
     # and the gradients of the conditioning and of every parameter are the same
     cond_a, cond_b = cond.clone().requires_grad_(True), cond.clone().requires_grad_(True)
     params = [p for p in field.parameters() if p.requires_grad]
