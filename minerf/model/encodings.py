@@ -239,18 +239,15 @@ class TriPlaneEncoding(nn.Module):
         mean = 1.0 if cfg.combine == "product" else 0.0
         self.planes = nn.ParameterList(nn.Parameter(mean + cfg.init_std * torch.randn(3, res, res, cfg.channels)) for res in cfg.resolutions)
 
-    def looked_up(self, x: Float[Tensor, "batch 3"], memo: dict | None = None) -> Float[Tensor, "3 batch enc"]:
-        """The bilinear lookups of the three planes, not yet combined: (plane, batch, scales * C);
-        ``memo``: see :func:`memo_corners`."""
-        looks = []
+    def forward(self, x: Float[Tensor, "batch 3"], memo: dict | None = None) -> Float[Tensor, "batch enc"]:
+        """``memo``: see :func:`memo_corners`. The three planes are combined per scale, then
+        the scales concatenated (half the memory traffic of concatenating the planes first)."""
+        scales = []
         for planes in self.planes:
             index, weight = memo_corners(x, planes.shape[1], memo)
-            looks.append(blend_rows(planes.reshape(-1, planes.shape[-1]), index, weight))
-        return torch.cat(looks, dim=-1)
-
-    def forward(self, x: Float[Tensor, "batch 3"], memo: dict | None = None) -> Float[Tensor, "batch enc"]:
-        looks = self.looked_up(x, memo)
-        return looks[0] * looks[1] * looks[2] if self.cfg.combine == "product" else looks.sum(dim=0)
+            looks = blend_rows(planes.reshape(-1, planes.shape[-1]), index, weight)  # (3, batch, C)
+            scales.append(looks[0] * looks[1] * looks[2] if self.cfg.combine == "product" else looks.sum(dim=0))
+        return torch.cat(scales, dim=-1)
 
 
 def triplane_reference(enc: TriPlaneEncoding, x: Float[Tensor, "batch 3"]) -> Float[Tensor, "batch enc"]:
