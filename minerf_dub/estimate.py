@@ -1,7 +1,9 @@
 """How long a dub will take, said before the slow stages start.
 
-Two head crops are rendered first and the second is timed (the first carries the renderer's
-warm-up); its region's pixels give the seconds per rendered ray. Rendering the output costs that per output frame still to render (a resumed dub counts
+Four head crops are rendered first and the median time of the last three is taken (the first
+carries the renderer's warm-up; a median, because on a shared machine one frame can take
+several times the others: one timed frame once said 0.69 s where the dub then rendered at
+0.15); the region's pixels give the seconds per rendered ray. Rendering the output costs that per output frame still to render (a resumed dub counts
 only the frames its work folder lacks). A personalization step renders ``rays_per_step`` rays
 forwards and backwards: :data:`TRAIN_RAY_COST` rendered rays each, a ratio measured on this
 project's models (docs/dubbing.md). The estimate is printed before personalization and
@@ -29,7 +31,7 @@ class DubEstimate:
     """The up-front estimate of the slow stages of one dub, in seconds."""
 
     seconds_per_frame: float
-    """Measured: one head crop rendered (the second of two)."""
+    """Measured: the median of three head crops rendered after a first one."""
     frames: int
     """Output frames to render (not yet in the work folder)."""
     personalize_steps: int
@@ -68,20 +70,26 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def time_one_crop(render: Any, expressions: np.ndarray, count: int, store: Any = None) -> tuple[float, int]:
+TIMED_CROPS = 3
+"""Crops timed after the warm-up one; the estimate takes their median."""
+
+
+def time_crops(render: Any, expressions: np.ndarray, count: int, store: Any = None) -> tuple[float, int]:
     """(seconds, rendered pixels) of rendering one output frame of ``render`` (a
-    :class:`~minerf_dub.pipeline.DubRender`) with ``expressions``: the first two of the
-    ``count`` frames not in ``store`` are rendered and the second timed (the first carries the
-    renderer's warm-up); ``store`` keeps both (so the render does not do them again) unless
-    the run's temporal attention needs their neighbours rendered with them."""
+    :class:`~minerf_dub.pipeline.DubRender`) with ``expressions``: the first 1 +
+    :data:`TIMED_CROPS` of the ``count`` frames not in ``store`` are rendered and the median
+    time of all but the first taken (the first carries the renderer's warm-up); ``store``
+    keeps them (so the render does not do them again) unless the run's temporal attention
+    needs their neighbours rendered with them."""
     k = 0 if store is None else next((k for k in range(count) if not store.has(k)), 0)
-    span = range(k, min(k + 2, len(render.timeline)))
+    span = range(k, min(k + 1 + TIMED_CROPS, len(render.timeline)))
     crops = iter(render.crops(expressions, slice(span.start, span.stop)))
-    rendered = []
+    rendered, times = [], []
     for _ in span:
         started = time.perf_counter()
         rendered.append(next(crops))
-    seconds = time.perf_counter() - started
+        times.append(time.perf_counter() - started)
+    seconds = float(np.median(times[1:] or times))
     if store is not None and render.margin == 0:
         for j, (crop, opacity) in zip(span, rendered):
             if j < count and not store.has(j):
@@ -94,7 +102,7 @@ def estimate(render: Any, expressions: np.ndarray, count: int, personalize_steps
     lacks (and ``extra_frames`` more, e.g. previews) after ``personalize_steps`` steps of
     personalization with its run's ``rays_per_step``."""
     frames = count - (0 if store is None else store.stored(range(count))) + extra_frames  # the timed one included
-    seconds, pixels = time_one_crop(render, expressions, count, store)
+    seconds, pixels = time_crops(render, expressions, count, store)
     per_ray = seconds / max(pixels, 1)
     step = per_ray * render.run.config.rays_per_step * TRAIN_RAY_COST
     return DubEstimate(seconds_per_frame=seconds, frames=frames, personalize_steps=personalize_steps, seconds_per_step=step)

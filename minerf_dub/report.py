@@ -205,7 +205,8 @@ def score_line(score: dict[str, Any] | None, not_scored: str | None) -> str:
 def header_lines(report: ReportInput, opening: np.ndarray, moments: list[Moment], width: int) -> list[str]:
     """The sheet's header text, wrapped to ``width`` px."""
     found = int(np.isfinite(opening).sum())
-    lines = [f"minerf-dub report: {report.output.name}  ({len(opening)} frames, {len(opening) / FPS:.2f} s at {FPS} fps)"]
+    # the dub is read at the analysis rate, whatever its own (a 30 fps dub: 250 of its 300 frames in 10 s)
+    lines = [f"minerf-dub report: {report.output.name}  ({len(opening) / FPS:.2f} s, measured on {len(opening)} frames read at {FPS} fps)"]
     if report.preview:
         lines.append(report.preview)
     lines.append(score_line(report.score, report.not_scored))

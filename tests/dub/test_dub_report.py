@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from minerf.demo_media import speech
 from minerf.prepare.expression_space import mouth_opening
 from minerf_base.errors import InputError
+from minerf_dub.estimate import TIMED_CROPS
 from minerf_dub.lmd import video_landmarks
 from minerf_dub.pipeline import DubOptions, dub
 from minerf_dub.report import (
@@ -83,10 +84,10 @@ def test_preview_dub_and_its_report(tmp_path, models, demo_video, monkeypatch):
     result = CliRunner().invoke(minerf_dub, args)
     assert result.exit_code == 0, result.output
 
-    # the preview: the first 15 of the 25 frames the audio gives, rendered once (the first two
-    # for the up-front estimate, kept in the work folder, then the other 13)
+    # the preview: the first 15 of the 25 frames the audio gives, rendered once (the first
+    # 1 + TIMED_CROPS for the up-front estimate, kept in the work folder, then the others)
     frames = list(iter_frames(out))
-    assert len(frames) == 15 and [len(e) for e in rendered] == [2, 13]
+    assert len(frames) == 15 and [len(e) for e in rendered] == [1 + TIMED_CROPS, 15 - 1 - TIMED_CROPS]
     assert "PREVIEW: the first 0.60 s of 1.00 s" in result.output
     png, data = report_paths(out)
     assert png == tmp_path / "checked.report.png" and data == tmp_path / "checked.report.json"
@@ -134,4 +135,4 @@ def test_preview_dub_and_its_report(tmp_path, models, demo_video, monkeypatch):
     assert info["preview"] == {"seconds": 0.2, "frames": 5, "of_frames": 25, "of_seconds": 1.0}
     assert not any(p.exists() for p in report_paths(plain)) and sum(1 for _ in iter_frames(plain)) == 5
     first, second = np.concatenate(rendered[:2]), np.concatenate(rendered[2:])
-    assert [len(e) for e in rendered[2:]] == [2, 3] and np.array_equal(second, first[:5])  # a preview renders the frames the full run starts with
+    assert [len(e) for e in rendered[2:]] == [1 + TIMED_CROPS, 5 - 1 - TIMED_CROPS] and np.array_equal(second, first[:5])  # a preview renders the frames the full run starts with

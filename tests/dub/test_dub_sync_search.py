@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from minerf.demo_media import speech
 from minerf_base.errors import InputError
+from minerf_dub.estimate import TIMED_CROPS
 from minerf_dub.pipeline import DubOptions, dub
 from minerf_dub.sync_search import (
     candidate_offsets,
@@ -113,9 +114,9 @@ def test_sync_search_scores_previews_and_renders_the_best(tmp_path, models, demo
         assert c0 <= c + 1e-3 and (found != 0 or abs(c0 - c) < 1e-3)
     assert search["weights"] == info["score"]["weights"] and "sync_search" in info["timings"]
     (predicted,) = recorded.predicted
-    timed, *previews, final = recorded.rendered  # the up-front estimate's frame first
+    timed, *previews, final = recorded.rendered  # the up-front estimate's frames first
     start = search["start_frame"]
-    assert np.array_equal(timed, predicted[:2]) and len(previews) == 3
+    assert np.array_equal(timed, predicted[: 1 + TIMED_CROPS]) and len(previews) == 3
     for k, shown in zip(search["offsets"], previews):
         assert np.array_equal(shown, shift_expressions(predicted, k)[start : start + 15])
     assert np.array_equal(final, shift_expressions(predicted, search["chosen"]))
@@ -152,8 +153,8 @@ def test_search_off_renders_the_prediction_and_missing_weights_stop_before_work(
     options = DubOptions(run=models[0], audio2exp=models[1], score=False, personalize_steps=8)
     result = dub(demo_video, _wav(tmp_path / "s.wav", 0.6), tmp_path / "plain.mp4", options, progress=False)
     assert result.sync_search is None and "sync_search" not in result.timings
-    # the estimate's two frames (kept in the work folder) and then the others: the prediction, once
-    assert [len(e) for e in recorded.rendered] == [2, 13] and np.array_equal(np.concatenate(recorded.rendered), recorded.predicted[0])
+    # the estimate's 1 + TIMED_CROPS frames (kept in the work folder) and then the others: the prediction, once
+    assert [len(e) for e in recorded.rendered] == [1 + TIMED_CROPS, 15 - 1 - TIMED_CROPS] and np.array_equal(np.concatenate(recorded.rendered), recorded.predicted[0])
     monkeypatch.delenv("MINERF_SYNCNET_WEIGHTS", raising=False)
     monkeypatch.setattr("lipsync.weights.shipped_expert", lambda: None)  # an installation without it
     out = tmp_path / "never.mp4"
