@@ -24,6 +24,8 @@ PREEMPHASIS = 0.97
 CEP_LIFTER = 22
 WIN_SECONDS = 0.025
 STEP_SECONDS = 0.01
+BLOCK_STEPS = 4096
+"""MFCC steps computed at once (41 s of audio; about 40 MB of spectra)."""
 MFCC_PER_VIDEO_FRAME = round(1.0 / (STEP_SECONDS * FPS))  # 100 MFCC steps per second / 25 frames: 4
 
 
@@ -38,16 +40,6 @@ def to_int16_scale(samples: np.ndarray) -> np.ndarray:
 
 def _round_half_up(value: float) -> int:
     return int(decimal.Decimal(value).quantize(decimal.Decimal("1"), rounding=decimal.ROUND_HALF_UP))
-
-
-def _frames(signal: np.ndarray, frame_len: int, frame_step: int) -> np.ndarray:
-    """(num_frames, frame_len) windows; the tail is zero-padded to a whole window."""
-    n = signal.shape[0]
-    num_frames = 1 if n <= frame_len else 1 + int(np.ceil((n - frame_len) / frame_step))
-    padded = np.zeros((num_frames - 1) * frame_step + frame_len, dtype=np.float64)
-    padded[:n] = signal
-    starts = np.arange(num_frames) * frame_step
-    return padded[starts[:, None] + np.arange(frame_len)[None, :]]
 
 
 @functools.lru_cache(maxsize=4)
@@ -83,11 +75,34 @@ def mfcc(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     ``num_steps = 1 + ceil((S - 400) / 160)`` for S > 400 samples at 16 kHz, i.e. 4 * T - 1
     rows for T whole video frames of ``SAMPLES_PER_FRAME`` (640) samples.
     """
-    signal = np.asarray(samples, dtype=np.float64).reshape(-1)
+    signal = np.asarray(samples).reshape(-1)
     if signal.size == 0:
         raise ValueError("cannot compute MFCC of empty audio")
-    emphasised = np.concatenate([signal[:1], signal[1:] - PREEMPHASIS * signal[:-1]])
-    frames = _frames(emphasised, _round_half_up(WIN_SECONDS * sample_rate), _round_half_up(STEP_SECONDS * sample_rate))
+    frame_len, step = _round_half_up(WIN_SECONDS * sample_rate), _round_half_up(STEP_SECONDS * sample_rate)
+    n = signal.size
+    num_frames = 1 if n <= frame_len else 1 + int(np.ceil((n - frame_len) / step))
+    out = np.empty((num_frames, NUM_CEPSTRA), np.float64)
+    for start in range(0, num_frames, BLOCK_STEPS):  # a long track's spectra are never all held
+        stop = min(num_frames, start + BLOCK_STEPS)
+        lo, hi = start * step, (stop - 1) * step + frame_len
+        windows = _emphasised(signal, lo, hi)[(np.arange(stop - start) * step)[:, None] + np.arange(frame_len)]
+        out[start:stop] = _cepstra(windows, sample_rate)
+    return out
+
+
+def _emphasised(signal: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Samples ``lo..hi - 1`` of the pre-emphasised ``signal`` (float64), zeros past its end."""
+    piece = np.zeros(hi - lo, np.float64)
+    own = signal[lo:hi].astype(np.float64)
+    before = signal[lo - 1 : lo + len(own) - 1].astype(np.float64) if lo > 0 else np.concatenate([[0.0], own[:-1]])
+    piece[: len(own)] = own - PREEMPHASIS * before
+    if lo == 0:
+        piece[0] = own[0]
+    return piece
+
+
+def _cepstra(frames: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(n, 13) MFCC of the windows ``frames`` (n, 400), pre-emphasised."""
     power = np.square(np.abs(np.fft.rfft(frames, NFFT))) / NFFT
     eps = np.finfo(float).eps
     energy = power.sum(axis=1)

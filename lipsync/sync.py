@@ -56,7 +56,10 @@ class LipEmbedder:
         self.device = next(net.parameters()).device
         self.pending: list[np.ndarray] = []
         self.done = 0
-        self.out: list[Tensor] = []
+        self.out: Tensor | None = None
+        """(num_windows, E), allocated once at the first batch: per-batch outputs kept in a
+        list sat between the crops' buffers on the heap and kept it from shrinking (on a
+        3-minute track the resident memory grew by 240 MB)."""
 
     @torch.no_grad()
     def add(self, crop: np.ndarray) -> None:
@@ -66,22 +69,28 @@ class LipEmbedder:
         self.pending.append(crop)
         batch = min(self.batch_size, self.num_windows - self.done)
         if len(self.pending) == batch + WINDOW_FRAMES - 1:
-            self.out.append(self.net.forward_lip(_lip_windows(np.stack(self.pending), self.device)).cpu())
-            self.done += batch
+            self._embed(self.pending)
             self.pending = self.pending[batch:]
+
+    def _embed(self, crops: list[np.ndarray]) -> None:
+        """Embed the windows starting at each of ``crops`` but the last four."""
+        emb = self.net.forward_lip(_lip_windows(np.stack(crops), self.device)).cpu()
+        if self.out is None:
+            self.out = torch.empty((self.num_windows, emb.shape[1]), dtype=emb.dtype)
+        self.out[self.done : self.done + len(emb)] = emb
+        self.done += len(emb)
 
     @torch.no_grad()
     def embeddings(self) -> Tensor:
         """(num_windows, E). When the crops ended early (a video shorter than its track) the
         windows they hold are embedded and ``num_windows`` becomes their number."""
         if self.done < self.num_windows and len(self.pending) >= WINDOW_FRAMES:
-            self.out.append(self.net.forward_lip(_lip_windows(np.stack(self.pending), self.device)).cpu())
-            self.done += len(self.pending) - (WINDOW_FRAMES - 1)
+            self._embed(self.pending)
             self.pending = self.pending[-(WINDOW_FRAMES - 1) :]
         self.num_windows = min(self.num_windows, self.done)
-        if self.num_windows < 1:
+        if self.num_windows < 1 or self.out is None:
             raise ValueError(f"a track needs at least {MIN_FRAMES} frames with audio")
-        return torch.cat(self.out)
+        return self.out[: self.num_windows]
 
 
 def _audio_batches(cepstra: np.ndarray, num_windows: int, batch_size: int, device: torch.device):

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from minerf.prepare.expression_space import LIP_POINTS, eye_distance, mouth_opening
+from minerf_base.rows import collect_rows
 
 MOUTH_LANDMARKS = LIP_POINTS
 """Face-mesh indices of the lips: outer and inner contour (40 points)."""
@@ -153,19 +154,26 @@ def pooled_paired_lmd_difference(videos: Sequence[tuple[np.ndarray, np.ndarray, 
     return {"frames": int(n), "own_closer_fraction": round(float((every > 0).mean()), 3), "mean_difference": round(float(every.mean()), 6), "ci95": [round(float(low), 6), round(float(high), 6)]}
 
 
-def video_landmarks(path: str | Path, max_frames: int | None = None) -> np.ndarray:
-    """(T, 468, 2) face-mesh points of the largest face in each 25 fps frame; NaN where none."""
+def iter_video_landmarks(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """(468, 2) face-mesh points of the largest face in each 25 fps frame of ``path`` (the
+    first ``max_frames``), one frame at a time; NaN where there is none."""
     from minerf.prepare.face_tracker import NUM_POINTS, FaceMeshTracker
     from minerf_base.video_in import iter_frames
 
-    rows = []
     with FaceMeshTracker(video=True) as tracker:
         for k, frame in enumerate(iter_frames(path)):
             if max_frames is not None and k >= max_frames:
                 break
             faces = tracker.detect(frame)
-            rows.append(faces[0][:, :2] if faces else np.full((NUM_POINTS, 2), np.nan, np.float32))
-    return np.stack(rows) if rows else np.zeros((0, NUM_POINTS, 2), np.float32)
+            yield faces[0][:, :2] if faces else np.full((NUM_POINTS, 2), np.nan, np.float32)
+
+
+def video_landmarks(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """(T, 468, 2) face-mesh points of the largest face in each 25 fps frame; NaN where none
+    (collected in blocks, :func:`minerf_base.rows.collect_rows`)."""
+    from minerf.prepare.face_tracker import NUM_POINTS
+
+    return collect_rows(iter_video_landmarks(path, max_frames), (NUM_POINTS, 2), np.float32)
 
 
 def video_lmd(output: str | Path, real: str | Path) -> LMDResult:

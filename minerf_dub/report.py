@@ -132,9 +132,10 @@ def measure_opening(video: Path, max_frames: int | None = None) -> np.ndarray:
     """(T,) mouth opening of each 25 fps frame of ``video`` (the first ``max_frames``); NaN
     where the tracker finds no face."""
     from minerf.prepare.expression_space import mouth_opening
-    from minerf_dub.lmd import video_landmarks
+    from minerf_base.rows import collect_rows
+    from minerf_dub.lmd import iter_video_landmarks
 
-    return mouth_opening(video_landmarks(video, max_frames))
+    return collect_rows((mouth_opening(points) for points in iter_video_landmarks(video, max_frames)), (), np.float64)
 
 
 def pick_moments(opening: np.ndarray, count: int = MOMENTS_PER_KIND) -> list[Moment]:

@@ -19,6 +19,18 @@ def test_mfcc_matches_python_speech_features(num_samples):
     np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("num_samples", [401, 6400, 16000 * 2 + 7])
+def test_mfcc_in_blocks_matches_python_speech_features(num_samples, monkeypatch):
+    """A long track is computed a block of steps at a time; blocks of 3 steps, whose edges
+    fall inside windows and inside the pre-emphasis, give the reference's values too."""
+    import lipsync.mfcc
+
+    monkeypatch.setattr(lipsync.mfcc, "BLOCK_STEPS", 3)
+    audio = generated_audio(num_samples, seed=num_samples)
+    np.testing.assert_allclose(mfcc(audio), python_speech_features.mfcc(audio, 16000), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(mfcc(audio.astype(np.float64)), python_speech_features.mfcc(audio, 16000), rtol=1e-9, atol=1e-9)
+
+
 def test_mfcc_of_digital_silence_matches():
     silence = np.zeros(3200, np.int16)
     np.testing.assert_allclose(mfcc(silence), python_speech_features.mfcc(silence, 16000), rtol=1e-9, atol=1e-9)
