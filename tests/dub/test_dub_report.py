@@ -73,9 +73,10 @@ def test_preview_dub_and_its_report(tmp_path, models, demo_video, monkeypatch):
     from minerf_base.video_in import iter_frames
     from minerf_dub.cli import minerf_dub
 
-    # the tiny test model's heads are no face to mediapipe: blend them at 35 % over the source
-    # face so the tracker finds a face in the dub
-    monkeypatch.setattr(composite, "blend_mask", lambda head_mask, acc: 0.35 * (head_mask > 127).astype(np.float32))
+    # the tiny test model's lower faces are no face to mediapipe: blend them at 35 % over the
+    # source face (the dub renders the lower face) so the tracker finds a face in every frame
+    lower_face = composite.lower_face_masks
+    monkeypatch.setattr(composite, "lower_face_masks", lambda points, size: (lambda region, alpha: (region, 0.35 * alpha))(*lower_face(points, size)))
     monkeypatch.setattr(lipsync, "score", lambda path, weights=None, device=None: SimpleNamespace(lse_d=7.5, lse_c=1.25, offset=2, weights_id="fake"))
     rendered, render = [], video.render_frames
     monkeypatch.setattr(video, "render_frames", lambda model, code, frames, *a, **k: rendered.append(np.array(frames.expressions)) or render(model, code, frames, *a, **k))
