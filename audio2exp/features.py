@@ -78,12 +78,12 @@ class LogMelFeatures:
     """Log-mel spectra and log energy (dB, floored at ``FLOOR_DB``): ``dim = 4 * (n_mels + 1)``."""
 
     def __init__(self, config: FeatureConfig):
-        import librosa
+        from audio2exp.mel_filters import mel_filters
 
         self.config = config
         self.dim = STEPS_PER_FRAME * (config.n_mels + 1)
         self.context = (_LOGMEL_CONTEXT, _LOGMEL_CONTEXT)
-        self._mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=config.n_mels, fmin=55.0, fmax=7600.0).astype(np.float32)
+        self._mel = mel_filters(SAMPLE_RATE, N_FFT, config.n_mels, 55.0, 7600.0)
         self._window = np.hanning(WIN_LENGTH + 2)[1:-1].astype(np.float32)
         self.cache_key = {"kind": "logmel", "version": 1, "n_mels": config.n_mels}
         """Identifies these features for :mod:`audio2exp.feature_cache`."""

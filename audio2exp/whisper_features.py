@@ -30,7 +30,6 @@ give exactly the features of the whole file.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Protocol
 
@@ -66,12 +65,11 @@ class WindowEncoder(Protocol):
 
 
 # ------------------------------------------------------------------ front end
-@functools.lru_cache(maxsize=4)
 def mel_filters(n_mels: int = 80) -> np.ndarray:
     """(n_mels, 201) Slaney mel filters of Whisper (librosa's defaults at 16 kHz, n_fft 400)."""
-    import librosa
+    from audio2exp.mel_filters import mel_filters as slaney
 
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=n_mels).astype(np.float32)
+    return slaney(SAMPLE_RATE, N_FFT, n_mels)
 
 
 def log_mel(audio: np.ndarray, n_mels: int = 80) -> np.ndarray:
@@ -107,15 +105,20 @@ class WhisperEncoder:
             raise InputError(folder, f"ctranslate2 cannot load this Whisper model ({exc})", "pass a CTranslate2 Whisper model folder, e.g. a faster-whisper model") from None
         self.folder = Path(folder)
         self.n_mels = self.worker.n_mels
-        self._silence = self._encode(np.zeros((1, WINDOW_SAMPLES), np.float32))[0]  # also the width
-        self.dim = int(self._silence.shape[1])
+        # the width from two log-mel frames (milliseconds; a whole window takes about a second)
+        self.dim = int(self.worker.encode(np.zeros((1, self.n_mels, 2), np.float32)).shape[2])
+        self._silence: np.ndarray | None = None
+        """States of a window of digital silence, encoded the first time one is asked for."""
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         if audio.ndim != 2 or audio.shape[1] != WINDOW_SAMPLES:
             raise ValueError(f"expected (batch, {WINDOW_SAMPLES}) audio, got {audio.shape}")
         out = np.empty((audio.shape[0], WINDOW_STATES, self.dim), np.float32)
         silent = ~audio.any(axis=1)  # windows of digital silence (padding, silence_features)
-        out[silent] = self._silence
+        if silent.any():
+            if self._silence is None:
+                self._silence = self._encode(np.zeros((1, WINDOW_SAMPLES), np.float32))[0]
+            out[silent] = self._silence
         if not silent.all():
             out[~silent] = self._encode(audio[~silent])
         return out

@@ -9,8 +9,8 @@ process, and the dub's own process never loads it.
 
 Run as a script (``python whisper_worker.py FOLDER DEVICE INDEX COMPUTE THREADS``), it imports
 only NumPy and ctranslate2. Protocol on its stdin / stdout, NumPy ``.npy`` arrays only (no
-pickle): the worker first writes ``[n_mels]`` (int32); then, for each (B, n_mels, 3000)
-float32 log-mel array it reads, it writes the (B, 1500, dim) float32 encoder states. It
+pickle): the worker first writes ``[n_mels]`` (int32); then, for each (B, n_mels, frames)
+float32 log-mel array it reads, it writes the (B, frames / 2, dim) float32 encoder states. It
 stops at the end of its input. When the model does not load it writes the reason as one line
 to stderr and exits with 2.
 """
@@ -64,7 +64,7 @@ class EncoderWorker:
             raise RuntimeError(self._failure()) from None
 
     def encode(self, mel: np.ndarray) -> np.ndarray:
-        """(B, n_mels, 3000) log-mel -> (B, 1500, dim) float32 states."""
+        """(B, n_mels, F) log-mel -> (B, F // 2, dim) float32 states (F = 3000 for a 30 s window)."""
         try:
             write_array(self._process.stdin, np.asarray(mel, np.float32))
             return read_array(self._process.stdout)

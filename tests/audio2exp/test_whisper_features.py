@@ -169,10 +169,11 @@ def test_worker_process_keeps_ctranslate2_out_of_this_process_and_encodes_like_i
 
     import ctranslate2
 
-    window = np.zeros((2, WINDOW_SAMPLES), np.float32)
+    window = np.zeros((3, WINDOW_SAMPLES), np.float32)  # the last window is digital silence
     window[0, :16000 * 3] = _speech(3.0, seed=8)
     window[1, 16000 * 5 : 16000 * 7] = _speech(2.0, seed=9)
     through_worker = real_extractor.encoder(window)
+    assert real_extractor.encoder._silence is not None  # encoded once, when first asked for
     model = ctranslate2.models.Whisper(str(real_extractor.encoder.folder), device="cpu", compute_type="int8", intra_threads=2)
     in_process = np.asarray(model.encode(ctranslate2.StorageView.from_array(log_mel(window)), to_cpu=True))
     np.testing.assert_allclose(through_worker, in_process, rtol=1e-5, atol=1e-5)
