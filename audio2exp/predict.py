@@ -67,6 +67,9 @@ class Speaker:
     (overrides the base of the fields above)."""
     calibration: "SpeakerCalibration | None" = None
     """Maps the mouth coefficients to the speaker's own (:mod:`audio2exp.calibration`)."""
+    gain: float = 1.0
+    """Multiplies the motion: every predicted offset from the base expression (in speech and
+    towards the rest expression in silence) is ``gain`` times the network's."""
 
 
 @dataclass
@@ -195,7 +198,9 @@ class Audio2ExpPredictor:
             if given.shape != (self.expression_dim,):
                 raise InputError(None, f"base expression has {given.size} values, the expression space has {self.expression_dim}", "pass a mean expression of this space")
             base = m.to_standard(torch.from_numpy(given).to(self.device))[None]
-        return base, scale
+        if not speaker.gain > 0:
+            raise InputError(None, f"expression gain {speaker.gain} is not above 0", "pass a gain above 0 (1: the network's own motion)")
+        return base, scale * float(speaker.gain)
 
     @torch.inference_mode()
     def predict_source(self, source: AudioSource, speaker: Speaker | None = None, options: PredictOptions | None = None, progress: bool = False) -> np.ndarray:

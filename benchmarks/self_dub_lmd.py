@@ -48,6 +48,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--a2e-preset", default="default", help="demo only: audio2exp preset")
     parser.add_argument("--personalize-steps", type=int, default=600)
     parser.add_argument("--sync-search", type=int, default=0, metavar="N", help="dub with minerf-dub's offset search of -N..N frames (0: off)")
+    parser.add_argument("--expression-gain", type=float, default=1.0, help="minerf-dub's --expression-gain for the audio-driven cases")
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (and demo training seed)")
     parser.add_argument("--tracked", action="store_true")
     parser.add_argument("--work", type=Path, default=None)
@@ -91,7 +92,7 @@ def main() -> None:
     if run is None or a2e is None:
         video, run, a2e, setup = demo_models(work, args)
         videos = videos or [video]
-    options = DubOptions(run=run, audio2exp=a2e, personalize_steps=args.personalize_steps, sync_search=args.sync_search)
+    options = DubOptions(run=run, audio2exp=a2e, personalize_steps=args.personalize_steps, sync_search=args.sync_search, expression_gain=args.expression_gain)
     dubs = self_dub_many(videos, options, work, seed=args.seed, tracked=args.tracked)
     report = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(), "setup": setup, "work": str(work), **dubs}
     print(json.dumps(report, indent=2))

@@ -98,6 +98,9 @@ class DubOptions:
     source's own pixels."""
     fps: float | None = None
     """Output frame rate (None: the source video's own)."""
+    expression_gain: float = 1.0
+    """Multiplies the predicted motion of the face around the source's mean expression
+    (:attr:`audio2exp.predict.Speaker.gain`); above 1 the mouth opens and closes wider."""
     resume: bool = True
     """Keep rendered crops in a work folder beside the output (``.NAME.dub-work-<key>``) until
     the output is written, so that the same dub run again after an interruption continues
@@ -415,7 +418,7 @@ def _speech(job: _Job, audio: Path | None, source: Any, predictor: Any, clip: An
     if audio is not None:
         from audio2exp.predict import Speaker
 
-        expressions = predictor.predict_source(source, Speaker(base_expression=clip.expression.mean(0)), progress=progress)
+        expressions = predictor.predict_source(source, Speaker(base_expression=clip.expression.mean(0), gain=options.expression_gain), progress=progress)
         if len(expressions) < 1:
             raise InputError(audio, "the audio is shorter than one video frame (40 ms)", "pass a longer recording")
         return _Speech(expressions, read_mux_audio(audio, len(expressions)), str(audio))

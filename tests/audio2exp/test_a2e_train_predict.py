@@ -103,6 +103,22 @@ def test_silence_gives_a_closed_still_mouth(trained_run, synthetic_clips):
         assert opening.max() < np.percentile(clip.opening, 40)  # closed: below most tracked frames
 
 
+def test_gain_multiplies_the_motion_around_the_base_expression(trained_run, synthetic_clips):
+    from minerf_base.errors import InputError
+
+    predictor = Audio2ExpPredictor.load(trained_run)
+    audio, _, _ = synthetic_speech(120, seed=12)  # speech and pauses
+    base = np.linspace(-0.5, 0.5, DIM).astype(np.float32)
+    plain = predictor.predict(audio, speaker=Speaker(base_expression=base))
+    np.testing.assert_array_equal(predictor.predict(audio, speaker=Speaker(base_expression=base, gain=1.0)), plain)
+    wide = predictor.predict(audio, speaker=Speaker(base_expression=base, gain=2.5))
+    assert np.abs(plain - base).max() > 0.05  # there is motion to multiply
+    np.testing.assert_allclose(wide - base, 2.5 * (plain - base), rtol=1e-4, atol=1e-5)
+    assert predictor.opening(wide).std() > 2.0 * predictor.opening(plain).std()
+    with pytest.raises(InputError, match="expression gain 0.0 is not above 0"):
+        predictor.predict(audio, speaker=Speaker(base_expression=base, gain=0.0))
+
+
 def test_chunked_prediction_equals_whole_and_stays_bounded(trained_run, tmp_path, monkeypatch):
     audio, _, _ = synthetic_speech(160, seed=5)
     stereo_44k = np.stack([audio, audio], axis=1)
