@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from minerf_base.cli_support import report_errors
+from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--a2e-preset", default="default", help="demo only: audio2exp preset")
     parser.add_argument("--personalize-steps", type=int, default=600)
     parser.add_argument("--sync-search", type=int, default=0, metavar="N", help="dub with minerf-dub's offset search of -N..N frames (0: off)")
-    parser.add_argument("--expression-gain", type=float, default=1.0, help="minerf-dub's --expression-gain for the audio-driven cases")
+    parser.add_argument("--expression-gain", type=float, default=DEFAULT_EXPRESSION_GAIN, help="minerf-dub's --expression-gain for the audio-driven cases (default: minerf-dub's)")
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (and demo training seed)")
     parser.add_argument("--tracked", action="store_true")
     parser.add_argument("--work", type=Path, default=None)
@@ -94,7 +95,7 @@ def main() -> None:
         videos = videos or [video]
     options = DubOptions(run=run, audio2exp=a2e, personalize_steps=args.personalize_steps, sync_search=args.sync_search, expression_gain=args.expression_gain)
     dubs = self_dub_many(videos, options, work, seed=args.seed, tracked=args.tracked)
-    report = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(), "setup": setup, "work": str(work), **dubs}
+    report = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(), "setup": setup, "work": str(work), "expression_gain": options.expression_gain, **dubs}
     print(json.dumps(report, indent=2))
 
 

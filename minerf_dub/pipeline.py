@@ -46,6 +46,7 @@ import numpy as np
 from minerf import __version__
 from minerf_base.errors import InputError
 from minerf_base.timebase import FPS, SAMPLE_RATE
+from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN
 from minerf_dub.sync_search import SyncSearch, shift_expressions
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class DubOptions:
     source's own pixels."""
     fps: float | None = None
     """Output frame rate (None: the source video's own)."""
-    expression_gain: float = 1.0
+    expression_gain: float = DEFAULT_EXPRESSION_GAIN
     """Multiplies the predicted motion of the face around the source's mean expression
     (:attr:`audio2exp.predict.Speaker.gain`); above 1 the mouth opens and closes wider."""
     resume: bool = True

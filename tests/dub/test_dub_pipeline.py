@@ -154,13 +154,15 @@ def test_cli_expression_gain_reaches_the_prediction(tmp_path, models, demo_video
 
     from audio2exp.predict import Audio2ExpPredictor
     from minerf_dub.cli import minerf_dub
+    from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN
 
     seen, predict = [], Audio2ExpPredictor.predict_source
     monkeypatch.setattr(Audio2ExpPredictor, "predict_source", lambda self, source, speaker, **k: seen.append(speaker) or predict(self, source, speaker, **k))
     audio = _wav(tmp_path / "s.wav", 1.0)
     args = [str(demo_video), "--audio", str(audio), "--run", str(models[0]), "--audio2exp", str(models[1]), "--no-score", "--no-report", "--preview", "0.2", "-q"]
-    result = CliRunner().invoke(minerf_dub, [*args, "-o", str(tmp_path / "wide.mp4"), "--expression-gain", "2"])
-    assert result.exit_code == 0, result.output
-    assert [s.gain for s in seen] == [2.0]
+    for name, extra in (("default", []), ("wide", ["--expression-gain", "3"])):
+        result = CliRunner().invoke(minerf_dub, [*args, "-o", str(tmp_path / f"{name}.mp4"), *extra])
+        assert result.exit_code == 0, result.output
+    assert [s.gain for s in seen] == [DEFAULT_EXPRESSION_GAIN, 3.0] and DEFAULT_EXPRESSION_GAIN == 2.0
     refused = CliRunner().invoke(minerf_dub, [*args, "-o", str(tmp_path / "none.mp4"), "--expression-gain", "0"])
     assert refused.exit_code == 2 and "--expression-gain" in refused.output and not (tmp_path / "none.mp4").exists()
