@@ -11,7 +11,7 @@
    is watermarked, tagged, scored (the shipped own SyncNet expert unless other weights are
    found) and reported.
 
-On 2 CPU cores it takes about 2.5 minutes, most of it the personalization.
+On 2 CPU cores it takes 1-2.5 minutes (71 s on free cores), most of it the personalization.
 :func:`train_demo_minerf` (a ``tiny`` MI-NeRF trained on the portrait alone) is what the
 benchmarks use when no run is given.
 """
