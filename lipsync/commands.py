@@ -86,12 +86,13 @@ def _table(batch) -> str:
 @click.option("--max-offset", type=click.IntRange(1, 15), default=8, show_default=True, help="Off-sync negatives come from offsets up to this many frames.")
 @click.option("--negatives", type=click.IntRange(1), default=6, show_default=True, help="Off-sync audio windows per lip window.")
 @click.option("--min-gap", type=click.IntRange(1, 15), default=3, show_default=True, help="Off-sync windows are at least this many frames away from the in-sync one.")
+@click.option("--sample-by", type=click.Choice(["window", "clip"]), default="window", show_default=True, help="Draw lip windows in proportion to each clip's length (window), or every clip equally often (clip: short clips are not drowned by long ones).")
 @click.option("--lip-motion/--lip-appearance", default=True, show_default=True, help="Feed the lip tower each window minus its mean frame (motion), or the frames as they are (as the public SyncNet).")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON.")
 @verbosity_options
 @report_errors
-def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, lr: float, width: float, embed_dim: int, lip_downsample: str, lip_rows: tuple[int, int], max_offset: int, negatives: int, min_gap: int, lip_motion: bool, device: str | None, as_json: bool) -> None:
+def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, lr: float, width: float, embed_dim: int, lip_downsample: str, lip_rows: tuple[int, int], max_offset: int, negatives: int, min_gap: int, sample_by: str, lip_motion: bool, device: str | None, as_json: bool) -> None:
     """Train an own SyncNet expert on prepared clips (`minerf prepare`); use it with
     `lipsync score --weights RUN`."""
     from lipsync.model import SyncNetConfig
@@ -105,7 +106,7 @@ def train(clip_dirs: tuple[Path, ...], run: Path, steps: int, batch_size: int, l
         raise InputError(None, f"--negatives {negatives}: only {max(choices, 0)} offsets lie between --min-gap {min_gap} and --max-offset {max_offset}", "lower --negatives or --min-gap, or raise --max-offset")
     config = SyncNetTrainConfig(
         model=SyncNetConfig(embed_dim=embed_dim, width=width, lip_downsample=int(lip_downsample), lip_top=lip_rows[0], lip_bottom=lip_rows[1], lip_motion=lip_motion),
-        steps=steps, batch_size=batch_size, lr=lr, max_offset=max_offset, negatives=negatives, min_gap=min_gap,
+        steps=steps, batch_size=batch_size, lr=lr, max_offset=max_offset, negatives=negatives, min_gap=min_gap, sample_by=sample_by,
     )
     summary = train_expert(list(clip_dirs), run, config, device=device, progress=progress_enabled() and not as_json)
     from checkpoints.distributed import world_from_env

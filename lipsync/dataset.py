@@ -47,13 +47,21 @@ def load_training_clip(path: str | Path, smooth_kernel: int = 13) -> ClipData:
     return ClipData(name=clip.name, frames=frames, geometry=geometry, cepstra=mfcc(to_int16_scale(clip.audio())).T.astype(np.float32))
 
 
+SAMPLE_BY = ("window", "clip")
+"""How :class:`SyncPairs` draws lip windows: in proportion to each clip's windows, or each clip
+equally often."""
+
+
 class SyncPairs:
     """Random (lip window, audio windows at every offset) samples from clips."""
 
-    def __init__(self, clips: Sequence[ClipData], max_offset: int, negatives: int, jitter: float, min_gap: int = 1, crop_scale: float = 0.40):
+    def __init__(self, clips: Sequence[ClipData], max_offset: int, negatives: int, jitter: float, min_gap: int = 1, crop_scale: float = 0.40, by: str = "window"):
         choices = 2 * (max_offset - min_gap + 1)
         if not 1 <= min_gap <= max_offset or not 1 <= negatives <= choices:
             raise ValueError(f"negatives must be between 1 and {choices} for offsets {min_gap}..{max_offset} frames")
+        if by not in SAMPLE_BY:
+            raise ValueError(f"windows are drawn by one of {SAMPLE_BY}, not '{by}'")
+        self.by = by
         self.max_offset = max_offset
         self.negatives = negatives
         self.min_gap = min_gap
@@ -70,14 +78,19 @@ class SyncPairs:
             raise ValueError(f"no clip is long enough for lip windows with offsets up to {max_offset} frames (need {2 * max_offset + 6} frames)")
 
     @property
+    def clip_probabilities(self) -> np.ndarray:
+        """(clips,) how often each usable clip is drawn (see ``by``)."""
+        weights = np.array([hi - lo + 1 if self.by == "window" else 1 for _, lo, hi in self.clips], dtype=np.float64)
+        return weights / weights.sum()
+
+    @property
     def num_windows(self) -> int:
         return sum(hi - lo + 1 for _, lo, hi in self.clips)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """(lip (B, 5, 224, 224, 3) uint8 RGB, audio (B, 1 + negatives, 13, 20) float32); the
         in-sync audio window comes first, then windows at distinct random offsets in +-K."""
-        weights = np.array([hi - lo + 1 for _, lo, hi in self.clips], dtype=np.float64)
-        picks = rng.choice(len(self.clips), size=batch_size, p=weights / weights.sum())
+        picks = rng.choice(len(self.clips), size=batch_size, p=self.clip_probabilities)
         others = np.concatenate([np.arange(-self.max_offset, 1 - self.min_gap), np.arange(self.min_gap, self.max_offset + 1)])
         lips = np.empty((batch_size, WINDOW_FRAMES, CROP_SIZE, CROP_SIZE, 3), np.uint8)
         auds = np.empty((batch_size, 1 + self.negatives, NUM_CEPSTRA, WINDOW_MFCC), np.float32)

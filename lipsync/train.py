@@ -60,6 +60,9 @@ class SyncNetTrainConfig:
     """Random crop shift and zoom, as a fraction of the face size."""
     checkpoint_every: int = 100
     seed: int = 0
+    sample_by: str = "window"
+    """How lip windows are drawn: ``window`` (every window of every clip equally often, so
+    long clips dominate) or ``clip`` (every clip equally often, then a window in it)."""
 
     @classmethod
     def from_dict(cls, data: dict) -> "SyncNetTrainConfig":
@@ -179,7 +182,7 @@ def _train_expert(clip_dirs: Sequence[Path], run: Path, config: SyncNetTrainConf
         _check_settings(folder.path, resume.meta, config)
     clips = _load_clips(clip_dirs, progress)
     try:
-        pairs = SyncPairs(clips, config.max_offset, config.negatives, config.jitter, config.min_gap)
+        pairs = SyncPairs(clips, config.max_offset, config.negatives, config.jitter, config.min_gap, by=config.sample_by)
     except ValueError as exc:
         raise InputError(clip_dirs[0] if len(clip_dirs) == 1 else None, str(exc), "use longer clips or a smaller --max-offset") from None
     torch.manual_seed(config.seed)

@@ -76,6 +76,19 @@ def test_samples_put_the_in_sync_window_first(clips):
     assert starts, "the in-sync window must come from the clip's MFCC at a whole video frame"
 
 
+def test_windows_are_drawn_by_length_or_evenly_by_clip(clips, tmp_path):
+    data = [load_training_clip(c) for c in clips]
+    long = synthetic_clip(tmp_path / "long", num_frames=90, seed=5)
+    data.append(load_training_clip(long))
+    by_window = SyncPairs(data, max_offset=3, negatives=2, jitter=0.0)
+    assert by_window.clip_probabilities == pytest.approx(np.array([19, 19, 79]) / 117)
+    by_clip = SyncPairs(data, max_offset=3, negatives=2, jitter=0.0, by="clip")
+    assert by_clip.clip_probabilities == pytest.approx([1 / 3] * 3)
+    assert by_clip.sample(np.random.default_rng(0), 3)[0].shape == (3, 5, 224, 224, 3)
+    with pytest.raises(ValueError, match="windows are drawn by one of"):
+        SyncPairs(data, max_offset=3, negatives=2, jitter=0.0, by="speaker")
+
+
 def test_training_resumes_to_the_same_weights_and_its_scores_name_it(clips, tmp_path):
     config = SyncNetTrainConfig(model=TINY, steps=4, batch_size=4, max_offset=3, negatives=2, checkpoint_every=2)
     straight = tmp_path / "straight"
