@@ -11,7 +11,7 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 SHIPPED = {
     "minerf": "minerf-talk17-fast",
     "audio2exp": "audio2exp-whisper-pd19",
-    "lipsync": "syncnet-grid6",
+    "lipsync": "syncnet-talk14",
 }
 
 

@@ -23,7 +23,7 @@ def lipsync() -> None:
 @lipsync.command()
 @click.argument("videos", nargs=-1, required=True)
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Score every video against this speech file instead of its own audio track.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="syncnet_v2.model (or a state dict in its layout), or a `lipsync train` run folder. Default: $MINERF_SYNCNET_WEIGHTS, then the cache, then the shipped own expert syncnet-grid6 (its LSE numbers are not comparable with published ones).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="syncnet_v2.model (or a state dict in its layout), or a `lipsync train` run folder. Default: $MINERF_SYNCNET_WEIGHTS, then the cache, then the shipped own expert syncnet-talk14 (its LSE numbers are not comparable with published ones).")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print all results as JSON.")
 @verbosity_options

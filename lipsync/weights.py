@@ -2,8 +2,8 @@
 
 Lookup order: an explicit path (``--weights`` / ``weights=``), ``$MINERF_SYNCNET_WEIGHTS``,
 then ``$MINERF_CACHE/syncnet_v2.model`` and ``$MINERF_CACHE/syncnet_expert`` (a folder), and
-last the own expert that ships with the toolkit (``checkpoints/shipped/syncnet-grid6``, trained
-by ``lipsync train`` on six GRID clips). Weights named explicitly (argument or environment
+last the own expert that ships with the toolkit (``checkpoints/shipped/syncnet-talk14``, trained
+by ``lipsync train`` on 14 rights-clear clips: 6 GRID videos and 8 public-domain addresses). Weights named explicitly (argument or environment
 variable) that do not exist are a :class:`~minerf_base.errors.WeightsNotFoundError`; nothing
 named and nothing found is a :class:`~minerf_base.errors.NoWeightsError`. A file is a plain
 state dict read with ``torch.load(..., weights_only=True)`` (never unpickling code) or a

@@ -75,7 +75,7 @@ class DubOptions:
     """Score lip sync of the result (with the shipped own expert when no other weights are found)."""
     syncnet_weights: Path | None = None
     """SyncNet weights for scoring (default: $MINERF_SYNCNET_WEIGHTS, the cache, then the shipped
-    own expert syncnet-grid6)."""
+    own expert syncnet-talk14)."""
     visible_label: bool = False
     """Also write a visible 'SYNTHETIC' label in a corner (changes pixels outside the head)."""
     face_index: int | None = None

@@ -3,6 +3,7 @@ the warning that its numbers are not comparable), a note instead of a score when
 
 from __future__ import annotations
 
+from checkpoints.shipped import SHIPPED
 from minerf_dub.pipeline import DubOptions, score_output
 
 
@@ -10,8 +11,8 @@ def test_dub_scores_with_the_shipped_expert_and_names_it(demo_video):
     notes: list[str] = []
     score = score_output(demo_video, DubOptions(device="cpu"), notes)
     assert notes == []
-    assert score["weights"].startswith("shipped-expert:syncnet-grid6:")
-    assert "syncnet-grid6 (own expert, shipped" in score["weights_note"] and "not comparable" in score["weights_note"]
+    assert score["weights"].startswith(f"shipped-expert:{SHIPPED['lipsync']}:")
+    assert f"{SHIPPED['lipsync']} (own expert, shipped" in score["weights_note"] and "not comparable" in score["weights_note"]
     assert score["lse_d"] > 0 and -15 <= score["offset"] <= 15
 
 

@@ -1,6 +1,6 @@
-"""The own SyncNet expert that ships (checkpoints/shipped/syncnet-grid6): found through the
-normal weights lookup as the last resort, small, trained on GRID clips only, and able to find
-a known audio shift on a GRID video it never saw."""
+"""The own SyncNet expert that ships (checkpoints/shipped/syncnet-talk14): found through the
+normal weights lookup as the last resort, small, trained on rights-clear clips only (GRID and
+public-domain addresses), and able to find a known audio shift on a GRID video it never saw."""
 
 from __future__ import annotations
 
@@ -16,13 +16,19 @@ from minerf_base.errors import NoWeightsError
 from tests.conftest import shared_data
 
 SHIPPED_EXPERT = SHIPPED_DIR / SHIPPED["lipsync"]
-HELD_OUT = ("grid_sbia1a", "grid_swiz3n")
+HELD_OUT = ("grid_sbia1a", "grid_swiz3n", "klobuchar_address_10s_256px", "markey_address_8s_512px", "menendez_address_8s_512px")
+RIGHTS_CLEAR_TRAINING = (  # ../shared/data/README.md: GRID CC BY 4.0, US federal works public domain
+    "grid_bbaf2n", "grid_brbk7n", "grid_lbbc2a", "grid_lwbsza", "grid_s2_swwp2s", "grid_sbwe5n",
+    "obama_address_a_47s_256px", "obama_address_b_30s_256px_30fps", "obama_address_c_20s_256px_30fps",
+    "lieu_address_60s_256px", "noem_address_18s_256px_30fps", "trump_address_10s_512px",
+    "address_radio2_8s_512px", "address_radio34_8s_512px",
+)
 
 
 def test_shipped_expert_is_the_last_resort_and_says_its_numbers_are_not_comparable(monkeypatch, random_weights):
     loaded = load_syncnet(None, "cpu")
     assert loaded.path == SHIPPED_EXPERT.resolve()
-    assert loaded.weights_id.startswith("shipped-expert:syncnet-grid6:")
+    assert loaded.weights_id.startswith("shipped-expert:syncnet-talk14:")
     assert "own expert, shipped" in describe_weights(loaded.weights_id) and "not comparable" in describe_weights(loaded.weights_id)
     assert describe_weights("syncnet_v2-layout:syncnet_v2.model:abc") == "syncnet_v2-layout:syncnet_v2.model:abc"
     monkeypatch.setenv("MINERF_SYNCNET_WEIGHTS", str(random_weights))  # anything configured wins
@@ -33,13 +39,13 @@ def test_shipped_expert_is_the_last_resort_and_says_its_numbers_are_not_comparab
         load_syncnet(None, "cpu")
 
 
-def test_shipped_expert_is_small_weights_only_and_trained_on_grid_clips_only():
+def test_shipped_expert_is_small_weights_only_and_trained_on_rights_clear_clips_only():
     assert sorted(p.name for p in SHIPPED_EXPERT.iterdir()) == ["checkpoint.json", "weights.safetensors"]
     assert sum(p.stat().st_size for p in SHIPPED_EXPERT.iterdir()) < 8 * 2**20
     meta = json.loads((SHIPPED_EXPERT / "checkpoint.json").read_text())
     assert meta["kind"] == "syncnet"
     clips = meta["clips"]
-    assert len(clips) == 6 and all(c.startswith("grid_") for c in clips)  # GRID: CC BY 4.0
+    assert len(clips) == 14 and sorted(clips) == sorted(RIGHTS_CLEAR_TRAINING)
     assert not set(clips) & set(HELD_OUT)
 
 
