@@ -61,7 +61,6 @@ class SyncPairs:
             raise ValueError(f"negatives must be between 1 and {choices} for offsets {min_gap}..{max_offset} frames")
         if by not in SAMPLE_BY:
             raise ValueError(f"windows are drawn by one of {SAMPLE_BY}, not '{by}'")
-        self.by = by
         self.max_offset = max_offset
         self.negatives = negatives
         self.min_gap = min_gap
@@ -76,12 +75,9 @@ class SyncPairs:
                 self.clips.append((clip, max_offset, hi))
         if not self.clips:
             raise ValueError(f"no clip is long enough for lip windows with offsets up to {max_offset} frames (need {2 * max_offset + 6} frames)")
-
-    @property
-    def clip_probabilities(self) -> np.ndarray:
+        weights = np.array([hi - lo + 1 if by == "window" else 1 for _, lo, hi in self.clips], dtype=np.float64)
+        self.clip_probabilities = weights / weights.sum()
         """(clips,) how often each usable clip is drawn (see ``by``)."""
-        weights = np.array([hi - lo + 1 if self.by == "window" else 1 for _, lo, hi in self.clips], dtype=np.float64)
-        return weights / weights.sum()
 
     @property
     def num_windows(self) -> int:

@@ -94,10 +94,8 @@ def _emphasised(signal: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Samples ``lo..hi - 1`` of the pre-emphasised ``signal`` (float64), zeros past its end."""
     piece = np.zeros(hi - lo, np.float64)
     own = signal[lo:hi].astype(np.float64)
-    before = signal[lo - 1 : lo + len(own) - 1].astype(np.float64) if lo > 0 else np.concatenate([[0.0], own[:-1]])
-    piece[: len(own)] = own - PREEMPHASIS * before
-    if lo == 0:
-        piece[0] = own[0]
+    previous = float(signal[lo - 1]) if lo > 0 else 0.0  # the first sample is kept as it is
+    piece[: len(own)] = own - PREEMPHASIS * np.concatenate([[previous], own[:-1]])
     return piece
 
 
