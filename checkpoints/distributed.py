@@ -5,7 +5,8 @@ A trainer started by ``torchrun --nproc_per_node N ... minerf train ...`` finds 
 ``WORLD_SIZE``, ``LOCAL_RANK`` (and ``MASTER_ADDR`` / ``MASTER_PORT``) in its environment.
 :func:`process_group` reads them, joins the process group (``nccl`` on CUDA, ``gloo`` on
 CPU, chosen from the device), puts the process on GPU ``LOCAL_RANK`` and leaves the group at
-the end; without ``WORLD_SIZE`` (or with 1) it is one ordinary process and does nothing.
+the end, after a barrier so that every rank leaves together; without ``WORLD_SIZE`` (or
+with 1) it is one ordinary process and does nothing.
 
 A step's global batch is ``shards`` pieces; piece ``k`` of step ``s`` is drawn from
 :func:`shard_generator` (``seed``, ``s``, ``k``) whatever process draws it, so the batch of a
@@ -110,9 +111,15 @@ def process_group(requested_device: str | None = None, env: Mapping[str, str] | 
         log.info("rank %d of %d on %s (%s)", world.rank, world.size, device, backend_for(device))
     try:
         yield Placement(world, device)
-    finally:
+    except BaseException:
         if owned:
             dist.destroy_process_group()
+        raise
+    if owned:
+        # every rank leaves together: a rank that tears gloo down while rank 0 still writes
+        # its checkpoint or evaluates can abort at exit ("terminate called ...")
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def wrap(module: nn.Module, world: World) -> nn.Module:
