@@ -111,15 +111,13 @@ def process_group(requested_device: str | None = None, env: Mapping[str, str] | 
         log.info("rank %d of %d on %s (%s)", world.rank, world.size, device, backend_for(device))
     try:
         yield Placement(world, device)
-    except BaseException:
+        if owned:
+            # every rank leaves together (not after an error): a rank that tears gloo down
+            # while rank 0 still writes its checkpoint or evaluates can abort at exit
+            barrier(world)
+    finally:
         if owned:
             dist.destroy_process_group()
-        raise
-    if owned:
-        # every rank leaves together: a rank that tears gloo down while rank 0 still writes
-        # its checkpoint or evaluates can abort at exit ("terminate called ...")
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 def wrap(module: nn.Module, world: World) -> nn.Module:
