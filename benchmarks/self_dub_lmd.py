@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from minerf_base.cli_support import report_errors
-from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN
+from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,7 +47,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--resolution", type=int, default=96, help="demo only: crop size")
     parser.add_argument("--nerf-steps", type=int, default=400, help="demo only: MI-NeRF steps")
     parser.add_argument("--a2e-preset", default="default", help="demo only: audio2exp preset")
-    parser.add_argument("--personalize-steps", type=int, default=600)
+    parser.add_argument("--personalize-steps", type=int, default=DEFAULT_PERSONALIZE_STEPS)
     parser.add_argument("--sync-search", type=int, default=0, metavar="N", help="dub with minerf-dub's offset search of -N..N frames (0: off)")
     parser.add_argument("--expression-gain", type=float, default=DEFAULT_EXPRESSION_GAIN, help="minerf-dub's --expression-gain for the audio-driven cases (default: minerf-dub's)")
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (and demo training seed)")

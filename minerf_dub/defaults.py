@@ -8,3 +8,11 @@ on the self-dub benchmark (3 people no model saw, docs/dubbing.md) gain 2 double
 0.50, against 0.16 -> 0.03 with shuffled audio) and cost 0.45 dB of face-crop PSNR; gain 3
 reached 0.75 of the spread for 1.1 dB and blotches on a 3/4 view. On three more people,
 checked after the choice: spread 0.19 -> 0.31, r 0.10 -> 0.24, -0.27 dB."""
+
+DEFAULT_PERSONALIZE_STEPS = 1200
+"""The dub's default :attr:`DubOptions.personalize_steps` for a person the run does not know.
+Re-rendering the own tracked expressions of three unseen people (talk_woman_c / vox_00086 /
+vox_actor, docs/dubbing.md), 1200 steps against 600: rendered-vs-real opening r 0.73 / 0.88 /
+0.88 against 0.39 / 0.84 / 0.84, opening spread 0.45 / 0.45 / 1.00 against 0.36 / 0.43 /
+0.63, face-crop PSNR +1.6 / +0.9 / +0.8 dB, for about 60 s more on 2 CPU cores. On vox_actor
+2400 steps were no better (spread 0.78, r 0.90)."""

@@ -46,7 +46,7 @@ import numpy as np
 from minerf import __version__
 from minerf_base.errors import InputError
 from minerf_base.timebase import FPS, SAMPLE_RATE
-from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN
+from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS
 from minerf_dub.sync_search import SyncSearch, shift_expressions
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class DubOptions:
     """MI-NeRF run folder (default: the shipped checkpoint)."""
     audio2exp: Path | None = None
     """audio2exp checkpoint folder (default: the shipped checkpoint)."""
-    personalize_steps: int = 600
+    personalize_steps: int = DEFAULT_PERSONALIZE_STEPS
     """Fine-tuning steps for a person the run does not know."""
     score: bool = True
     """Score lip sync of the result (with the shipped own expert when no other weights are found)."""
