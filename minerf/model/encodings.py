@@ -192,6 +192,14 @@ class TriPlaneConfig:
             raise ValueError(f"a tri-plane needs resolutions >= 2 and channels >= 1, not {self.resolutions} / {self.channels}")
 
 
+def plane_roughness(planes: Float[Tensor, "*stack res res channels"]) -> Float[Tensor, ""]:
+    """Mean squared difference of neighbouring cells along both sides of every plane in the
+    stack (0 for a constant plane): a total-variation penalty on feature planes."""
+    down = (planes[..., 1:, :, :] - planes[..., :-1, :, :]).pow(2).mean()
+    across = (planes[..., :, 1:, :] - planes[..., :, :-1, :]).pow(2).mean()
+    return down + across
+
+
 def plane_corners(x: Float[Tensor, "batch 3"], res: int) -> tuple[Int[Tensor, "3 batch 4"], Float[Tensor, "3 batch 4"]]:
     """Bilinear lookup of points ``x`` in [0, 1]^3 on the three planes of side ``res`` (texel
     centres at the plane's edges, like ``align_corners``): per plane, the flat indices of the

@@ -16,7 +16,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -187,6 +187,9 @@ class NeRFJob(TrainJob):
         self.step_module: nn.Module = wrap(NeRFLoss(model), world)
         self.meta: dict[str, Any] = {}
         self.validation: tuple[int, Path] | None = None
+        self.extra_loss: Callable[[], Tensor] | None = None
+        """A loss on the parameters alone, added once per step (single process: DDP does not
+        see it), e.g. personalization's plane smoothness."""
 
     def compile(self) -> None:
         """Run the step through ``torch.compile`` (CUDA)."""
@@ -218,6 +221,10 @@ class NeRFJob(TrainJob):
                 loss, mse = self.step_module(batch, smooth, generator)
                 (loss / len(pieces)).backward()
             loss_sum, mse_sum = loss_sum + float(loss.item()), mse_sum + float(mse.item())
+        if self.extra_loss is not None:
+            extra = self.extra_loss()
+            extra.backward()
+            loss_sum += float(extra.item()) * len(pieces)
         self.optimizer.step()
         if occupancy_refresh.due(self.model, step + 1):  # the same grid on every process (DDP broadcasts rank 0's buffers)
             occupancy_refresh.refresh_occupancy(self.model, self.data, shard_generator(self.seed, step, occupancy_refresh.REFRESH_PIECE))

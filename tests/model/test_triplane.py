@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from minerf.model.encodings import TriPlaneConfig, TriPlaneEncoding, triplane_reference
+from minerf.model.encodings import TriPlaneConfig, TriPlaneEncoding, plane_roughness, triplane_reference
 from minerf.model.field import ConditionedField, DynamicPlanes
 from minerf.model.presets import get_preset
 
@@ -83,3 +83,12 @@ def test_the_expression_changes_the_density_in_space_through_the_dynamic_planes(
     assert (sigma_a - sigma_b).abs().max() > 1e-3
     grad = torch.autograd.grad(sigma_a.sum(), field.dynamic.planes)[0]
     assert grad.abs().sum() > 0  # the basis planes learn from the density
+
+
+def test_plane_roughness_is_zero_on_constant_planes_and_measures_neighbour_steps():
+    assert float(plane_roughness(torch.full((3, 6, 6, 2), 0.7))) == 0.0
+    ramp = torch.arange(5.0)[None, :, None, None].expand(3, 5, 5, 1)  # +1 per row, constant across
+    assert float(plane_roughness(ramp)) == pytest.approx(1.0)
+    i, j = torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
+    checker = ((-1.0) ** (i + j))[None, None, :, :, None].expand(2, 3, 4, 4, 3)  # a stack of planes
+    assert float(plane_roughness(checker)) == pytest.approx(8.0)  # steps of 2 along both sides

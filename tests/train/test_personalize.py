@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from click.testing import CliRunner
 
-from minerf.model import get_preset
+from minerf.model import MINeRF, get_preset
 from minerf.run import load_run
 from minerf.synthetic import write_synthetic_clip
-from minerf.train.personalize import personalize_defaults
+from minerf.train.personalize import personalize_defaults, plane_change_penalty
 from minerf_dub.cli import minerf
 
 
@@ -37,9 +38,29 @@ def test_personalize_new_identity(tiny_run, tmp_path):
 
 
 def test_personalize_defaults_follow_the_field():
-    assert personalize_defaults(get_preset("paper")) == (1e-5, 0.0)  # the paper's learning rate
-    assert personalize_defaults(get_preset("fast")) == (1e-3, 0.33)  # the preset's own lip share
-    assert personalize_defaults(get_preset("fast-hash")) == (1e-3, 0.25)
+    assert personalize_defaults(get_preset("paper")) == (1e-5, 0.0, 0.0)  # the paper's learning rate
+    assert personalize_defaults(get_preset("fast")) == (1e-3, 0.33, 0.0)  # the preset's own lip share
+    assert personalize_defaults(get_preset("fast-hash")) == (1e-3, 0.25, 0.0)
     tiny = get_preset("tiny")
     tiny.mouth_fraction = 0.4
-    assert personalize_defaults(tiny) == (1e-3, 0.4)
+    assert personalize_defaults(tiny) == (1e-3, 0.4, 0.0)
+
+
+def test_plane_change_penalty_is_zero_at_the_start_and_grows_with_rough_changes():
+    torch.manual_seed(0)
+    model = MINeRF(get_preset("fast"), expression_dim=5, num_identities=2, num_latents=4)
+    assert plane_change_penalty(model, 0.0) is None
+    assert plane_change_penalty(MINeRF(get_preset("tiny"), 5, 2, 4), 1.0) is None  # a hash-grid field has no planes
+    penalty = plane_change_penalty(model, 2.0)
+    assert float(penalty()) == 0.0  # the planes have not moved
+    with torch.no_grad():
+        model.coarse.pos_enc.planes[0].add_(1.0)  # a constant shift is a smooth change: free
+    assert float(penalty()) == pytest.approx(0.0, abs=1e-10)
+    with torch.no_grad():
+        plane = model.coarse.pos_enc.planes[0]
+        i, j = torch.meshgrid(torch.arange(plane.shape[1]), torch.arange(plane.shape[2]), indexing="ij")
+        plane.add_(((-1.0) ** (i + j))[None, :, :, None])  # a +-1 checkerboard on every cell
+    # plane_roughness of a +-1 checkerboard: neighbours differ by 2 -> 4 along each side
+    assert float(penalty()) == pytest.approx(2.0 * 8.0)
+    penalty().backward()
+    assert model.coarse.pos_enc.planes[0].grad.abs().sum() > 0
