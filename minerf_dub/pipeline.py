@@ -243,6 +243,13 @@ class DubRender:
             self._lower_face = (j, lower_face_masks(self.clip.landmarks2d[j], self.clip.resolution))
         return self._lower_face[1]
 
+    def backdrop(self, j: int) -> np.ndarray:
+        """What the render of clip frame ``j`` is composited over: the clip's background (the
+        frame with the head removed) for the whole head; for the lower face the frame itself,
+        so that where the field is thin inside the region the person's own cheek shows, not
+        the estimated background behind the head (dark blotches on a 3/4 view)."""
+        return self.clip.background(j) if self.full_head else self.clip.frame(j)
+
     def region(self, j: int) -> np.ndarray:
         """Pixels of clip frame ``j`` that are rendered."""
         from minerf.render.composite import render_region
@@ -285,7 +292,7 @@ class DubRender:
         sequence = FrameSequence(
             interpolate_rows(np.asarray(expressions, np.float32), timing.expression_position[span]), interpolate_poses(clip.pose, timing.clip_position[span]),
             clip.intrinsics, None if self.latents is None else self.latents[span],
-            (clip.background(int(j)) for j in js), regions=(self.region(int(j)) for j in js),
+            (self.backdrop(int(j)) for j in js), regions=(self.region(int(j)) for j in js),
         )
         return render_frames(model, code, sequence, self.run.smoothing_active)
 
@@ -535,7 +542,7 @@ def _crop_store(output: Path, render: DubRender, expressions: np.ndarray, count:
     from minerf_dub.work import CropStore, model_key, request_key
 
     t = render.timing
-    parts = (model_key(render.run.model), render.identity, expressions, str(t.rate), t.source_index, t.clip_position, t.expression_position, render.latents, render.clip.source_sha256, render.clip.resolution, count, "full head" if render.full_head else "lower face")
+    parts = (model_key(render.run.model), render.identity, expressions, str(t.rate), t.source_index, t.clip_position, t.expression_position, render.latents, render.clip.source_sha256, render.clip.resolution, count, "full head" if render.full_head else "lower face over the frame")
     return CropStore.beside(output, request_key(parts))
 
 
