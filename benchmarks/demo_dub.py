@@ -61,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=None, help="folder for the demo's files (default: a new temporary one)")
     parser.add_argument("--tiny", action="store_true", help="dub with a tiny MI-NeRF trained on the portrait (the earlier demo)")
+    parser.add_argument("--personalize-steps", type=int, default=None, help="personalization steps of the shipped model (default: minerf-dub --demo's)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="demo_dub_"))
     os.environ["MINERF_CACHE"] = str(work / "cache")
@@ -70,12 +71,14 @@ def main() -> None:
     from minerf.run import load_run
     from minerf_base.clip import load_clip
     from minerf_base.video_in import iter_frames
+    from minerf_dub.defaults import DEMO_PERSONALIZE_STEPS
     from minerf_dub.demo import DEMO_VIDEO, SPEECH_SECONDS, SPEECH_SEED, run_demo
     from minerf_dub.pipeline import DubOptions, run_resolution
     from minerf_dub.sources import cached_clip
 
     start = time.perf_counter()
-    options = DubOptions(run=tiny_run(work) if args.tiny else None)
+    steps = DEMO_PERSONALIZE_STEPS if args.personalize_steps is None else args.personalize_steps
+    options = DubOptions(run=tiny_run(work) if args.tiny else None, personalize_steps=steps)
     result = run_demo(work / "dubbed.mp4", options, progress=False)
     wall = time.perf_counter() - start
     report = json.loads(Path(result.report["data"]).read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from minerf_base.cli_support import emit, report_errors, verbosity_options
-from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS
+from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS, DEMO_PERSONALIZE_STEPS
 
 
 @click.command("verify-watermark")
@@ -42,7 +42,7 @@ def verify_watermark(video: Path, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Output video (.mp4, .mov, .mkv).")
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), default=None, help="MI-NeRF run folder (default: the shipped checkpoint).")
 @click.option("--audio2exp", "a2e", type=click.Path(path_type=Path), default=None, help="audio2exp checkpoint (default: the shipped checkpoint).")
-@click.option("--personalize-steps", default=DEFAULT_PERSONALIZE_STEPS, show_default=True, type=click.IntRange(0, 1_000_000), help="Fine-tuning steps when the run does not know the person.")
+@click.option("--personalize-steps", default=None, type=click.IntRange(0, 1_000_000), help=f"Fine-tuning steps when the run does not know the person (default: {DEFAULT_PERSONALIZE_STEPS}; {DEMO_PERSONALIZE_STEPS} with --demo).")
 @click.option("--syncnet-weights", type=click.Path(path_type=Path), default=None, help="SyncNet weights for the lip-sync score (syncnet_v2.model or a `lipsync train` run; default: $MINERF_SYNCNET_WEIGHTS, the cache, then the shipped own expert).")
 @click.option("--no-score", is_flag=True, help="Do not score lip sync.")
 @click.option("--sync-search", default=0, show_default=True, type=click.IntRange(0, 10), help="Try audio/expression shifts of -N..N frames on short previews and render with the one SyncNet finds best in sync (needs SyncNet weights; 2N+1 preview renders).")
@@ -74,6 +74,8 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
     from minerf_base.cli_support import progress_enabled
     from minerf_dub.pipeline import DubOptions, dub
 
+    if personalize_steps is None:
+        personalize_steps = DEMO_PERSONALIZE_STEPS if demo else DEFAULT_PERSONALIZE_STEPS
     options = DubOptions(
         run=run_dir, audio2exp=a2e, personalize_steps=personalize_steps,
         score=not no_score, syncnet_weights=syncnet_weights, visible_label=visible_label, face_index=face_index, device=device,

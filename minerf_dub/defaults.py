@@ -14,5 +14,12 @@ DEFAULT_PERSONALIZE_STEPS = 1200
 Re-rendering the own tracked expressions of three unseen people (talk_woman_c / vox_00086 /
 vox_actor, docs/dubbing.md), 1200 steps against 600: rendered-vs-real opening r 0.73 / 0.88 /
 0.88 against 0.39 / 0.84 / 0.84, opening spread 0.45 / 0.45 / 1.00 against 0.36 / 0.43 /
-0.63, face-crop PSNR +1.6 / +0.9 / +0.8 dB, for about 60 s more on 2 CPU cores. On vox_actor
-2400 steps were no better (spread 0.78, r 0.90)."""
+0.63, face-crop PSNR +1.6 / +0.9 / +0.8 dB. On vox_actor 2400 steps were no better (spread
+0.78, r 0.90). It costs: a 10 s dub of a 5 s unseen video took 210 s on 2 CPU cores (personalize
+162 s), against 98 s at 600 steps."""
+
+DEMO_PERSONALIZE_STEPS = 600
+"""``minerf-dub --demo``'s personalization steps (when ``--personalize-steps`` is not given).
+On the built-in portrait (benchmarks/demo_dub.py, 2 CPU cores) 600 steps beat 1200 on every
+count: 94 s against 192 s, the dub's opening spread 0.74 against 0.49 of the source's, its
+dark-mouth area against the speech envelope r 0.77 against 0.73."""

@@ -30,3 +30,23 @@ def test_demo_personalizes_the_shipped_minerf_to_the_portrait(tmp_path, models):
     again = run_demo(out.with_name("again.mp4"), options, progress=False)
     assert again.personalized and again.identity == result.identity
     assert {p: p.stat().st_mtime_ns for p in personalized} == stamps  # the cached model, not trained again
+
+
+def test_demo_personalizes_for_fewer_steps_unless_told(monkeypatch, tmp_path):
+    import minerf_dub.demo as demo
+    from click.testing import CliRunner
+
+    from minerf_dub.cli import minerf_dub
+    from minerf_dub.defaults import DEFAULT_PERSONALIZE_STEPS, DEMO_PERSONALIZE_STEPS
+
+    seen: list[int] = []
+
+    def fake_demo(output, options, progress=True):
+        seen.append(options.personalize_steps)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(demo, "run_demo", fake_demo)
+    out = str(tmp_path / "d.mp4")
+    for extra in ([], ["--personalize-steps", "7"]):
+        CliRunner().invoke(minerf_dub, ["--demo", "-o", out, *extra])
+    assert seen == [DEMO_PERSONALIZE_STEPS, 7] and DEMO_PERSONALIZE_STEPS < DEFAULT_PERSONALIZE_STEPS
