@@ -122,7 +122,7 @@ def eval_cmd(run_dir, max_frames, acd_frames, no_acd, face_models, device, as_js
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="New run folder: the old identities plus this clip's person.")
 @click.option("--iters", default=1000, show_default=True, type=click.IntRange(1), help="Fine-tuning steps.")
 @click.option("--lr", "field_lr", default=None, type=click.FloatRange(0, min_open=True), help="Learning rate of the fields (default: 1e-5, the paper's, for MLP fields; 1e-3 for hash-grid fields); the new codes use the preset's.")
-@click.option("--smoothness", default=None, type=click.FloatRange(0), help="Weight of the penalty on rough (cell-to-cell) changes of a tri-plane field's feature planes (default: personalize_defaults).")
+@click.option("--smoothness", default=0.0, show_default=True, type=click.FloatRange(0), help="Weight of the penalty on rough (cell-to-cell) changes of a tri-plane field's feature planes (0: none).")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @verbosity_options

@@ -44,9 +44,8 @@ def personalized_folder(run: LoadedRun, clip: PreparedClip, steps: int, cache: P
     from minerf.train.personalize import personalize_defaults
 
     sha = (clip.source_sha256 or "nosha")[:16]
-    field_lr, mouth, smoothness = personalize_defaults(run.config)
-    tv = f"-tv{smoothness:g}" if smoothness else ""
-    return cache / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{steps}-lr{field_lr:g}-m{mouth:g}{tv}"
+    field_lr, mouth = personalize_defaults(run.config)
+    return cache / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{steps}-lr{field_lr:g}-m{mouth:g}"
 
 
 def pending_steps(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path) -> int:
@@ -65,11 +64,11 @@ def resolve_identity(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path
     found = known_identity(run, clip)
     if found is not None:
         return run, found[0], found[1], False
-    field_lr, mouth, smoothness = personalize_defaults(run.config)
+    field_lr, mouth = personalize_defaults(run.config)
     folder = personalized_folder(run, clip, steps, cache)
     device = run.model.identity_codes.device
     if latest_checkpoint(folder) is None:
-        personalize(run.path, clip.path, folder, iterations=steps, field_lr=field_lr, mouth_fraction=mouth, smoothness=smoothness, device=str(device), progress=progress, evaluate=False)
+        personalize(run.path, clip.path, folder, iterations=steps, field_lr=field_lr, mouth_fraction=mouth, device=str(device), progress=progress, evaluate=False)
     else:
         log.info("reusing the personalized model in %s", folder)
     tuned = load_run(folder, device)

@@ -43,9 +43,9 @@ class PersonalizeOptions:
     """Learning rate of the new identity and latent codes (default: the preset's)."""
     mouth_fraction: float | None = None
     """Share of rays on the lips while tuning (default: :func:`personalize_defaults`)."""
-    smoothness: float | None = None
-    """Weight of the penalty on rough changes of the feature planes (default:
-    :func:`personalize_defaults`; :func:`plane_change_penalty`)."""
+    smoothness: float = 0.0
+    """Weight of the penalty on rough changes of the feature planes (:func:`plane_change_penalty`;
+    0: none, the default: at 1 it cost the field's mouth following on a real clip)."""
     seed: int = 0
     """Seed of the ray sampling."""
     device: str | None = None
@@ -58,12 +58,11 @@ class PersonalizeOptions:
     """The new identity's name (default: the clip's name, made unique with -2, -3...)."""
 
 
-def personalize_defaults(config: MINeRFConfig) -> tuple[float, float, float]:
-    """(field learning rate, mouth ray fraction, plane smoothness) used when
-    :func:`personalize` is not told."""
+def personalize_defaults(config: MINeRFConfig) -> tuple[float, float]:
+    """(field learning rate, mouth ray fraction) used when :func:`personalize` is not told."""
     if config.field.encoding in ("hash", "triplane"):
-        return 1e-3, max(config.mouth_fraction, 0.25), 0.0
-    return 1e-5, config.mouth_fraction, 0.0
+        return 1e-3, max(config.mouth_fraction, 0.25)
+    return 1e-5, config.mouth_fraction
 
 
 def plane_change_penalty(model: MINeRF, weight: float) -> Callable[[], torch.Tensor] | None:
@@ -72,8 +71,7 @@ def plane_change_penalty(model: MINeRF, weight: float) -> Callable[[], torch.Ten
     None for ``weight`` 0 or a field without planes. Fine-tuned on one short video, the planes
     pick up cell-sized changes that only that video's frames constrain, which show as
     speckle on the cheeks under an expression the video holds few of; a smooth change is free."""
-    planes = [p for name, p in model.named_parameters() if name.rsplit(".", 2)[-1] == "planes" or ".planes." in name]
-    planes = [p for p in planes if p.requires_grad]
+    planes = [p for name, p in model.named_parameters() if "planes" in name.split(".") and p.requires_grad]
     if weight <= 0 or not planes:
         return None
     start = [p.detach().clone() for p in planes]
@@ -132,19 +130,18 @@ def personalize(run_dir: str | Path, clip_dir: str | Path, out_dir: str | Path, 
     base = load_run(run_dir, dev)
     clip = load_clip(clip_dir, expression_space=base.expression_space["id"])
     names = base.identities + [_new_identity_name(base, clip, opts.name)]
-    default_lr, default_mouth, default_smoothness = personalize_defaults(base.config)
+    default_lr, default_mouth = personalize_defaults(base.config)
     field_lr = default_lr if opts.field_lr is None else opts.field_lr
     mouth_fraction = default_mouth if opts.mouth_fraction is None else opts.mouth_fraction
     model = _extended_model(base, clip.num_frames, dev)
     optimizer = torch.optim.Adam([{"params": [model.identity_codes, model.latent_codes], "lr": opts.code_lr or base.config.lr}, {"params": model.field_parameters(), "lr": field_lr}])
     data = MultiClipData([clip], names, [len(names) - 1], float(base.meta.get("holdout", 0.1)), latent_base=int(base.meta["num_latents"]))
     job = NeRFJob(model, data, StepRule(total=None, smooth=base.smoothing_active, mouth_fraction=mouth_fraction), optimizer, opts.seed)
-    smoothness = default_smoothness if opts.smoothness is None else opts.smoothness
-    job.extra_loss = plane_change_penalty(model, smoothness)
+    job.extra_loss = plane_change_penalty(model, opts.smoothness)
     before = evaluate_heldout(model, data, base.smoothing_active) if opts.evaluate else None
     model.train()
     result = TrainLoop(job, LoopConfig(total_steps=opts.iterations, progress=opts.progress, description="personalize")).run()
-    settings = {"iterations": opts.iterations, "field_lr": field_lr, "mouth_fraction": mouth_fraction, "smoothness": smoothness, "identity": names[-1]}
+    settings = {"iterations": opts.iterations, "field_lr": field_lr, "mouth_fraction": mouth_fraction, "smoothness": opts.smoothness, "identity": names[-1]}
     save_run_checkpoint(out_dir, model, base.iteration, _personalized_meta(base, clip, names, settings))
     after = evaluate_heldout(model, data, base.smoothing_active) if opts.evaluate else None
     return {"run_dir": str(out_dir), "identity": names[-1], "seconds": result.seconds, "eval_before": before, "eval": after}

@@ -38,12 +38,12 @@ def test_personalize_new_identity(tiny_run, tmp_path):
 
 
 def test_personalize_defaults_follow_the_field():
-    assert personalize_defaults(get_preset("paper")) == (1e-5, 0.0, 0.0)  # the paper's learning rate
-    assert personalize_defaults(get_preset("fast")) == (1e-3, 0.33, 0.0)  # the preset's own lip share
-    assert personalize_defaults(get_preset("fast-hash")) == (1e-3, 0.25, 0.0)
+    assert personalize_defaults(get_preset("paper")) == (1e-5, 0.0)  # the paper's learning rate
+    assert personalize_defaults(get_preset("fast")) == (1e-3, 0.33)  # the preset's own lip share
+    assert personalize_defaults(get_preset("fast-hash")) == (1e-3, 0.25)
     tiny = get_preset("tiny")
     tiny.mouth_fraction = 0.4
-    assert personalize_defaults(tiny) == (1e-3, 0.4, 0.0)
+    assert personalize_defaults(tiny) == (1e-3, 0.4)
 
 
 def test_plane_change_penalty_is_zero_at_the_start_and_grows_with_rough_changes():
