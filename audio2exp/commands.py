@@ -29,7 +29,7 @@ def audio2exp() -> None:
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimiser steps (default: the preset's).")
 @click.option("--features", "feature_kind", type=click.Choice(["logmel", "hf", "whisper"]), default="logmel", show_default=True, help="Audio front end: log-mel (no weights), a transformers speech encoder, or Whisper encoder states.")
 @click.option("--encoder", default=None, help="For --features hf: local folder or hub name (in your HF cache) of a wav2vec2 / HuBERT / XLS-R model; for --features whisper: a CTranslate2 Whisper folder or hub name (default: the cache, then the installed whisper-base packages).")
-@click.option("--layer", type=int, default=-1, show_default=True, help="For --features hf: which hidden state to use (-1 = last).")
+@click.option("--layer", type=int, default=-1, show_default=True, help="Which hidden state of the encoder: --features hf: -1 = last; --features whisper: -1 = the encoder's output, K = encoder block K (1-based).")
 @click.option("--mouth-components", default=None, help="Comma-separated indices of the mouth coefficients (default: what the expression space declares).")
 @click.option("--sync-correct", is_flag=True, help="First find each clip's audio/video offset (up to 0.6 s) and train on the re-aligned clips; one extra training per clip (at most 12).")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -51,7 +51,9 @@ class FeatureConfig:
     """hf: local folder or hub name of the encoder (e.g. ``facebook/wav2vec2-xls-r-300m``);
     whisper: a CTranslate2 Whisper folder or hub name (None: the cache, then the installed packages)."""
     layer: int = -1
-    """hf: which hidden state to use (-1 = last; 0 = the CNN features after projection)."""
+    """hf: which hidden state to use (-1 = last; 0 = the CNN features after projection);
+    whisper: -1 = the encoder's output (ctranslate2), k = the states of encoder block k
+    (1-based, :mod:`audio2exp.whisper_torch`)."""
     context_seconds: float = 1.0
     """hf: audio the encoder sees on each side of a chunk; whisper: also the overlap margin of its 30 s windows."""
 

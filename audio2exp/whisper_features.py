@@ -31,7 +31,7 @@ give exactly the features of the whole file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -54,6 +54,7 @@ class WhisperConfig(Protocol):
 
     model: str | None
     context_seconds: float
+    layer: int
 
 
 class WindowEncoder(Protocol):
@@ -94,15 +95,24 @@ def log_mel(audio: np.ndarray, n_mels: int = 80) -> np.ndarray:
 class WhisperEncoder:
     """The encoder of a CTranslate2 Whisper model on 30 s windows: (B, 480000) -> (B, 1500, dim)."""
 
-    def __init__(self, folder: str | Path, device: str = "cpu", threads: int | None = None):
-        from audio2exp.whisper_worker import EncoderWorker
+    def __init__(self, folder: str | Path, device: str = "cpu", threads: int | None = None, layer: int = -1):
+        self.layer = layer
+        """-1: the encoder's output, from ctranslate2; k >= 1: the states of block k, from the
+        PyTorch encoder of :mod:`audio2exp.whisper_torch` on the same weights."""
+        if layer != -1:
+            from audio2exp.whisper_torch import LayerWhisperEncoder
 
-        kind, index = _ct2_device(device)
-        self.compute_type = "int8" if kind == "cpu" else "float16"
-        try:  # ctranslate2 runs in a worker process (audio2exp.whisper_worker says why)
-            self.worker = EncoderWorker(folder, kind, index, self.compute_type, threads or _default_threads())
-        except RuntimeError as exc:
-            raise InputError(folder, f"ctranslate2 cannot load this Whisper model ({exc})", "pass a CTranslate2 Whisper model folder, e.g. a faster-whisper model") from None
+            self.compute_type = "float32"
+            self.worker: Any = LayerWhisperEncoder(Path(folder) / "model.bin", layer, device)
+        else:
+            from audio2exp.whisper_worker import EncoderWorker
+
+            kind, index = _ct2_device(device)
+            self.compute_type = "int8" if kind == "cpu" else "float16"
+            try:  # ctranslate2 runs in a worker process (audio2exp.whisper_worker says why)
+                self.worker = EncoderWorker(folder, kind, index, self.compute_type, threads or _default_threads())
+            except RuntimeError as exc:
+                raise InputError(folder, f"ctranslate2 cannot load this Whisper model ({exc})", "pass a CTranslate2 Whisper model folder, e.g. a faster-whisper model") from None
         self.folder = Path(folder)
         self.n_mels = self.worker.n_mels
         # the width from two log-mel frames (milliseconds; a whole window takes about a second)
@@ -181,7 +191,7 @@ class WhisperFeatures:
 
     def __init__(self, config: WhisperConfig, device: str = "cpu", *, threads: int | None = None, batch_size: int = DEFAULT_BATCH, encoder: WindowEncoder | None = None):
         self.config = config
-        self.encoder = encoder if encoder is not None else WhisperEncoder(find_whisper_model(config.model), device, threads)
+        self.encoder = encoder if encoder is not None else WhisperEncoder(find_whisper_model(config.model), device, threads, config.layer)
         self.margin = max(1, int(round(config.context_seconds * SAMPLE_RATE / SAMPLES_PER_STATE)))
         if 2 * self.margin >= WINDOW_STATES:
             raise InputError(None, f"a margin of {config.context_seconds} s leaves nothing of Whisper's 30 s window", "use a context of at most a few seconds")
@@ -215,4 +225,6 @@ def _cache_key(encoder: WindowEncoder, margin: int) -> dict | None:
     if folder is None or compute is None or not (Path(folder) / "model.bin").is_file():
         return None
     model = (Path(folder) / "model.bin").resolve()
-    return {"kind": "whisper", "model": str(model), "bytes": model.stat().st_size, "compute": compute, "margin": margin}
+    key = {"kind": "whisper", "model": str(model), "bytes": model.stat().st_size, "compute": compute, "margin": margin}
+    layer = getattr(encoder, "layer", -1)
+    return key if layer == -1 else {**key, "layer": layer}

