@@ -1,7 +1,7 @@
 """audio2exp on speakers it never heard: leave-one-speaker-out, inside speech, per speaker and pooled.
 
     python benchmarks/audio2exp_loso.py --clips DIR [--features whisper logmel] [--max-folds 8]
-        [--whisper-layer K] [--steps N] [--shipped CHECKPOINT] [--out FILE]
+        [--whisper-layer K] [--steps N] [--set KEY=VALUE ...] [--shipped CHECKPOINT] [--out FILE]
     python -m benchmarks.audio2exp_loso ...                     # the same
 
 ``--clips`` is a folder of prepared clips (complete ones with audio are used). For every
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from audio2exp.cross_validation import speech_clips
+from audio2exp.cross_validation import parse_variant, speech_clips
 from audio2exp.features import FeatureConfig
 from audio2exp.loso import METHODS, LosoOptions, evaluate_on_unseen, loso_evaluate
 from audio2exp.speakers import speaker_of
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--max-folds", type=int, default=None, help="deal the speakers into this many folds (default: one per speaker)")
     parser.add_argument("--whisper-layer", type=int, default=-1, help="whisper features: -1 = the encoder's output, K = encoder block K")
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="training / network settings changed from the preset (e.g. members=3 hidden=64)")
     parser.add_argument("--shipped", type=Path, default=None, help="also score this checkpoint (trained on the rights-clear clips) on the speakers it never heard")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here (after every part)")
     args = parser.parse_args()
@@ -67,7 +68,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.features:
             start = time.perf_counter()
-            options = LosoOptions(features=FeatureConfig(kind=kind, layer=args.whisper_layer if kind == "whisper" else -1), overrides={"steps": args.steps} if args.steps else {}, max_folds=args.max_folds)
+            options = LosoOptions(features=FeatureConfig(kind=kind, layer=args.whisper_layer if kind == "whisper" else -1), overrides={**parse_variant(["set", *args.set])[1], **({"steps": args.steps} if args.steps else {})}, max_folds=args.max_folds)
             report[kind] = summary(loso_evaluate(clips, Path(tmp) / kind, options))
             report[kind]["seconds"] = round(time.perf_counter() - start, 1)
             write(report, args.out)

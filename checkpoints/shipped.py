@@ -10,7 +10,7 @@ from minerf_base.errors import InputError
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 SHIPPED = {
     "minerf": "minerf-talk17-fast",
-    "audio2exp": "audio2exp-whisper-pd19",
+    "audio2exp": "audio2exp-whisper-b3-pd19",
     "lipsync": "syncnet-talk14",
 }
 

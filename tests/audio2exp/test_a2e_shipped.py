@@ -1,6 +1,6 @@
-"""The audio2exp checkpoints that ship with the toolkit: the default (Whisper features,
+"""The audio2exp checkpoints that ship with the toolkit: the default (Whisper encoder block 3,
 trained on the rights-clear clips) through the dub's own loading path, and the earlier
-log-mel ``audio2exp-grid8``, which stays loadable."""
+``audio2exp-whisper-pd19`` (Whisper's output) and log-mel ``audio2exp-grid8``, which stay loadable."""
 
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ def test_the_default_is_small_trained_on_rights_clear_clips_only_and_records_whi
     import json
 
     meta = json.loads((folder / "checkpoint.json").read_text())
-    assert meta["features"]["kind"] == "whisper"
+    assert meta["features"]["kind"] == "whisper" and meta["features"]["layer"] == 3  # encoder block 3
+    assert meta["config"]["members"] == 3
     assert set(meta["identities"]) == RIGHTS_CLEAR
     assert meta["expression_space"]["id"] == "mp468-pca-v1"
     assert meta["speech_directions"]["names"] == ["opening", "width", "jaw"]
@@ -89,3 +90,12 @@ def test_the_log_mel_checkpoint_stays_loadable(tmp_path):
     _mouth_opens_for_speech_only(predictor, _speech_between_silences(tmp_path))
     e = predictor.predict_source(array_source(np.zeros(16000, np.float32)))
     assert e.shape == (25, 24)
+
+
+def test_the_whisper_output_checkpoint_stays_loadable(tmp_path):
+    _whisper_available()
+    predictor = Audio2ExpPredictor.load(SHIPPED_DIR / "audio2exp-whisper-pd19")
+    assert predictor.extractor.config.kind == "whisper" and predictor.extractor.config.layer == -1
+    assert predictor.extractor.encoder.compute_type == "int8"  # the ctranslate2 path it was trained on
+    assert set(predictor.identities) == RIGHTS_CLEAR
+    _mouth_opens_for_speech_only(predictor, _speech_between_silences(tmp_path))
