@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from minerf_base.cli_support import emit, report_errors, verbosity_options
-from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS, DEMO_PERSONALIZE_STEPS
+from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS, DEMO_EXPRESSION_GAIN, DEMO_PERSONALIZE_STEPS
 
 
 @click.command("verify-watermark")
@@ -49,7 +49,7 @@ def verify_watermark(video: Path, as_json: bool) -> None:
 @click.option("--sync-search-seconds", default=2.0, show_default=True, type=click.FloatRange(0.5, 30.0), help="Length of each --sync-search preview (the loudest stretch of the audio).")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write NAME.report.png (source vs dub faces at open and closed mouth, the dub's mouth opening under the audio's waveform, the score) and NAME.report.json beside the output.")
 @click.option("--preview", "preview_seconds", default=None, type=click.FloatRange(0.04, None), metavar="SECONDS", help="Render only the first SECONDS of the audio, to check the dub before the full run.")
-@click.option("--expression-gain", default=DEFAULT_EXPRESSION_GAIN, show_default=True, type=click.FloatRange(0.0, 4.0, min_open=True), help="Multiply the predicted motion of the mouth and face around the person's mean expression (above 1: wider opening and closing).")
+@click.option("--expression-gain", default=None, type=click.FloatRange(0.0, 4.0, min_open=True), help=f"Multiply the predicted motion of the mouth and face around the person's mean expression (above 1: wider opening and closing; default: {DEFAULT_EXPRESSION_GAIN:g}; {DEMO_EXPRESSION_GAIN:g} with --demo).")
 @click.option("--full-head", is_flag=True, help="Re-render the whole head (default: only the lower face, blended into the source frame).")
 @click.option("--fps", default=None, type=click.FloatRange(1.0, 120.0), help="Output frame rate (default: the source video's own; the head is rendered at each output frame's time).")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Keep rendered frames in a work folder beside the output until it is written, so that the same command run again after an interruption continues from them.")
@@ -76,6 +76,8 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
 
     if personalize_steps is None:
         personalize_steps = DEMO_PERSONALIZE_STEPS if demo else DEFAULT_PERSONALIZE_STEPS
+    if expression_gain is None:
+        expression_gain = DEMO_EXPRESSION_GAIN if demo else DEFAULT_EXPRESSION_GAIN
     options = DubOptions(
         run=run_dir, audio2exp=a2e, personalize_steps=personalize_steps,
         score=not no_score, syncnet_weights=syncnet_weights, visible_label=visible_label, face_index=face_index, device=device,

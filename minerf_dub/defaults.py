@@ -1,13 +1,20 @@
 """Defaults of a dub that the command line shows without importing the pipeline."""
 
-DEFAULT_EXPRESSION_GAIN = 2.0
+DEFAULT_EXPRESSION_GAIN = 3.0
 """The dub's default :attr:`DubOptions.expression_gain`. The fast field renders only part of
-an expression's mouth motion (a dub's opening varied a quarter as much as the real one's);
-on the self-dub benchmark (3 people no model saw, docs/dubbing.md) gain 2 doubled that spread
-(0.23 -> 0.46 of the real one), raised the opening's correlation with the real mouth (0.45 ->
-0.50, against 0.16 -> 0.03 with shuffled audio) and cost 0.45 dB of face-crop PSNR; gain 3
-reached 0.75 of the spread for 1.1 dB and blotches on a 3/4 view. On three more people,
-checked after the choice: spread 0.19 -> 0.31, r 0.10 -> 0.24, -0.27 dB."""
+an expression's mouth motion, and audio2exp predicts less motion than a person makes
+(``audio2exp-whisper-b3-pd19``: 0.62 of the tracked opening's spread on unseen speakers). On
+the self-dub benchmark (6 people no model saw, 1200 personalization steps, docs/dubbing.md)
+with that network, gain 3 against 2: the dub's opening spread 0.53 against 0.33 of the real
+one, the opening's correlation with the real mouth 0.38 against 0.36 (-0.07 / -0.05 with
+shuffled audio), own-audio landmark distance further below the shuffled control (0.0026
+against 0.0015), 0.36 dB less face-crop PSNR. Gain 2 was the default with the earlier
+``audio2exp-whisper-pd19`` (0.75 of the spread)."""
+
+DEMO_EXPRESSION_GAIN = 2.0
+"""``minerf-dub --demo``'s expression gain (when ``--expression-gain`` is not given): the demo
+trains its own small audio2exp on the portrait, and its numbers (:data:`DEMO_PERSONALIZE_STEPS`)
+were measured at gain 2."""
 
 DEFAULT_PERSONALIZE_STEPS = 1200
 """The dub's default :attr:`DubOptions.personalize_steps` for a person the run does not know.

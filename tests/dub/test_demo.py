@@ -32,21 +32,22 @@ def test_demo_personalizes_the_shipped_minerf_to_the_portrait(tmp_path, models):
     assert {p: p.stat().st_mtime_ns for p in personalized} == stamps  # the cached model, not trained again
 
 
-def test_demo_personalizes_for_fewer_steps_unless_told(monkeypatch, tmp_path):
+def test_demo_personalizes_for_fewer_steps_and_a_lower_gain_unless_told(monkeypatch, tmp_path):
     import minerf_dub.demo as demo
     from click.testing import CliRunner
 
     from minerf_dub.cli import minerf_dub
-    from minerf_dub.defaults import DEFAULT_PERSONALIZE_STEPS, DEMO_PERSONALIZE_STEPS
+    from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS, DEMO_EXPRESSION_GAIN, DEMO_PERSONALIZE_STEPS
 
-    seen: list[int] = []
+    seen: list[tuple[int, float]] = []
 
     def fake_demo(output, options, progress=True):
-        seen.append(options.personalize_steps)
+        seen.append((options.personalize_steps, options.expression_gain))
         raise SystemExit(0)
 
     monkeypatch.setattr(demo, "run_demo", fake_demo)
     out = str(tmp_path / "d.mp4")
-    for extra in ([], ["--personalize-steps", "7"]):
+    for extra in ([], ["--personalize-steps", "7", "--expression-gain", "1.5"]):
         CliRunner().invoke(minerf_dub, ["--demo", "-o", out, *extra])
-    assert seen == [DEMO_PERSONALIZE_STEPS, 7] and DEMO_PERSONALIZE_STEPS < DEFAULT_PERSONALIZE_STEPS
+    assert seen == [(DEMO_PERSONALIZE_STEPS, DEMO_EXPRESSION_GAIN), (7, 1.5)]
+    assert DEMO_PERSONALIZE_STEPS < DEFAULT_PERSONALIZE_STEPS and DEMO_EXPRESSION_GAIN < DEFAULT_EXPRESSION_GAIN

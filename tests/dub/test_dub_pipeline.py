@@ -160,9 +160,9 @@ def test_cli_expression_gain_reaches_the_prediction(tmp_path, models, demo_video
     monkeypatch.setattr(Audio2ExpPredictor, "predict_source", lambda self, source, speaker, **k: seen.append(speaker) or predict(self, source, speaker, **k))
     audio = _wav(tmp_path / "s.wav", 1.0)
     args = [str(demo_video), "--audio", str(audio), "--run", str(models[0]), "--audio2exp", str(models[1]), "--no-score", "--no-report", "--preview", "0.2", "-q"]
-    for name, extra in (("default", []), ("wide", ["--expression-gain", "3"])):
+    for name, extra in (("default", []), ("narrow", ["--expression-gain", "1.5"])):
         result = CliRunner().invoke(minerf_dub, [*args, "-o", str(tmp_path / f"{name}.mp4"), *extra])
         assert result.exit_code == 0, result.output
-    assert [s.gain for s in seen] == [DEFAULT_EXPRESSION_GAIN, 3.0] and DEFAULT_EXPRESSION_GAIN == 2.0
+    assert [s.gain for s in seen] == [DEFAULT_EXPRESSION_GAIN, 1.5] and DEFAULT_EXPRESSION_GAIN == 3.0
     refused = CliRunner().invoke(minerf_dub, [*args, "-o", str(tmp_path / "none.mp4"), "--expression-gain", "0"])
     assert refused.exit_code == 2 and "--expression-gain" in refused.output and not (tmp_path / "none.mp4").exists()
