@@ -147,6 +147,7 @@ def adapt(clip: Path, checkpoint: Path, output: Path, holdout: float, align: boo
 @click.option("--checkpoint", type=_PATH, default=None, help="heldout: run folder written by `audio2exp train`.")
 @click.option("--features", "feature_kind", type=click.Choice(["logmel", "whisper"]), default="whisper", show_default=True, help="loso: audio front end of the networks and of the ridge baseline.")
 @click.option("--encoder", default=None, help="loso with --features whisper: a CTranslate2 Whisper folder or hub name.")
+@click.option("--layer", type=int, default=-1, show_default=True, help="loso with --features whisper: -1 = the encoder's output, K = encoder block K (the shipped default reads block 3, as `audio2exp train --layer 3`).")
 @click.option("--preset", type=click.Choice(["default", "speech", "tiny"]), default="speech", show_default=True, help="loso: training recipe.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="loso: optimiser steps per network (default: the preset's).")
 @click.option("--max-folds", type=click.IntRange(2), default=None, help="loso: deal the speakers into this many folds instead of one per speaker (faster; still no speaker on both sides).")
@@ -156,7 +157,7 @@ def adapt(clip: Path, checkpoint: Path, output: Path, holdout: float, align: boo
 @click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="torch CPU threads while training.")
 @verbosity_options
 @report_errors
-def evaluate(clips: tuple[Path, ...], protocol: str, checkpoint: Path | None, feature_kind: str, encoder: str | None, preset: str, steps: int | None, max_folds: int | None, work: Path | None, speech_files: tuple[Path, ...], device: str, threads: int) -> None:
+def evaluate(clips: tuple[Path, ...], protocol: str, checkpoint: Path | None, feature_kind: str, encoder: str | None, layer: int, preset: str, steps: int | None, max_folds: int | None, work: Path | None, speech_files: tuple[Path, ...], device: str, threads: int) -> None:
     """Score audio2exp on CLIPS inside speech, per speaker and pooled, against the clip mean,
     the envelope regression and a ridge regression on the same features; print JSON."""
     if protocol == "heldout":
@@ -170,7 +171,7 @@ def evaluate(clips: tuple[Path, ...], protocol: str, checkpoint: Path | None, fe
     from audio2exp.loso import LosoOptions, loso_evaluate
     from minerf_base.threads import torch_threads
 
-    options = LosoOptions(preset=preset, features=FeatureConfig(kind=feature_kind, model=encoder), overrides={"steps": steps} if steps else {}, max_folds=max_folds)
+    options = LosoOptions(preset=preset, features=FeatureConfig(kind=feature_kind, model=encoder, layer=layer if feature_kind == "whisper" else -1), overrides={"steps": steps} if steps else {}, max_folds=max_folds)
     with tempfile.TemporaryDirectory() as tmp, torch_threads(threads):
         emit(loso_evaluate(list(clips), work or Path(tmp), options), True)
 

@@ -67,6 +67,19 @@ def test_the_cli_runs_leave_one_speaker_out_and_refuses_a_checkpoint(three_speak
     assert refused.exit_code == 2 and "--protocol heldout" in refused.output
 
 
+def test_the_cli_passes_the_whisper_block_to_the_folds(three_speakers, tmp_path, monkeypatch):
+    import audio2exp.loso as loso
+    from audio2exp.commands import audio2exp
+
+    seen = []
+    monkeypatch.setattr(loso, "loso_evaluate", lambda clips, work, options: seen.append(options.features) or {})
+    base = ["evaluate", *map(str, three_speakers[:2]), "--work", str(tmp_path / "w")]
+    for extra in (["--layer", "3"], [], ["--features", "logmel", "--layer", "3"]):
+        result = CliRunner().invoke(audio2exp, [*base, *extra])
+        assert result.exit_code == 0, result.output
+    assert [(f.kind, f.layer) for f in seen] == [("whisper", 3), ("whisper", -1), ("logmel", -1)]
+
+
 def test_features_are_cached_by_content_and_front_end(monkeypatch):
     extractor = make_extractor(FeatureConfig())
     audio = synthetic_speech(50, seed=3)[0]
