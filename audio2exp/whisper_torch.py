@@ -26,7 +26,8 @@ import numpy as np
 
 from minerf_base.errors import InputError
 
-BINARY_VERSIONS = (5, 6)
+BINARY_VERSIONS = (6,)
+"""The versions read here: 6 is ctranslate2 4.x's (the installed whisper-base; checked against ctranslate2)."""
 _DTYPES = (np.float32, np.int8, np.int16, np.int32, np.float16, None)  # None: bfloat16
 PREFIX = "encoder/"
 
@@ -83,8 +84,7 @@ class LayerWhisperEncoder:
             raise InputError(model_bin, "this model's weights are int8-quantised", "use a float16 / float32 conversion (ct2-transformers-converter --quantization float16)")
         self.layer, self.device = layer, torch.device(device)
         self.heads = int(weights["encoder/num_heads"])
-        keep = [k for k in weights if not k.startswith("encoder/layer_") or _block_of(k) < min(layer, self.layers)]
-        self.w = {k: torch.from_numpy(weights[k].astype(np.float32)).to(self.device) for k in keep if weights[k].dtype.kind == "f"}
+        self.w = {k: torch.from_numpy(v.astype(np.float32)).to(self.device) for k, v in weights.items() if v.dtype.kind == "f" and _block_of(k) < layer}
         self.n_mels = int(self.w["encoder/conv1/weight"].shape[1])
         self.dim = int(self.w["encoder/conv1/weight"].shape[0])
 
@@ -114,7 +114,7 @@ class LayerWhisperEncoder:
                 x = x + F.linear(hidden, w[f"{p}/ffn/linear_1/weight"], w[f"{p}/ffn/linear_1/bias"])
             if self.layer == self.layers:
                 x = self._norm(x, "encoder/layer_norm")
-            return x.float().cpu().numpy()
+            return x.cpu().numpy()
 
 
 def _block_of(name: str) -> int:

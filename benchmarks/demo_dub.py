@@ -71,14 +71,14 @@ def main() -> None:
     from minerf.run import load_run
     from minerf_base.clip import load_clip
     from minerf_base.video_in import iter_frames
-    from minerf_dub.defaults import DEMO_EXPRESSION_GAIN, DEMO_PERSONALIZE_STEPS
+    from minerf_dub.defaults import dub_defaults
     from minerf_dub.demo import DEMO_VIDEO, SPEECH_SECONDS, SPEECH_SEED, run_demo
     from minerf_dub.pipeline import DubOptions, run_resolution
     from minerf_dub.sources import cached_clip
 
     start = time.perf_counter()
-    steps = DEMO_PERSONALIZE_STEPS if args.personalize_steps is None else args.personalize_steps
-    options = DubOptions(run=tiny_run(work) if args.tiny else None, personalize_steps=steps, expression_gain=DEMO_EXPRESSION_GAIN)
+    steps, gain = dub_defaults(args.personalize_steps, None, demo=True)
+    options = DubOptions(run=tiny_run(work) if args.tiny else None, personalize_steps=steps, expression_gain=gain)
     result = run_demo(work / "dubbed.mp4", options, progress=False)
     wall = time.perf_counter() - start
     report = json.loads(Path(result.report["data"]).read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from minerf_base.cli_support import emit, report_errors, verbosity_options
-from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS, DEMO_EXPRESSION_GAIN, DEMO_PERSONALIZE_STEPS
+from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS, DEMO_EXPRESSION_GAIN, DEMO_PERSONALIZE_STEPS, dub_defaults
 
 
 @click.command("verify-watermark")
@@ -74,10 +74,7 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
     from minerf_base.cli_support import progress_enabled
     from minerf_dub.pipeline import DubOptions, dub
 
-    if personalize_steps is None:
-        personalize_steps = DEMO_PERSONALIZE_STEPS if demo else DEFAULT_PERSONALIZE_STEPS
-    if expression_gain is None:
-        expression_gain = DEMO_EXPRESSION_GAIN if demo else DEFAULT_EXPRESSION_GAIN
+    personalize_steps, expression_gain = dub_defaults(personalize_steps, expression_gain, demo)
     options = DubOptions(
         run=run_dir, audio2exp=a2e, personalize_steps=personalize_steps,
         score=not no_score, syncnet_weights=syncnet_weights, visible_label=visible_label, face_index=face_index, device=device,
