@@ -43,6 +43,7 @@ from minerf_base.timebase import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 if TYPE_CHECKING:
     from audio2exp.calibration import SpeakerCalibration
     from audio2exp.directions import SpeechDirections
+    from audio2exp.lift import SpeakerLift
 
 DEFAULT_CHUNK_FRAMES = 1500  # 60 s
 # Frames this far below the file's level (dB), or below SILENCE_DBFS, are silence; so are
@@ -70,6 +71,9 @@ class Speaker:
     gain: float = 1.0
     """Multiplies the motion: every predicted offset from the base expression (in speech and
     towards the rest expression in silence) is ``gain`` times the network's."""
+    lift: "SpeakerLift | None" = None
+    """Carries the predicted speech directions onto the person's own tracked expressions,
+    last (:mod:`audio2exp.lift`)."""
 
 
 @dataclass
@@ -237,6 +241,8 @@ class Audio2ExpPredictor:
             out = (1.0 - gate) * out + gate * rest
         if speaker.calibration is not None:
             out = speaker.calibration.apply(out)
+        if speaker.lift is not None:
+            out = speaker.lift.apply(out)
         return resample_frames(out, num_out, options.fps)
 
     @torch.inference_mode()

@@ -119,6 +119,20 @@ def test_gain_multiplies_the_motion_around_the_base_expression(trained_run, synt
         predictor.predict(audio, speaker=Speaker(base_expression=base, gain=0.0))
 
 
+def test_speaker_lift_is_applied_to_the_prediction_last(trained_run, synthetic_clips):
+    from audio2exp.lift import fit_lift
+    from minerf_base.clip import load_clip
+
+    predictor = Audio2ExpPredictor.load(trained_run)
+    audio, _, _ = synthetic_speech(120, seed=13)
+    clip = load_clip(synthetic_clips[1])
+    lift = fit_lift(clip.expression, predictor.speech_directions)
+    plain = predictor.predict(audio, speaker=Speaker(base_expression=lift.mean.astype(np.float32), gain=2.0))
+    lifted = predictor.predict(audio, speaker=Speaker(base_expression=lift.mean.astype(np.float32), gain=2.0, lift=lift))
+    np.testing.assert_allclose(lifted, lift.apply(plain), atol=1e-5)
+    assert np.abs(lifted - plain).max() > 1e-3  # the lift changed the prediction
+
+
 def test_chunked_prediction_equals_whole_and_stays_bounded(trained_run, tmp_path, monkeypatch):
     audio, _, _ = synthetic_speech(160, seed=5)
     stereo_44k = np.stack([audio, audio], axis=1)
