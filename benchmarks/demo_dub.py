@@ -77,8 +77,8 @@ def main() -> None:
     from minerf_dub.sources import cached_clip
 
     start = time.perf_counter()
-    steps, gain = dub_defaults(args.personalize_steps, None, demo=True)
-    options = DubOptions(run=tiny_run(work) if args.tiny else None, personalize_steps=steps, expression_gain=gain)
+    steps, gain, lift = dub_defaults(args.personalize_steps, None, demo=True)
+    options = DubOptions(run=tiny_run(work) if args.tiny else None, personalize_steps=steps, expression_gain=gain, speaker_lift=lift)
     result = run_demo(work / "dubbed.mp4", options, progress=False)
     wall = time.perf_counter() - start
     report = json.loads(Path(result.report["data"]).read_text())

@@ -50,6 +50,7 @@ def verify_watermark(video: Path, as_json: bool) -> None:
 @click.option("--report/--no-report", default=True, show_default=True, help="Write NAME.report.png (source vs dub faces at open and closed mouth, the dub's mouth opening under the audio's waveform, the score) and NAME.report.json beside the output.")
 @click.option("--preview", "preview_seconds", default=None, type=click.FloatRange(0.04, None), metavar="SECONDS", help="Render only the first SECONDS of the audio, to check the dub before the full run.")
 @click.option("--expression-gain", default=None, type=click.FloatRange(0.0, 4.0, min_open=True), help=f"Multiply the predicted motion of the mouth and face around the person's mean expression (above 1: wider opening and closing; default: {DEFAULT_EXPRESSION_GAIN:g}; {DEMO_EXPRESSION_GAIN:g} with --demo).")
+@click.option("--speaker-lift/--no-speaker-lift", default=None, help="Carry the predicted opening, width and jaw motion onto the person's own tracked expressions from VIDEO (what the personalized model was tuned on), clamped to the range VIDEO shows (default: on; off with --demo, whose own network already moves the portrait's own expressions).")
 @click.option("--full-head", is_flag=True, help="Re-render the whole head (default: only the lower face, blended into the source frame).")
 @click.option("--fps", default=None, type=click.FloatRange(1.0, 120.0), help="Output frame rate (default: the source video's own; the head is rendered at each output frame's time).")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Keep rendered frames in a work folder beside the output until it is written, so that the same command run again after an interruption continues from them.")
@@ -60,7 +61,7 @@ def verify_watermark(video: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @verbosity_options
 @report_errors
-def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize_steps, syncnet_weights, no_score, sync_search, sync_search_seconds, report, preview_seconds, expression_gain, fps, resume, full_head, visible_label, face_index, device, demo, as_json) -> None:
+def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize_steps, syncnet_weights, no_score, sync_search, sync_search_seconds, report, preview_seconds, expression_gain, speaker_lift, fps, resume, full_head, visible_label, face_index, device, demo, as_json) -> None:
     """Dub VIDEO with new speech: the same person, head motion and background, with lips that
     speak the new audio. Prints the lip-sync score (LSE-D / LSE-C) of the result.
 
@@ -74,11 +75,11 @@ def minerf_dub(video, audio, expressions_from, output, run_dir, a2e, personalize
     from minerf_base.cli_support import progress_enabled
     from minerf_dub.pipeline import DubOptions, dub
 
-    personalize_steps, expression_gain = dub_defaults(personalize_steps, expression_gain, demo)
+    personalize_steps, expression_gain, speaker_lift = dub_defaults(personalize_steps, expression_gain, demo, speaker_lift)
     options = DubOptions(
         run=run_dir, audio2exp=a2e, personalize_steps=personalize_steps,
         score=not no_score, syncnet_weights=syncnet_weights, visible_label=visible_label, face_index=face_index, device=device,
-        sync_search=sync_search, sync_search_seconds=sync_search_seconds, report=report, preview_seconds=preview_seconds, fps=fps, resume=resume, full_head=full_head, expression_gain=expression_gain,
+        sync_search=sync_search, sync_search_seconds=sync_search_seconds, report=report, preview_seconds=preview_seconds, fps=fps, resume=resume, full_head=full_head, expression_gain=expression_gain, speaker_lift=speaker_lift,
     )
     progress = progress_enabled() and not as_json
     if demo:

@@ -9,7 +9,9 @@ with that network, gain 3 against 2: the dub's opening spread 0.53 against 0.33 
 one, the opening's correlation with the real mouth 0.38 against 0.36 (-0.07 / -0.05 with
 shuffled audio), own-audio landmark distance further below the shuffled control (0.0026
 against 0.0015), 0.36 dB less face-crop PSNR. Gain 2 was the default with the earlier
-``audio2exp-whisper-pd19`` (0.75 of the spread)."""
+``audio2exp-whisper-pd19`` (0.75 of the spread). With the speaker lift (the default,
+:attr:`DubOptions.speaker_lift`) gain 3 again beat 2 on the same six: opening r 0.495 against
+0.49, spread 0.72 against 0.53, 27.1 against 27.4 dB."""
 
 DEMO_EXPRESSION_GAIN = 2.0
 """``minerf-dub --demo``'s expression gain (when ``--expression-gain`` is not given): the demo
@@ -32,9 +34,18 @@ count: 94 s against 192 s, the dub's opening spread 0.74 against 0.49 of the sou
 dark-mouth area against the speech envelope r 0.77 against 0.73."""
 
 
-def dub_defaults(personalize_steps: int | None, expression_gain: float | None, demo: bool) -> tuple[int, float]:
-    """The personalization steps and expression gain of a dub: the given values, else the
-    defaults (``--demo``'s own when ``demo``)."""
+DEMO_SPEAKER_LIFT = False
+"""``minerf-dub --demo``'s :attr:`DubOptions.speaker_lift` (when neither ``--speaker-lift`` nor
+``--no-speaker-lift`` is given). The demo's audio2exp is trained on the portrait itself, so
+its predictions already move the portrait's own mix of coefficients, and the lift only takes
+from it: on benchmarks/demo_dub.py the lift cut the dub's opening spread from 0.74 to 0.39 of
+the source's and its dark-mouth area against the speech envelope from r 0.77 to 0.66."""
+
+
+def dub_defaults(personalize_steps: int | None, expression_gain: float | None, demo: bool, speaker_lift: bool | None = None) -> tuple[int, float, bool]:
+    """The personalization steps, expression gain and speaker lift of a dub: the given values,
+    else the defaults (``--demo``'s own when ``demo``)."""
     steps = personalize_steps if personalize_steps is not None else (DEMO_PERSONALIZE_STEPS if demo else DEFAULT_PERSONALIZE_STEPS)
     gain = expression_gain if expression_gain is not None else (DEMO_EXPRESSION_GAIN if demo else DEFAULT_EXPRESSION_GAIN)
-    return steps, gain
+    lift = speaker_lift if speaker_lift is not None else (DEMO_SPEAKER_LIFT if demo else True)
+    return steps, gain, lift

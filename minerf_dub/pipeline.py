@@ -102,6 +102,11 @@ class DubOptions:
     expression_gain: float = DEFAULT_EXPRESSION_GAIN
     """Multiplies the predicted motion of the face around the source's mean expression
     (:attr:`audio2exp.predict.Speaker.gain`); above 1 the mouth opens and closes wider."""
+    speaker_lift: bool = True
+    """Carry the predicted speech motion (opening, width, jaw) onto the source person's own
+    tracked expressions (:mod:`audio2exp.lift`): the personalized field was tuned on those,
+    and on some people it does not open the mouth for the network's own mix of coefficients
+    (docs/dubbing.md has the measurements)."""
     resume: bool = True
     """Keep rendered crops in a work folder beside the output (``.NAME.dub-work-<key>``) until
     the output is written, so that the same dub run again after an interruption continues
@@ -426,7 +431,11 @@ def _speech(job: _Job, audio: Path | None, source: Any, predictor: Any, clip: An
     if audio is not None:
         from audio2exp.predict import Speaker
 
-        expressions = predictor.predict_source(source, Speaker(base_expression=clip.expression.mean(0), gain=options.expression_gain), progress=progress)
+        from audio2exp.lift import fit_lift
+
+        lift = fit_lift(clip.expression[clip.valid], predictor.speech_directions, source=str(job.video)) if options.speaker_lift else None
+        speaker = Speaker(base_expression=clip.expression.mean(0), gain=options.expression_gain, lift=lift)
+        expressions = predictor.predict_source(source, speaker, progress=progress)
         if len(expressions) < 1:
             raise InputError(audio, "the audio is shorter than one video frame (40 ms)", "pass a longer recording")
         return _Speech(expressions, read_mux_audio(audio, len(expressions)), str(audio))

@@ -39,15 +39,15 @@ def test_demo_personalizes_for_fewer_steps_and_a_lower_gain_unless_told(monkeypa
     from minerf_dub.cli import minerf_dub
     from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS, DEMO_EXPRESSION_GAIN, DEMO_PERSONALIZE_STEPS
 
-    seen: list[tuple[int, float]] = []
+    seen: list[tuple[int, float, bool]] = []
 
     def fake_demo(output, options, progress=True):
-        seen.append((options.personalize_steps, options.expression_gain))
+        seen.append((options.personalize_steps, options.expression_gain, options.speaker_lift))
         raise SystemExit(0)
 
     monkeypatch.setattr(demo, "run_demo", fake_demo)
     out = str(tmp_path / "d.mp4")
-    for extra in ([], ["--personalize-steps", "7", "--expression-gain", "1.5"]):
+    for extra in ([], ["--personalize-steps", "7", "--expression-gain", "1.5", "--speaker-lift"]):
         CliRunner().invoke(minerf_dub, ["--demo", "-o", out, *extra])
-    assert seen == [(DEMO_PERSONALIZE_STEPS, DEMO_EXPRESSION_GAIN), (7, 1.5)]
+    assert seen == [(DEMO_PERSONALIZE_STEPS, DEMO_EXPRESSION_GAIN, False), (7, 1.5, True)]  # the demo lifts only when told
     assert DEMO_PERSONALIZE_STEPS < DEFAULT_PERSONALIZE_STEPS and DEMO_EXPRESSION_GAIN < DEFAULT_EXPRESSION_GAIN

@@ -160,9 +160,12 @@ def test_cli_expression_gain_reaches_the_prediction(tmp_path, models, demo_video
     monkeypatch.setattr(Audio2ExpPredictor, "predict_source", lambda self, source, speaker, **k: seen.append(speaker) or predict(self, source, speaker, **k))
     audio = _wav(tmp_path / "s.wav", 1.0)
     args = [str(demo_video), "--audio", str(audio), "--run", str(models[0]), "--audio2exp", str(models[1]), "--no-score", "--no-report", "--preview", "0.2", "-q"]
-    for name, extra in (("default", []), ("narrow", ["--expression-gain", "1.5"])):
+    for name, extra in (("default", []), ("narrow", ["--expression-gain", "1.5"]), ("unlifted", ["--no-speaker-lift"])):
         result = CliRunner().invoke(minerf_dub, [*args, "-o", str(tmp_path / f"{name}.mp4"), *extra])
         assert result.exit_code == 0, result.output
-    assert [s.gain for s in seen] == [DEFAULT_EXPRESSION_GAIN, 1.5] and DEFAULT_EXPRESSION_GAIN == 3.0
+    assert [s.gain for s in seen] == [DEFAULT_EXPRESSION_GAIN, 1.5, DEFAULT_EXPRESSION_GAIN] and DEFAULT_EXPRESSION_GAIN == 3.0
+    # the speaker lift is on by default, fitted on the video's own tracked frames, and can be turned off
+    assert seen[0].lift is not None and seen[0].lift.frames >= 10 and seen[2].lift is None
+    np.testing.assert_allclose(seen[0].lift.mean, seen[0].base_expression, atol=1e-4)
     refused = CliRunner().invoke(minerf_dub, [*args, "-o", str(tmp_path / "none.mp4"), "--expression-gain", "0"])
     assert refused.exit_code == 2 and "--expression-gain" in refused.output and not (tmp_path / "none.mp4").exists()
