@@ -85,6 +85,7 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
 @click.option("--identity", default=None, help="Name of a training clip whose mean expression to use (default: the average).")
 @click.option("--reference-clip", "reference_clips", multiple=True, type=_PATH, help="Prepared clip(s) of the target person: their mean expression is the base.")
 @click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Speaker calibration written by `audio2exp adapt` (pass the same person's --reference-clip too).")
+@click.option("--lift", is_flag=True, help="Carry the predicted opening, width and jaw motion onto the --reference-clip's own tracked expressions, clamped to their range (what minerf-dub does by default).")
 @click.option("--encoder", default=None, help="New location of the checkpoint's encoder (hf or whisper features).")
 @click.option("--chunk-seconds", type=click.FloatRange(1.0, 3600.0), default=60.0, show_default=True, help="Audio processed at once (memory bound).")
 @click.option("--no-silence-gate", is_flag=True, help="Do not force the rest expression in silent frames.")
@@ -92,7 +93,7 @@ def train(clips: tuple[Path, ...], out_dir: Path, preset: str, steps: int | None
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @verbosity_options
 @report_errors
-def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: str | None, reference_clips: tuple[Path, ...], calibration: Path | None, encoder: str | None, chunk_seconds: float, no_silence_gate: bool, device: str, as_json: bool) -> None:
+def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: str | None, reference_clips: tuple[Path, ...], calibration: Path | None, lift: bool, encoder: str | None, chunk_seconds: float, no_silence_gate: bool, device: str, as_json: bool) -> None:
     """Predict expressions for every frame of AUDIO (any format librosa/soundfile read)."""
     from audio2exp.predict import PredictJob, predict_to_file
 
@@ -105,6 +106,7 @@ def predict(audio: Path, checkpoint: Path, output: Path, fps: float, identity: s
         identity=identity,
         reference_clips=reference_clips,
         calibration=calibration,
+        lift=lift,
         encoder=encoder,
         fps=fps,
         chunk_seconds=chunk_seconds,

@@ -286,6 +286,8 @@ class PredictJob:
     """Prepared clips of the target person: their tracked expressions are the reference."""
     calibration: Path | None = None
     """Speaker calibration written by ``audio2exp adapt``."""
+    lift: bool = False
+    """Lift the prediction onto the reference clips' tracked expressions (:mod:`audio2exp.lift`)."""
     encoder: str | None = None
     """New location of the checkpoint's transformers encoder (hf features)."""
     fps: float = FPS
@@ -310,7 +312,14 @@ class PredictJob:
                 predictor.check_clip(clip.meta, clip.path)
             reference = np.concatenate([c.expression[c.valid.astype(bool)] for c in clips])
         calibration = None if self.calibration is None else SpeakerCalibration.load(self.calibration)
-        return Speaker(identity=self.identity, reference_expressions=reference, calibration=calibration)
+        lift = None
+        if self.lift:
+            from audio2exp.lift import fit_lift
+
+            if reference is None:
+                raise InputError(None, "--lift needs the person's tracked expressions", "pass --reference-clip CLIP (a prepared clip of the person) with --lift")
+            lift = fit_lift(reference, predictor.speech_directions, source=str(self.reference_clips[0]))
+        return Speaker(identity=self.identity, reference_expressions=reference, calibration=calibration, lift=lift)
 
     def options(self) -> PredictOptions:
         return PredictOptions(fps=self.fps, chunk_frames=max(1, int(round(self.chunk_seconds * FPS))), silence_gate=self.silence_gate)

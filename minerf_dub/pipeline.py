@@ -433,7 +433,7 @@ def _speech(job: _Job, audio: Path | None, source: Any, predictor: Any, clip: An
 
         from audio2exp.lift import fit_lift
 
-        lift = fit_lift(clip.expression[clip.valid], predictor.speech_directions, source=str(job.video)) if options.speaker_lift else None
+        lift = fit_lift(clip.expression[clip.valid.astype(bool)], predictor.speech_directions, source=str(job.video)) if options.speaker_lift else None
         speaker = Speaker(base_expression=clip.expression.mean(0), gain=options.expression_gain, lift=lift)
         expressions = predictor.predict_source(source, speaker, progress=progress)
         if len(expressions) < 1:

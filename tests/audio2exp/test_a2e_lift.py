@@ -68,3 +68,30 @@ def test_lift_errors_name_the_source_and_the_fix():
     lift = fit_lift(tracked, directions)
     with pytest.raises(InputError, match="do not fit a lift of 7 coefficients"):
         lift.apply(tracked[:, :6])
+
+
+def test_predict_cli_lifts_onto_the_reference_clip(trained_run, synthetic_clips, tmp_path):
+    import soundfile as sf
+    from click.testing import CliRunner
+
+    from audio2exp.predict import Audio2ExpPredictor, Speaker
+    from minerf_base.clip import load_clip
+    from minerf_dub.cli import audio2exp
+    from tests.audio2exp.conftest import synthetic_speech
+
+    audio, _, _ = synthetic_speech(100, seed=21)
+    sf.write(tmp_path / "speech.wav", audio, 16000)
+    clip = load_clip(synthetic_clips[0], check_files=False)
+    predictor = Audio2ExpPredictor.load(trained_run)
+    lift = fit_lift(clip.expression[clip.valid.astype(bool)], predictor.speech_directions)
+    args = ["predict", str(tmp_path / "speech.wav"), "--checkpoint", str(trained_run), "--reference-clip", str(synthetic_clips[0]), "-q"]
+    runner = CliRunner()
+    for name, extra in (("plain", []), ("lifted", ["--lift"])):
+        result = runner.invoke(audio2exp, [*args, "-o", str(tmp_path / f"{name}.npy"), *extra])
+        assert result.exit_code == 0, result.output
+    plain, lifted = np.load(tmp_path / "plain.npy"), np.load(tmp_path / "lifted.npy")
+    np.testing.assert_allclose(plain, predictor.predict_file(tmp_path / "speech.wav", Speaker(reference_expressions=clip.expression[clip.valid.astype(bool)])), atol=1e-5)
+    np.testing.assert_allclose(lifted, lift.apply(plain), atol=1e-5)
+    refused = runner.invoke(audio2exp, ["predict", str(tmp_path / "speech.wav"), "--checkpoint", str(trained_run), "-o", str(tmp_path / "none.npy"), "--lift"])
+    assert np.abs(lifted - plain).max() > 1e-3
+    assert refused.exit_code == 2 and "--reference-clip" in refused.output and not (tmp_path / "none.npy").exists()
