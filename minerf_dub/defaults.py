@@ -34,6 +34,10 @@ count: 94 s against 192 s, the dub's opening spread 0.74 against 0.49 of the sou
 dark-mouth area against the speech envelope r 0.77 against 0.73."""
 
 
+DEFAULT_SPEAKER_LIFT = True
+"""The dub's default :attr:`DubOptions.speaker_lift` (docs/dubbing.md, "Speaker lift": on the
+six-person self-dub, opening r 0.38 -> 0.495 and spread 0.53 -> 0.72 at gain 3)."""
+
 DEMO_SPEAKER_LIFT = False
 """``minerf-dub --demo``'s :attr:`DubOptions.speaker_lift` (when neither ``--speaker-lift`` nor
 ``--no-speaker-lift`` is given). The demo's audio2exp is trained on the portrait itself, so
@@ -47,5 +51,5 @@ def dub_defaults(personalize_steps: int | None, expression_gain: float | None, d
     else the defaults (``--demo``'s own when ``demo``)."""
     steps = personalize_steps if personalize_steps is not None else (DEMO_PERSONALIZE_STEPS if demo else DEFAULT_PERSONALIZE_STEPS)
     gain = expression_gain if expression_gain is not None else (DEMO_EXPRESSION_GAIN if demo else DEFAULT_EXPRESSION_GAIN)
-    lift = speaker_lift if speaker_lift is not None else (DEMO_SPEAKER_LIFT if demo else True)
+    lift = speaker_lift if speaker_lift is not None else (DEMO_SPEAKER_LIFT if demo else DEFAULT_SPEAKER_LIFT)
     return steps, gain, lift

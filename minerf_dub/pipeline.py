@@ -46,7 +46,7 @@ import numpy as np
 from minerf import __version__
 from minerf_base.errors import InputError
 from minerf_base.timebase import FPS, SAMPLE_RATE
-from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS
+from minerf_dub.defaults import DEFAULT_EXPRESSION_GAIN, DEFAULT_PERSONALIZE_STEPS, DEFAULT_SPEAKER_LIFT
 from minerf_dub.sync_search import SyncSearch, shift_expressions
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class DubOptions:
     expression_gain: float = DEFAULT_EXPRESSION_GAIN
     """Multiplies the predicted motion of the face around the source's mean expression
     (:attr:`audio2exp.predict.Speaker.gain`); above 1 the mouth opens and closes wider."""
-    speaker_lift: bool = True
+    speaker_lift: bool = DEFAULT_SPEAKER_LIFT
     """Carry the predicted speech motion (opening, width, jaw) onto the source person's own
     tracked expressions (:mod:`audio2exp.lift`): the personalized field was tuned on those,
     and on some people it does not open the mouth for the network's own mix of coefficients
@@ -429,9 +429,8 @@ def _speech(job: _Job, audio: Path | None, source: Any, predictor: Any, clip: An
     options, notes, progress = job.options, job.notes, job.progress
 
     if audio is not None:
-        from audio2exp.predict import Speaker
-
         from audio2exp.lift import fit_lift
+        from audio2exp.predict import Speaker
 
         lift = fit_lift(clip.expression[clip.valid.astype(bool)], predictor.speech_directions, source=str(job.video)) if options.speaker_lift else None
         speaker = Speaker(base_expression=clip.expression.mean(0), gain=options.expression_gain, lift=lift)
