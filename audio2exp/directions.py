@@ -104,13 +104,20 @@ def direction_spread(directions: SpeechDirections, expressions: list[np.ndarray]
     return np.concatenate(centred).std(axis=0) + 1e-9
 
 
-def directions_for(space_id: str, dim: int, opening_readout: np.ndarray) -> SpeechDirections:
-    """The speech-driven directions of the expression space ``space_id``: the geometric ones
-    when it is the toolkit's shipped space (the one whose basis can be decoded here), else the
-    opening alone, as the linear readout fitted on the clips (``opening_readout`` (d + 1,))."""
+def geometric_directions(space_id: str, dim: int) -> SpeechDirections | None:
+    """The three geometric directions when ``space_id`` (``dim`` coefficients) is the toolkit's
+    shipped expression space (the one whose basis can be decoded here), else None."""
     from minerf.prepare.expression_space import load_expression_space
 
     space = load_expression_space()
-    if space.id == space_id and space.dim == dim:
-        return speech_directions(space)
+    return speech_directions(space) if space.id == space_id and space.dim == dim else None
+
+
+def directions_for(space_id: str, dim: int, opening_readout: np.ndarray) -> SpeechDirections:
+    """The speech-driven directions of the expression space ``space_id``: the geometric ones
+    (:func:`geometric_directions`) when it is the shipped space, else the opening alone, as the
+    linear readout fitted on the clips (``opening_readout`` (d + 1,))."""
+    directions = geometric_directions(space_id, dim)
+    if directions is not None:
+        return directions
     return SpeechDirections(("opening",), np.asarray(opening_readout, np.float64)[None, :-1])

@@ -15,6 +15,9 @@ direction values, clamps them to the range the person's video shows, and maps th
 through that regression: ``e = mean + clip((v(e) - v(mean)) / std, lo, hi) @ weight``. The
 result lies in the person's own expressions (what the field was tuned on) and, inside the
 clamp, keeps the prediction's direction values exactly up to the ridge.
+:meth:`SpeakerLift.carry` does the same for another person's tracked expressions
+(re-enactment, ``minerf-dub --expressions-from``), standardised by that person's own lift, so
+that each face moves within its own range.
 """
 
 from __future__ import annotations
@@ -49,10 +52,24 @@ class SpeakerLift:
 
     def apply(self, expressions: Float[np.ndarray, "T d"]) -> Float[np.ndarray, "T d"]:
         """The lifted copy of ``expressions`` (T, d), float32."""
-        e = np.asarray(expressions, np.float64)
+        return self._from_values(self._standardised(np.asarray(expressions, np.float64)))
+
+    def carry(self, expressions: Float[np.ndarray, "T d"], driver: "SpeakerLift", gain: float = 1.0) -> Float[np.ndarray, "T d"]:
+        """Another person's tracked ``expressions`` (T, d) re-enacted on this person: their
+        direction values in units of ``driver``'s (that person's lift: their mean and spread),
+        times ``gain``, carried onto this person's own expressions as :meth:`apply` does; so at
+        gain 1 a mouth opened one spread above the driver's mean opens one spread above this
+        person's (never beyond the range this person's video shows), float32."""
+        if driver.directions.names != self.directions.names or not np.array_equal(driver.directions.weights, self.directions.weights):
+            raise InputError(None, f"the driver's lift reads directions {driver.directions.names}, this person's {self.directions.names}", "fit both lifts with the same directions")
+        return self._from_values(gain * driver._standardised(np.asarray(expressions, np.float64)))
+
+    def _standardised(self, e: np.ndarray) -> np.ndarray:
         if e.ndim != 2 or e.shape[1] != self.mean.shape[0]:
             raise InputError(None, f"expressions of shape {e.shape} do not fit a lift of {self.mean.shape[0]} coefficients", "fit the lift on tracked expressions of the same expression space")
-        values = (self.directions.values(e) - self.directions.values(self.mean[None])) / self.std
+        return (self.directions.values(e) - self.directions.values(self.mean[None])) / self.std
+
+    def _from_values(self, values: np.ndarray) -> np.ndarray:
         return (self.mean + np.clip(values, self.low, self.high) @ self.weight).astype(np.float32)
 
 

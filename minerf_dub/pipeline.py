@@ -106,7 +106,8 @@ class DubOptions:
     """Carry the predicted speech motion (opening, width, jaw) onto the source person's own
     tracked expressions (:mod:`audio2exp.lift`): the personalized field was tuned on those,
     and on some people it does not open the mouth for the network's own mix of coefficients
-    (docs/dubbing.md has the measurements)."""
+    (docs/dubbing.md has the measurements). With ``expressions_from`` the other clip's
+    motion, in units of that person's own spread, is carried the same way."""
     resume: bool = True
     """Keep rendered crops in a work folder beside the output (``.NAME.dub-work-<key>``) until
     the output is written, so that the same dub run again after an interruption continues
@@ -448,7 +449,25 @@ def _speech(job: _Job, audio: Path | None, source: Any, predictor: Any, clip: An
         raise InputError(expressions_from, "the clip has no audio: --sync-search needs the speech to compare the lips with", "leave out --sync-search, or use a clip prepared with its audio")
     else:
         notes.append(f"{expressions_from} has no audio: the output has no audio track")
-    return _Speech(other.expression, wave, str(expressions_from))
+    return _Speech(_reenacted(job, clip, other, expressions_from, space), wave, str(expressions_from))
+
+
+def _reenacted(job: _Job, clip: Any, other: Any, expressions_from: Path, space: dict) -> np.ndarray:
+    """``other``'s tracked expressions for re-enacting ``clip``'s person: with the speaker
+    lift, their opening, width and jaw motion carried onto this person's own expressions
+    (:meth:`audio2exp.lift.SpeakerLift.carry`), else as they are."""
+    if not job.options.speaker_lift:
+        return other.expression
+    from audio2exp.directions import geometric_directions
+    from audio2exp.lift import fit_lift
+
+    directions = geometric_directions(space["id"], clip.expression.shape[1])
+    if directions is None:
+        job.notes.append(f"expression space '{space['id']}' has no decodable speech directions: {expressions_from}'s expressions are used as they are (no speaker lift)")
+        return other.expression
+    target = fit_lift(clip.expression[clip.valid.astype(bool)], directions, source=str(job.video))
+    driver = fit_lift(other.expression[other.valid.astype(bool)], directions, source=str(expressions_from))
+    return target.carry(other.expression, driver, job.options.expression_gain)
 
 
 def _timing_notes(total: int, num_frames: int, notes: list[str]) -> None:

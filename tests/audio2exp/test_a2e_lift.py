@@ -95,3 +95,23 @@ def test_predict_cli_lifts_onto_the_reference_clip(trained_run, synthetic_clips,
     refused = runner.invoke(audio2exp, ["predict", str(tmp_path / "speech.wav"), "--checkpoint", str(trained_run), "-o", str(tmp_path / "none.npy"), "--lift"])
     assert np.abs(lifted - plain).max() > 1e-3
     assert refused.exit_code == 2 and "--reference-clip" in refused.output and not (tmp_path / "none.npy").exists()
+
+
+def test_carry_moves_another_person_at_this_persons_scale():
+    directions, _, tracked = _person(4)
+    lift = fit_lift(tracked, directions, ridge=1e-12)
+    rng = np.random.default_rng(5)
+    # the driver: this person's motion three times as wide around another mean, plus motion
+    # the directions do not read
+    null = np.linalg.svd(directions.weights)[2][K:]
+    driven = rng.normal(size=D) + 3.0 * (tracked - lift.mean) + rng.normal(size=(len(tracked), D - K)) @ null
+    driver = fit_lift(driven, directions)
+    np.testing.assert_allclose(driver.std, 3.0 * lift.std, rtol=1e-9)
+    np.testing.assert_allclose(lift.carry(driven, driver), tracked, atol=1e-4)
+    # the gain scales the carried motion (inside this person's range)
+    np.testing.assert_allclose(lift.carry(driven, driver, gain=0.5), lift.mean + 0.5 * (tracked - lift.mean), atol=1e-4)
+    # apply is carry from the person's own lift
+    np.testing.assert_allclose(lift.carry(tracked[:20] * 1.1, lift), lift.apply(tracked[:20] * 1.1), atol=1e-6)
+    other = fit_lift(tracked, SpeechDirections(("opening", "width"), directions.weights + 1.0))
+    with pytest.raises(InputError, match="fit both lifts with the same directions"):
+        lift.carry(tracked, other)

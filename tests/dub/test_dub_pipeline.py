@@ -169,3 +169,45 @@ def test_cli_expression_gain_reaches_the_prediction(tmp_path, models, demo_video
     np.testing.assert_allclose(seen[0].lift.mean, seen[0].base_expression, atol=1e-4)
     refused = CliRunner().invoke(minerf_dub, [*args, "-o", str(tmp_path / "none.mp4"), "--expression-gain", "0"])
     assert refused.exit_code == 2 and "--expression-gain" in refused.output and not (tmp_path / "none.mp4").exists()
+
+
+def test_reenactment_carries_the_other_clips_motion_onto_the_person(tmp_path, models, demo_video, monkeypatch):
+    """--expressions-from with the speaker lift (the default): the other clip's direction values,
+    in units of that person's own spread, on this person's own expressions; without it the
+    other clip's expressions as they are."""
+    import shutil
+
+    from audio2exp.directions import geometric_directions
+    from audio2exp.lift import fit_lift
+    from minerf_base.clip import load_clip
+    from minerf_dub.pipeline import DubRender
+    from minerf_dub.sources import cached_clip
+
+    clip = cached_clip(demo_video, RES, progress=False)
+    driver = tmp_path / "driver"
+    shutil.copytree(clip.path, driver)
+    tracks = dict(np.load(driver / "tracks.npz"))
+    own = tracks["expression"].astype(np.float64)
+    rng = np.random.default_rng(0)
+    # another person: the same motion twice as wide, around another rest expression
+    tracks["expression"] = (own.mean(0) + rng.normal(0, 0.5, own.shape[1]) + 2.0 * (own - own.mean(0))).astype(np.float32)
+    np.savez(driver / "tracks.npz", **tracks)
+    seen, write = [], DubRender.write
+    monkeypatch.setattr(DubRender, "write", lambda self, path, expressions, *a, **k: seen.append(np.array(expressions)) or write(self, path, expressions, *a, **k))
+    for name, lift, gain in (("lifted", True, 1.0), ("default", True, None), ("raw", False, None)):
+        options = _options(models, speaker_lift=lift, preview_seconds=0.4, **({} if gain is None else {"expression_gain": gain}))
+        dub(demo_video, None, tmp_path / f"{name}.mp4", options, progress=False, expressions_from=driver)
+    lifted, default, raw = seen
+    other = load_clip(driver)
+    np.testing.assert_allclose(raw, other.expression, atol=1e-6)
+    directions = geometric_directions(clip.expression_space, own.shape[1])
+    valid = clip.expression[clip.valid.astype(bool)]
+    target = fit_lift(valid, directions)
+    driven = fit_lift(other.expression[other.valid.astype(bool)], directions)
+    np.testing.assert_allclose(lifted, target.carry(other.expression, driven), atol=1e-5)
+    # the dub's expression gain (default 3) multiplies the carried motion, as it does a prediction's
+    np.testing.assert_allclose(default, target.carry(other.expression, driven, DubOptions().expression_gain), atol=1e-5)
+    assert DubOptions().expression_gain == 3.0 and np.abs(default - lifted).max() > 1e-2
+    # twice the motion around another rest face re-enacts this person's own motion at their own scale
+    np.testing.assert_allclose(directions.values(lifted), directions.values(target.apply(clip.expression)), atol=1e-4)
+    assert np.abs(lifted - raw).max() > 0.1
