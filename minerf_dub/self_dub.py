@@ -74,7 +74,8 @@ def shuffle_segments(wave: np.ndarray, sample_rate: int, seed: int = 0, segment_
 def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed: int = 0, tracked: bool = False, progress: bool = False) -> dict[str, Any]:
     """Dub ``video`` with its own audio and with the shuffled control into ``work``; return,
     for the cases ``own``, ``shuffled`` (and ``tracked`` with ``tracked``: the run re-rendering
-    the clip's own tracked expressions, no audio2exp -- what the NeRF alone reaches), the
+    the clip's own tracked expressions as they are, no audio2exp, no speaker lift -- what the
+    NeRF alone reaches), the
     measures of :func:`measure_case` (``lmd_<case>``, ``opening_corr_<case>``,
     ``opening_spread_<case>``, ``face_psnr_<case>``, ``acd_<case>`` ...); ``ratio`` =
     lmd_shuffled / lmd_own, ``paired`` (own vs shuffled frame by frame), ``acd_real`` (the
@@ -105,7 +106,7 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     for name, audio in outputs.items():
         if audio is None:
             clip = cached_clip(video, run_resolution(load_run(options.run or shipped_checkpoint("minerf"), "cpu"), options), progress)
-            done = dub(video, None, work / f"{name}.mp4", dataclasses.replace(options, sync_search=0), progress, expressions_from=clip.path)
+            done = dub(video, None, work / f"{name}.mp4", dataclasses.replace(options, sync_search=0, speaker_lift=False), progress, expressions_from=clip.path)
         else:
             sf.write(work / f"{name}.wav", audio, 16000)
             done = dub(video, work / f"{name}.wav", work / f"{name}.mp4", options, progress)

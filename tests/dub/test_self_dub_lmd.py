@@ -55,7 +55,15 @@ def short_portrait_models(tmp_path_factory):
 def test_self_dub_reports_own_and_shuffled_audio_lmd(tmp_path, monkeypatch, short_portrait_models):
     video, run, a2e, cache = short_portrait_models
     monkeypatch.setenv("MINERF_CACHE", str(cache))  # the clip prepared for training: no second preparation
-    result = self_dub_lmd(video, DubOptions(run=run, audio2exp=a2e), tmp_path, seed=1)
+    from minerf_dub.pipeline import DubRender
+
+    seen, write = [], DubRender.write
+    monkeypatch.setattr(DubRender, "write", lambda self, path, expressions, *a, **k: seen.append((path.name, self.clip, np.array(expressions))) or write(self, path, expressions, *a, **k))
+    result = self_dub_lmd(video, DubOptions(run=run, audio2exp=a2e), tmp_path, seed=1, tracked=True)
+    # the tracked case re-renders the clip's own tracked expressions as they are (no lift, no gain)
+    (name, clip, tracked), = [s for s in seen if "tracked" in s[0]]
+    np.testing.assert_allclose(tracked, clip.expression, atol=1e-6)
+    assert result["frames_tracked"] == 50 and np.isfinite(result["opening_corr_tracked"])
     for case in ("own", "shuffled"):
         # every output frame is aligned with a real frame and the re-rendered face is found
         assert result[f"frames_{case}"] == 50 and result[f"missing_{case}"] == 0
@@ -77,7 +85,7 @@ def test_self_dub_reports_own_and_shuffled_audio_lmd(tmp_path, monkeypatch, shor
     assert paired["ci95"][0] <= paired["mean_difference"] <= paired["ci95"][1]
     assert result["settings"]["seed"] == 1 and result["settings"]["segment_seconds"] == [0.2, 0.5]
     with np.load(tmp_path / "landmarks.npz") as points:  # what pooled analyses read back
-        assert set(points.files) == {"real", "own", "shuffled"} and points["own"].shape[1:] == (468, 2) and len(points["own"]) >= 50
+        assert set(points.files) == {"real", "own", "shuffled", "tracked"} and points["own"].shape[1:] == (468, 2) and len(points["own"]) >= 50
         assert pooled_paired_lmd_difference([(points["own"], points["shuffled"], points["real"])], seed=1) == paired
     import soundfile as sf
 
