@@ -101,7 +101,8 @@ class DubOptions:
     """Output frame rate (None: the source video's own)."""
     expression_gain: float = DEFAULT_EXPRESSION_GAIN
     """Multiplies the predicted motion of the face around the source's mean expression
-    (:attr:`audio2exp.predict.Speaker.gain`); above 1 the mouth opens and closes wider."""
+    (:attr:`audio2exp.predict.Speaker.gain`; with ``expressions_from`` and the speaker lift, the
+    carried motion); above 1 the mouth opens and closes wider."""
     speaker_lift: bool = DEFAULT_SPEAKER_LIFT
     """Carry the predicted speech motion (opening, width, jaw) onto the source person's own
     tracked expressions (:mod:`audio2exp.lift`): the personalized field was tuned on those,
