@@ -37,8 +37,8 @@ def reenactment_follow(target: str | Path, driver: str | Path, options: DubOptio
     ``opening_corr`` (against the driver's real opening), ``spread_vs_driver`` and
     ``spread_vs_target`` (the output opening's standard deviation over the target video's
     own)."""
-    from minerf.run import load_run
     from checkpoints.shipped import shipped_checkpoint
+    from minerf.run import load_run
     from minerf_dub.pipeline import run_resolution
     from minerf_dub.sources import cached_clip
 
