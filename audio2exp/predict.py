@@ -310,7 +310,7 @@ class PredictJob:
             clips = [load_clip(p, check_files=False) for p in self.reference_clips]
             for clip in clips:
                 predictor.check_clip(clip.meta, clip.path)
-            reference = np.concatenate([c.expression[c.valid.astype(bool)] for c in clips])
+            reference = np.concatenate([c.tracked_expression for c in clips])
         calibration = None if self.calibration is None else SpeakerCalibration.load(self.calibration)
         lift = None
         if self.lift:

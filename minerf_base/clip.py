@@ -99,6 +99,11 @@ class PreparedClip:
         return int(self.meta["expression_space"]["dim"])
 
     @property
+    def tracked_expression(self) -> np.ndarray:
+        """(M, d) the expressions of the frames where the face was tracked (``valid``)."""
+        return self.expression[self.valid.astype(bool)]
+
+    @property
     def has_audio(self) -> bool:
         return bool(self.meta["has_audio"])
 

@@ -434,7 +434,7 @@ def _speech(job: _Job, audio: Path | None, source: Any, predictor: Any, clip: An
         from audio2exp.lift import fit_lift
         from audio2exp.predict import Speaker
 
-        lift = fit_lift(clip.expression[clip.valid.astype(bool)], predictor.speech_directions, source=str(job.video)) if options.speaker_lift else None
+        lift = fit_lift(clip.tracked_expression, predictor.speech_directions, source=str(job.video)) if options.speaker_lift else None
         speaker = Speaker(base_expression=clip.expression.mean(0), gain=options.expression_gain, lift=lift)
         expressions = predictor.predict_source(source, speaker, progress=progress)
         if len(expressions) < 1:
@@ -466,8 +466,8 @@ def _reenacted(job: _Job, clip: Any, other: Any, expressions_from: Path, space: 
     if directions is None:
         job.notes.append(f"expression space '{space['id']}' has no decodable speech directions: {expressions_from}'s expressions are used as they are (no speaker lift)")
         return other.expression
-    target = fit_lift(clip.expression[clip.valid.astype(bool)], directions, source=str(job.video))
-    driver = fit_lift(other.expression[other.valid.astype(bool)], directions, source=str(expressions_from))
+    target = fit_lift(clip.tracked_expression, directions, source=str(job.video))
+    driver = fit_lift(other.tracked_expression, directions, source=str(expressions_from))
     return target.carry(other.expression, driver, job.options.expression_gain)
 
 
