@@ -23,8 +23,9 @@ run is kept as JSON in ``--work`` and reused by a later call with the same setti
     python benchmarks/identities_scaling.py --clips-dir /tmp/grid --counts 1 2 4 8 \\
         --target-psnr 20 21 --max-steps 600 --eval-every 25 --eval-frames 1 --plot scaling.png
 
-Clips: the prepared clips in ``--clips-dir`` (sorted by name); when it holds none, the GRID
-videos of ../shared/data/videos are prepared there at ``--resolution`` first.
+Clips: ``--clips`` in the order given, else the prepared clips in ``--clips-dir`` (sorted by
+name); when it holds none, the GRID videos of ../shared/data/videos are prepared there at
+``--resolution`` first.
 """
 
 from __future__ import annotations
@@ -60,6 +61,18 @@ def prepared_clips(clips_dir: Path, resolution: int) -> list[Path]:
     if not videos:
         raise SystemExit(f"no prepared clips in {clips_dir} and no GRID videos in {VIDEOS}")
     return [Path(c) for c in prepare_many(videos, clips_dir, PrepareOptions(resolution=resolution), progress=False).clips]
+
+
+def given_clips(paths: list[Path]) -> list[Path]:
+    """``paths`` in the order given, each a complete prepared clip (else a clear exit)."""
+    from minerf_base.clip import is_complete
+
+    for path in paths:
+        if not (path.is_dir() and is_complete(path)):
+            raise SystemExit(f"{path}: not a complete prepared clip (minerf prepare VIDEO -o {path})")
+    if len({p.name for p in paths}) != len(paths):
+        raise SystemExit("--clips: two clips have the same folder name (the runs are stored by name)")
+    return list(paths)
 
 
 class Run:
@@ -149,27 +162,35 @@ def cached_curve(path: Path, settings: dict[str, Any], compute) -> list[dict[str
 
 
 def plot(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace, path: Path) -> None:
-    """Estimated training time to each target vs N: one joint model (solid) and the sum of N
-    single models (dashed), annotated with the ratio. Runs that did not reach a target are not
-    drawn (the JSON says so)."""
+    """Training steps to each target vs N (a step costs the same whatever N, see
+    ``step_seconds``): one joint model (solid) and the sum of N single models (dashed),
+    annotated with the ratio. Runs that did not reach a target are not drawn (the JSON says
+    so); where only single runs missed it, a triangle marks the lower bound of the singles' sum
+    and the joint point carries the lower bound of the ratio."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for color, (target, target_rows) in zip(("C0", "C1", "C2", "C3", "C4"), rows.items()):
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for k, (color, (target, target_rows)) in enumerate(zip(("C0", "C1", "C2", "C3", "C4"), rows.items())):
         for key, style, label in (("joint", "o-", "one model, N ids"), ("separate", "s--", "N single models (sum)")):
-            pts = [(r["identities"], r[f"{key}_estimated_seconds"]) for r in target_rows if r[f"{key}_estimated_seconds"] is not None]
+            pts = [(r["identities"], r[f"{key}_steps"]) for r in target_rows if r[f"{key}_steps"] is not None]
             if pts:
                 ax.plot(*zip(*pts), style, color=color, label=f"{label}, {target} dB")
+        bounds = [(r["identities"], r["separate_steps_at_least"]) for r in target_rows if r.get("separate_steps_at_least") is not None]
+        if bounds:
+            ax.plot(*zip(*bounds), "^", color=color, label=f"N single models, at least, {target} dB")
         for r in target_rows:
-            if r["ratio_estimated_seconds"] is not None:
-                ax.annotate(f"x{r['ratio_estimated_seconds']:.2f}", (r["identities"], r["joint_estimated_seconds"]), textcoords="offset points", xytext=(4, -12), fontsize=7, color=color)
+            ratio, prefix = (r["ratio_steps"], "x") if r["ratio_steps"] is not None else (r.get("ratio_steps_at_least"), "x>")
+            if ratio is not None and r["identities"] > 1:
+                ax.annotate(f"{prefix}{ratio:.2f}", (r["identities"], r["joint_steps"]), textcoords="offset points", xytext=(5, -11 - 9 * k), fontsize=7, color=color)
+    counts = sorted({r["identities"] for target_rows in rows.values() for r in target_rows})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(counts, [str(n) for n in counts])
     ax.set_xlabel("identities N")
-    ax.set_xticks(sorted({r["identities"] for target_rows in rows.values() for r in target_rows}))
-    ax.set_ylabel("est. training seconds to target (1 CPU thread)")
-    ax.set_title(f"time to held-out PSNR target, preset '{args.preset}' (x = separate / joint)", fontsize=9)
+    ax.set_ylabel("training steps to the held-out PSNR target")
+    ax.set_title(f"steps to target, preset '{args.preset}' (x = N single models / one joint model)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +201,7 @@ def plot(rows: dict[str, list[dict[str, Any]]], args: argparse.Namespace, path: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips-dir", type=Path, default=Path("/tmp/minerf-grid-128"))
+    ap.add_argument("--clips", type=Path, nargs="+", help="prepared clips in this order (N takes the first N; default: those in --clips-dir, sorted by name)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/minerf-identities-scaling"), help="finished runs (JSON), reused")
     ap.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 8])
     ap.add_argument("--preset", default="tiny")
@@ -196,7 +218,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    clips = prepared_clips(args.clips_dir, args.resolution)
+    clips = given_clips(args.clips) if args.clips else prepared_clips(args.clips_dir, args.resolution)
     counts = sorted(n for n in set(args.counts) if n <= len(clips))
     if not counts:
         raise SystemExit(f"--counts {args.counts}: only {len(clips)} clips in {args.clips_dir}")

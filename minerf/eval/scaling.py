@@ -5,7 +5,10 @@ A curve (``history``) is a list of evaluations in step order, each a dict with a
 ``step``, ``psnr`` and ``train_seconds`` (wall-clock training seconds up to that step,
 evaluation excluded). A run that never reaches the target within its step cap is reported as
 not reached, with its best PSNR; sums and ratios are only given when every run they add up
-reached the target.
+reached the target. When the joint run reached it and some single runs did not, a single run
+that stopped at its cap needed more steps than it ran, so the row also gives the lower bounds
+``separate_steps_at_least`` and ``ratio_steps_at_least`` (those runs counted at their
+``steps_run``).
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def scaling_row(n: int, joint: dict[str, Any], singles: Sequence[dict[str, Any]]
     result) against the ``n`` single-identity models ``singles`` (their sums).
 
     ``ratio_*`` = separate / joint (> 1: the joint model needs less); None unless the joint run
-    and every single run reached the target.
+    and every single run reached the target (then, with the joint run reached, the lower bounds
+    ``separate_steps_at_least`` / ``ratio_steps_at_least``).
     """
     if len(singles) != n:
         raise ValueError(f"{n} identities need {n} single-identity runs, got {len(singles)}")
@@ -70,6 +74,10 @@ def scaling_row(n: int, joint: dict[str, Any], singles: Sequence[dict[str, Any]]
         row[f"joint_{key}"] = joint[key]
         row[f"separate_{key}"] = separate
         row[f"ratio_{key}"] = _ratio(separate, joint[key])
+    if joint["reached"] and not row["separate_reached"]:
+        at_least = sum(s["steps"] if s["reached"] else s["steps_run"] for s in singles)
+        row["separate_steps_at_least"] = at_least
+        row["ratio_steps_at_least"] = _ratio(at_least, joint["steps"])
     row["joint_best_psnr"] = joint["best_psnr"]
     row["separate_best_psnr"] = [s["best_psnr"] for s in singles]
     return row

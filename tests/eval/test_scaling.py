@@ -51,8 +51,11 @@ def test_scaling_row_gives_no_ratio_when_a_run_misses_the_target():
     row = scaling_row(2, missed, [reached, reached])
     assert not row["joint_reached"] and row["joint_steps"] is None and row["joint_best_psnr"] == 19.9
     assert row["separate_steps"] == 50 and row["ratio_steps"] is None
+    assert "ratio_steps_at_least" not in row  # nothing to bound when the joint run missed
     row = scaling_row(2, reached, [reached, missed])
     assert not row["separate_reached"] and row["separate_steps"] is None and row["ratio_estimated_seconds"] is None
+    # the missed single ran 50 steps without reaching it: the singles need more than 25 + 50
+    assert row["separate_steps_at_least"] == 75 and row["ratio_steps_at_least"] == pytest.approx(3.0)
 
 
 def test_scaling_row_needs_one_single_run_per_identity():
