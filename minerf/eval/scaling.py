@@ -63,8 +63,9 @@ def scaling_row(n: int, joint: dict[str, Any], singles: Sequence[dict[str, Any]]
     result) against the ``n`` single-identity models ``singles`` (their sums).
 
     ``ratio_*`` = separate / joint (> 1: the joint model needs less); None unless the joint run
-    and every single run reached the target (then, with the joint run reached, the lower bounds
-    ``separate_steps_at_least`` / ``ratio_steps_at_least``).
+    and every single run reached the target. When the joint run reached it and only single runs
+    missed it, the row also holds the lower bounds ``separate_steps_at_least`` and
+    ``ratio_steps_at_least``.
     """
     if len(singles) != n:
         raise ValueError(f"{n} identities need {n} single-identity runs, got {len(singles)}")
