@@ -65,16 +65,13 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="demo_dub_"))
     os.environ["MINERF_CACHE"] = str(work / "cache")
-    from checkpoints.shipped import shipped_checkpoint
     from minerf.demo_media import envelope_at_frames, speech
     from minerf.eval.mouth import dark_share, lips_union_box
-    from minerf.run import load_run
     from minerf_base.clip import load_clip
     from minerf_base.video_in import iter_frames
     from minerf_dub.defaults import dub_defaults
     from minerf_dub.demo import DEMO_VIDEO, SPEECH_SECONDS, SPEECH_SEED, run_demo
-    from minerf_dub.pipeline import DubOptions, run_resolution
-    from minerf_dub.sources import cached_clip
+    from minerf_dub.pipeline import DubOptions, prepared_source
 
     start = time.perf_counter()
     steps, gain, lift = dub_defaults(args.personalize_steps, None, demo=True)
@@ -84,7 +81,7 @@ def main() -> None:
     report = json.loads(Path(result.report["data"]).read_text())
     opening, shown = np.array(report["opening"], float), np.array(report["source_opening"], float)
     source = work / "demo_input.mp4"
-    clip = load_clip(cached_clip(source, run_resolution(load_run(options.run or shipped_checkpoint("minerf")), options), False).path)  # the demo's, cached
+    clip = load_clip(prepared_source(source, options).path)  # the demo's, cached
     box = lips_union_box(clip)
     dub_env = envelope_at_frames(speech(SPEECH_SECONDS, seed=SPEECH_SEED)[1], result.frames, result.fps)
     source_env = envelope_at_frames(speech(DEMO_VIDEO.seconds, DEMO_VIDEO.seed)[1], clip.num_frames, DEMO_VIDEO.fps)

@@ -221,7 +221,7 @@ def main() -> None:
     clips = given_clips(args.clips) if args.clips else prepared_clips(args.clips_dir, args.resolution)
     counts = sorted(n for n in set(args.counts) if n <= len(clips))
     if not counts:
-        raise SystemExit(f"--counts {args.counts}: only {len(clips)} clips in {args.clips_dir}")
+        raise SystemExit(f"--counts {args.counts}: only {len(clips)} clips" + ("" if args.clips else f" in {args.clips_dir}"))
     settings = {k: v for k, v in vars(args).items() if k in ("preset", "target_psnr", "max_steps", "eval_every", "eval_frames", "seed", "threads")}
 
     timing = step_seconds(clips, counts, args)

@@ -673,6 +673,17 @@ def run_resolution(run, options: DubOptions) -> int:
     return int(run.meta.get("resolution", 128))
 
 
+def prepared_source(video: Path, options: DubOptions, progress: bool = False) -> Any:
+    """``video`` prepared (cached, :func:`~minerf_dub.sources.cached_clip`) at the crop size a
+    dub with ``options`` prepares it at (:func:`run_resolution` of ``options.run`` or the
+    shipped run)."""
+    from checkpoints.shipped import shipped_checkpoint
+    from minerf.run import load_run
+    from minerf_dub.sources import cached_clip
+
+    return cached_clip(Path(video), run_resolution(load_run(options.run or shipped_checkpoint("minerf"), "cpu"), options), progress)
+
+
 def score_video(video: Path, options: DubOptions, known_boxes: np.ndarray | None = None) -> tuple[Any, str]:
     """(lipsync ScoreResult, faces mark) of a dub's ``video`` with its own audio: on the face
     track SyncNet's detector finds, or, when it finds none and ``known_boxes`` (T, 4) frame

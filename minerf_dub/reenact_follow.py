@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from minerf_dub.lmd import mouth_opening, opening_correlation, opening_spread, video_landmarks
-from minerf_dub.pipeline import DubOptions, dub
+from minerf_dub.pipeline import DubOptions, dub, prepared_source
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "lift": {"speaker_lift": True},
@@ -37,15 +37,9 @@ def reenactment_follow(target: str | Path, driver: str | Path, options: DubOptio
     ``opening_corr`` (against the driver's real opening), ``spread_vs_driver`` and
     ``spread_vs_target`` (the output opening's standard deviation over the target video's
     own)."""
-    from checkpoints.shipped import shipped_checkpoint
-    from minerf.run import load_run
-    from minerf_dub.pipeline import run_resolution
-    from minerf_dub.sources import cached_clip
-
     target, driver, work = Path(target), Path(driver), Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    resolution = run_resolution(load_run(options.run or shipped_checkpoint("minerf"), "cpu"), options)
-    clip = cached_clip(driver, resolution, progress)
+    clip = prepared_source(driver, options, progress)
     real = video_landmarks(driver)
     own = mouth_opening(video_landmarks(target))
     target_std = float(np.nanstd(own))

@@ -36,7 +36,7 @@ from minerf_dub.lmd import (
     pooled_paired_lmd_difference,
     video_landmarks,
 )
-from minerf_dub.pipeline import SYNC_SEARCH_NOT_DONE, DubOptions, dub
+from minerf_dub.pipeline import SYNC_SEARCH_NOT_DONE, DubOptions, dub, prepared_source
 
 SEGMENT_SECONDS = (0.2, 0.5)
 LANDMARKS_FILE = "landmarks.npz"
@@ -85,11 +85,7 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     did not, and the settings."""
     import soundfile as sf
 
-    from checkpoints.shipped import shipped_checkpoint
     from minerf_base import video_in
-    from minerf.run import load_run
-    from minerf_dub.pipeline import run_resolution
-    from minerf_dub.sources import cached_clip
 
     video, work = Path(video), Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -105,7 +101,7 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     landmarks: dict[str, np.ndarray] = {}
     for name, audio in outputs.items():
         if audio is None:
-            clip = cached_clip(video, run_resolution(load_run(options.run or shipped_checkpoint("minerf"), "cpu"), options), progress)
+            clip = prepared_source(video, options, progress)
             done = dub(video, None, work / f"{name}.mp4", dataclasses.replace(options, sync_search=0, speaker_lift=False), progress, expressions_from=clip.path)
         else:
             sf.write(work / f"{name}.wav", audio, 16000)
