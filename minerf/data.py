@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from minerf.model.rays import box_bounds, grow_box, pixel_rays, sample_pixels
-from minerf.prepare.expression_space import LIP_POINTS
+from minerf.prepare.expression_space import LIP_POINTS, lower_face_box
 from minerf_base.clip import PreparedClip, load_clip
 from minerf_base.errors import InputError
 
@@ -51,6 +51,19 @@ def window_indices(frames: np.ndarray, num_frames: int, window: int) -> np.ndarr
     """(F,) frame indices -> (F, W) indices of the window around each (clamped at clip ends)."""
     offsets = np.arange(window) - window // 2
     return np.clip(frames[:, None] + offsets[None, :], 0, num_frames - 1)
+
+
+@dataclass(frozen=True)
+class RayShares:
+    """Where a training frame's rays go: ``mouth`` of them inside the lips' box, ``lower``
+    inside the box of the lower face that a dub re-renders (:func:`lower_face_box`), and of
+    the others ``inside`` in the face box grown by ``head_margin`` (the head box), the rest
+    anywhere in the image."""
+
+    inside: float = 0.95
+    head_margin: float = 0.0
+    mouth: float = 0.0
+    lower: float = 0.0
 
 
 class MultiClipData:
@@ -165,10 +178,9 @@ class MultiClipData:
         ci, t = self._train_pairs[pick]
         return int(ci), int(t)
 
-    def sample_batch(self, num_rays: int, num_frames: int, window: int, inside_fraction: float, generator: torch.Generator, head_margin: float = 0.0, mouth_fraction: float = 0.0) -> RayBatch:
-        """Random training rays: ``num_frames`` random training frames, ``num_rays`` rays in all;
-        ``mouth_fraction`` of each frame's rays inside the lips' box, ``inside_fraction`` of the
-        others inside the face box grown by ``head_margin`` (the head box)."""
+    def sample_batch(self, num_rays: int, num_frames: int, window: int, shares: RayShares, generator: torch.Generator) -> RayBatch:
+        """Random training rays: ``num_frames`` random training frames, ``num_rays`` rays in all,
+        placed in each frame as ``shares`` says (:class:`RayShares`)."""
         picks = self._pick_frames(num_frames, generator)
         per = [num_rays // num_frames + (1 if k < num_rays % num_frames else 0) for k in range(num_frames)]
         parts: list[tuple[Tensor, ...]] = []
@@ -177,8 +189,11 @@ class MultiClipData:
             ci, t = (int(v) for v in self._train_pairs[pick])
             clip = self.clips[ci]
             frame, bg = self.images(ci, t)
-            n_mouth = int(round(n * mouth_fraction))
-            pix = sample_pixels(n - n_mouth, clip.resolution, grow_box(clip.face_box[t], head_margin), generator, inside_fraction)
+            n_mouth = int(round(n * shares.mouth))
+            n_lower = min(n - n_mouth, int(round(n * shares.lower)))
+            pix = sample_pixels(n - n_mouth - n_lower, clip.resolution, grow_box(clip.face_box[t], shares.head_margin), generator, shares.inside)
+            if n_lower:
+                pix = torch.cat([pix, sample_pixels(n_lower, clip.resolution, lower_face_box(clip.landmarks2d[t], clip.resolution), generator, 1.0)])
             if n_mouth:
                 lips = clip.landmarks2d[t][LIP_POINTS]
                 lip_box = np.concatenate([lips.min(axis=0), lips.max(axis=0)])

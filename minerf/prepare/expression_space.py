@@ -47,6 +47,15 @@ JAW_POINTS = np.array(
     dtype=np.int64,
 )
 MOUTH_POINTS = np.concatenate([LIP_POINTS, JAW_POINTS])
+# Face-mesh points that outline the part of the face a new audio track changes: the cheeks
+# from below the eyes, round the jaw line to the chin (with the nose's base and the lips inside).
+LOWER_FACE_OUTLINE = np.array(
+    [234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454,
+     447, 345, 346, 347, 348, 349, 329, 355, 437, 399, 419, 197, 196, 174, 217, 126, 100, 120, 119, 118, 117, 116, 227],
+    dtype=np.int64,
+)
+LOWER_FACE_JAW_ROOM = 0.06
+"""How far (x the crop side) below the outline an opening jaw can reach."""
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
 EYE_OUTER_LEFT, EYE_OUTER_RIGHT = 33, 263
 EYE_DISTANCE_DM = 0.95  # outer eye corners ~9.5 cm apart: sets the metric scale
@@ -56,6 +65,16 @@ def eye_distance(points: np.ndarray) -> np.ndarray:
     """(..., 468, >=2) face-mesh points -> (...,) distance between the outer eye corners."""
     points = np.asarray(points, np.float64)
     return np.linalg.norm(points[..., EYE_OUTER_LEFT, :2] - points[..., EYE_OUTER_RIGHT, :2], axis=-1)
+
+
+def lower_face_box(landmarks2d: np.ndarray, size: int, jaw_room: float = LOWER_FACE_JAW_ROOM) -> np.ndarray:
+    """(x0, y0, x1, y1) float64: the box of the lower-face outline (:data:`LOWER_FACE_OUTLINE`)
+    of (468, >=2) face-mesh pixel points, extended down by ``jaw_room`` x ``size`` (where an
+    opening jaw can reach): the part of an S x S crop that a dub re-renders."""
+    pts = np.asarray(landmarks2d, np.float64)[LOWER_FACE_OUTLINE, :2]
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    return np.array([x0, y0, x1, y1 + jaw_room * size])
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Bool, Float, Int, UInt8
 
+from minerf.prepare.expression_space import LOWER_FACE_JAW_ROOM, LOWER_FACE_OUTLINE
+
 
 def render_region(head_mask: UInt8[np.ndarray, "size size"], grow: float = 0.12) -> Bool[np.ndarray, "size size"]:
     """Pixels worth rendering: the original head mask (255 inside) grown by ``grow`` x size (room
@@ -66,17 +68,8 @@ def blend_mask(head_mask: UInt8[np.ndarray, "size size"], acc: Float[np.ndarray,
     return np.clip(cv2.GaussianBlur(m, (k, k), 0), 0, 1)
 
 
-# Face-mesh points that outline the part of the face a new audio track changes: the cheeks
-# from below the eyes, round the jaw line to the chin (with the nose's base and the lips inside).
-LOWER_FACE_OUTLINE = np.array(
-    [234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454,
-     447, 345, 346, 347, 348, 349, 329, 355, 437, 399, 419, 197, 196, 174, 217, 126, 100, 120, 119, 118, 117, 116, 227],
-    dtype=np.int64,
-)
-
-
 def lower_face_masks(
-    landmarks2d: Float[np.ndarray, "points 2"], size: int, jaw_room: float = 0.06, feather: float = 0.03
+    landmarks2d: Float[np.ndarray, "points 2"], size: int, jaw_room: float = LOWER_FACE_JAW_ROOM, feather: float = 0.03
 ) -> tuple[Bool[np.ndarray, "size size"], Float[np.ndarray, "size size"]]:
     """What a dub renders and where it replaces the source: (pixels to render, blend weight in
     [0, 1]) of an S x S crop. The region is the lower face (cheeks, mouth, jaw, chin; outlined

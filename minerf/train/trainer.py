@@ -33,7 +33,7 @@ from checkpoints.distributed import (
     wrap,
 )
 from checkpoints.loop import LoopConfig, TrainJob, TrainLoop, exponential_decay
-from minerf.data import MultiClipData, RayBatch
+from minerf.data import MultiClipData, RayBatch, RayShares
 from minerf.eval.heldout import evaluate_heldout, write_validation_image
 from minerf.model.mi_nerf import MINeRF, MINeRFConfig
 from minerf.model.presets import get_preset
@@ -163,6 +163,8 @@ class StepRule:
     """Latent-code smoothing; None: on from the config's ``smoothing_start`` step."""
     mouth_fraction: float | None = None
     """Share of rays on the lips (None: the config's)."""
+    lower_fraction: float = 0.0
+    """Share of rays on the lower face a dub re-renders (personalization for a dub)."""
     accumulate: int = 1
     """Ray batches (of the config's ``rays_per_step``) each process renders per step, their
     gradients accumulated: a step's global batch is ``processes * accumulate`` of them."""
@@ -211,12 +213,13 @@ class NeRFJob(TrainJob):
     def train_step(self, step: int) -> dict[str, float]:
         cfg, smooth = self.model.cfg, self.smooth(step)
         mouth = cfg.mouth_fraction if self.rule.mouth_fraction is None else self.rule.mouth_fraction
+        shares = RayShares(cfg.inside_fraction, cfg.head_margin, mouth, self.rule.lower_fraction)
         pieces = shard_range(self.world, self.rule.accumulate)
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum = mse_sum = 0.0
         for k, piece in enumerate(pieces):
             generator = shard_generator(self.seed, step, piece)
-            batch = self.data.sample_batch(cfg.rays_per_step, cfg.frames_per_step, cfg.smoothing_window if smooth else 1, cfg.inside_fraction, generator, cfg.head_margin, mouth).to(self.device)
+            batch = self.data.sample_batch(cfg.rays_per_step, cfg.frames_per_step, cfg.smoothing_window if smooth else 1, shares, generator).to(self.device)
             with sync_context(self.step_module, last=k == len(pieces) - 1):
                 loss, mse = self.step_module(batch, smooth, generator)
                 (loss / len(pieces)).backward()
