@@ -48,6 +48,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--nerf-steps", type=int, default=400, help="demo only: MI-NeRF steps")
     parser.add_argument("--a2e-preset", default="default", help="demo only: audio2exp preset")
     parser.add_argument("--personalize-steps", type=int, default=DEFAULT_PERSONALIZE_STEPS)
+    parser.add_argument("--personalize-seed", type=int, default=0, help="seed of each personalization (another draw of the same training)")
     parser.add_argument("--sync-search", type=int, default=0, metavar="N", help="dub with minerf-dub's offset search of -N..N frames (0: off)")
     parser.add_argument("--expression-gain", type=float, default=DEFAULT_EXPRESSION_GAIN, help="minerf-dub's --expression-gain for the audio-driven cases (default: minerf-dub's)")
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed (and demo training seed)")
@@ -93,7 +94,7 @@ def main() -> None:
     if run is None or a2e is None:
         video, run, a2e, setup = demo_models(work, args)
         videos = videos or [video]
-    options = DubOptions(run=run, audio2exp=a2e, personalize_steps=args.personalize_steps, sync_search=args.sync_search, expression_gain=args.expression_gain)
+    options = DubOptions(run=run, audio2exp=a2e, personalize_steps=args.personalize_steps, personalize_seed=args.personalize_seed, sync_search=args.sync_search, expression_gain=args.expression_gain)
     dubs = self_dub_many(videos, options, work, seed=args.seed, tracked=args.tracked)
     report = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(), "setup": setup, "work": str(work), "expression_gain": options.expression_gain, **dubs}
     print(json.dumps(report, indent=2))

@@ -38,37 +38,45 @@ def known_identity(run: LoadedRun, clip: PreparedClip) -> tuple[str, int] | None
     return None
 
 
-def personalized_folder(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path) -> Path:
-    """Where the personalization of ``clip``'s person from ``run`` with ``steps`` steps is
-    cached (one folder per base checkpoint, video content, resolution and settings)."""
+PERSONALIZATION_VERSION = 2
+"""Part of the cache key: raised when the same settings start to give another model (2: the
+new person's codes are drawn from the personalization's seed, no longer from whatever the
+process had drawn before)."""
+
+
+def personalized_folder(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path, seed: int = 0) -> Path:
+    """Where the personalization of ``clip``'s person from ``run`` with ``steps`` steps and
+    ``seed`` is cached (one folder per base checkpoint, video content, resolution and settings)."""
     from minerf.train.personalize import personalize_defaults
 
     sha = (clip.source_sha256 or "nosha")[:16]
     field_lr, mouth = personalize_defaults(run.config)
-    return cache / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{steps}-lr{field_lr:g}-m{mouth:g}"
+    seeded = f"-seed{seed}" if seed else ""
+    return cache / f"{run_fingerprint(run)}-{sha}-{clip.resolution}-s{steps}-lr{field_lr:g}-m{mouth:g}{seeded}-v{PERSONALIZATION_VERSION}"
 
 
-def pending_steps(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path) -> int:
+def pending_steps(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path, seed: int = 0) -> int:
     """Personalization steps :func:`resolve_identity` will train: 0 when ``run`` knows the
     person or the personalized model is cached, else ``steps``."""
-    if known_identity(run, clip) is not None or latest_checkpoint(personalized_folder(run, clip, steps, cache)) is not None:
+    if known_identity(run, clip) is not None or latest_checkpoint(personalized_folder(run, clip, steps, cache, seed)) is not None:
         return 0
     return steps
 
 
-def resolve_identity(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path, progress: bool) -> tuple[LoadedRun, str, int, bool]:
+def resolve_identity(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path, progress: bool, seed: int = 0) -> tuple[LoadedRun, str, int, bool]:
     """(run, identity, latent offset, personalized?) for the person of ``clip``; a person the
-    run does not know is personalized once per video and the result cached in ``cache``."""
+    run does not know is personalized (``steps`` steps, ``seed``) once per video and the
+    result cached in ``cache``."""
     from minerf.train.personalize import personalize, personalize_defaults
 
     found = known_identity(run, clip)
     if found is not None:
         return run, found[0], found[1], False
     field_lr, mouth = personalize_defaults(run.config)
-    folder = personalized_folder(run, clip, steps, cache)
+    folder = personalized_folder(run, clip, steps, cache, seed)
     device = run.model.identity_codes.device
     if latest_checkpoint(folder) is None:
-        personalize(run.path, clip.path, folder, iterations=steps, field_lr=field_lr, mouth_fraction=mouth, device=str(device), progress=progress, evaluate=False)
+        personalize(run.path, clip.path, folder, iterations=steps, field_lr=field_lr, mouth_fraction=mouth, seed=seed, device=str(device), progress=progress, evaluate=False)
     else:
         log.info("reusing the personalized model in %s", folder)
     tuned = load_run(folder, device)

@@ -109,6 +109,10 @@ class DubOptions:
     and on some people it does not open the mouth for the network's own mix of coefficients
     (docs/dubbing.md has the measurements). With ``expressions_from`` the other clip's
     motion, in units of that person's own spread, is carried the same way."""
+    personalize_seed: int = 0
+    """Seed of the personalization (its ray sampling and new codes; part of the cache key).
+    Another seed is another draw of the same training: benchmarks/self_dub_lmd.py uses it to
+    measure how much a result owes to that draw (docs/dubbing.md)."""
     resume: bool = True
     """Keep rendered crops in a work folder beside the output (``.NAME.dub-work-<key>``) until
     the output is written, so that the same dub run again after an interruption continues
@@ -532,14 +536,14 @@ def dub(video: str | Path, audio: str | Path | None, output: str | Path, options
     with timer.stage("predict"):
         speech = _speech(job, audio, source, predictor, clip, expressions_from, space)
     total, cache = len(speech.expressions), cache_dir() / "personalized"
-    steps = pending_steps(run, clip, options.personalize_steps, cache)
+    steps = pending_steps(run, clip, options.personalize_steps, cache, options.personalize_seed)
     estimate = None
     if steps:  # timed with the base run: the personalized one renders as fast
         with timer.stage("estimate"):
             base = plan_render(job, run, clip, run.identities[0], None, total)
             estimate = _estimate(job, base, speech.expressions, None, steps, preview_span(base.timing, options.preview_seconds)[0])
     with timer.stage("personalize"):
-        run, identity, offset, personalized = resolve_identity(run, clip, options.personalize_steps, cache, progress)
+        run, identity, offset, personalized = resolve_identity(run, clip, options.personalize_steps, cache, progress, options.personalize_seed)
     render = plan_render(job, run, clip, identity, offset, total)
     _timing_notes(total, clip.num_frames, notes)
     count, preview = preview_span(render.timing, options.preview_seconds)

@@ -120,7 +120,7 @@ def self_dub_lmd(video: str | Path, options: DubOptions, work: str | Path, seed:
     # every case's landmarks, for analyses over several self-dubs (pooled_paired_lmd_difference)
     with atomic_path(work / LANDMARKS_FILE) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, real=real, **landmarks)
-    result["settings"] = {"seed": seed, "segment_seconds": list(SEGMENT_SECONDS), "personalize_steps": options.personalize_steps, "sync_search": options.sync_search, "run": str(options.run), "audio2exp": str(options.audio2exp), "face_crop": FACE_CROP, "acd_frames": ACD_FRAMES, "acd_model": MODEL_NAME}
+    result["settings"] = {"seed": seed, "segment_seconds": list(SEGMENT_SECONDS), "personalize_steps": options.personalize_steps, "personalize_seed": options.personalize_seed, "sync_search": options.sync_search, "run": str(options.run), "audio2exp": str(options.audio2exp), "face_crop": FACE_CROP, "acd_frames": ACD_FRAMES, "acd_model": MODEL_NAME}
     return result
 
 

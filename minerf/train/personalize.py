@@ -43,11 +43,14 @@ class PersonalizeOptions:
     """Learning rate of the new identity and latent codes (default: the preset's)."""
     mouth_fraction: float | None = None
     """Share of rays on the lips while tuning (default: :func:`personalize_defaults`)."""
+    lower_fraction: float = 0.0
+    """Share of rays on the lower face that a dub re-renders (:func:`minerf.data.lower_face_box`),
+    besides the lips' share."""
     smoothness: float = 0.0
     """Weight of the penalty on rough changes of the feature planes (:func:`plane_change_penalty`;
     0: none, the default: at 1 it cost the field's mouth following on a real clip)."""
     seed: int = 0
-    """Seed of the ray sampling."""
+    """Seed of the ray sampling and of the new codes' initialisation."""
     device: str | None = None
     """``cpu``, ``cuda`` ... (default: cuda when available)."""
     progress: bool = True
@@ -90,15 +93,21 @@ def _new_identity_name(base: LoadedRun, clip: PreparedClip, name: str | None) ->
     return new_name
 
 
-def _extended_model(base: LoadedRun, new_frames: int, device: torch.device) -> MINeRF:
+def _extended_model(base: LoadedRun, new_frames: int, device: torch.device, seed: int) -> MINeRF:
     """The base model with one more identity code and ``new_frames`` more latent codes
-    (copied weights; the new codes as initialised), its interaction module frozen."""
+    (copied weights; the new codes drawn as the model initialises them, from ``seed``, so a
+    personalization does not depend on what else the process drew before), its interaction
+    module frozen."""
     model = MINeRF(base.config, base.expression_space["dim"], len(base.identities) + 1, int(base.meta["num_latents"]) + new_frames).to(device)
     state = base.model.state_dict()
+    draw = torch.Generator().manual_seed(seed)
+    init_std = {"identity_codes": base.config.identity_init_std, "latent_codes": base.config.latent_init_std}
     with torch.no_grad():
         for name, value in model.state_dict().items():
-            if name in ("identity_codes", "latent_codes"):
-                value[: state[name].shape[0]] = state[name]
+            if name in init_std:
+                old = state[name].shape[0]
+                value[:old] = state[name]
+                value[old:] = (torch.randn(value[old:].shape, generator=draw) * init_std[name]).to(value)
             else:
                 value.copy_(state[name])
     for p in model.interaction.parameters():
@@ -133,15 +142,15 @@ def personalize(run_dir: str | Path, clip_dir: str | Path, out_dir: str | Path, 
     default_lr, default_mouth = personalize_defaults(base.config)
     field_lr = default_lr if opts.field_lr is None else opts.field_lr
     mouth_fraction = default_mouth if opts.mouth_fraction is None else opts.mouth_fraction
-    model = _extended_model(base, clip.num_frames, dev)
+    model = _extended_model(base, clip.num_frames, dev, opts.seed)
     optimizer = torch.optim.Adam([{"params": [model.identity_codes, model.latent_codes], "lr": opts.code_lr or base.config.lr}, {"params": model.field_parameters(), "lr": field_lr}])
     data = MultiClipData([clip], names, [len(names) - 1], float(base.meta.get("holdout", 0.1)), latent_base=int(base.meta["num_latents"]))
-    job = NeRFJob(model, data, StepRule(total=None, smooth=base.smoothing_active, mouth_fraction=mouth_fraction), optimizer, opts.seed)
+    job = NeRFJob(model, data, StepRule(total=None, smooth=base.smoothing_active, mouth_fraction=mouth_fraction, lower_fraction=opts.lower_fraction), optimizer, opts.seed)
     job.extra_loss = plane_change_penalty(model, opts.smoothness)
     before = evaluate_heldout(model, data, base.smoothing_active) if opts.evaluate else None
     model.train()
     result = TrainLoop(job, LoopConfig(total_steps=opts.iterations, progress=opts.progress, description="personalize")).run()
-    settings = {"iterations": opts.iterations, "field_lr": field_lr, "mouth_fraction": mouth_fraction, "smoothness": opts.smoothness, "identity": names[-1]}
+    settings = {"iterations": opts.iterations, "field_lr": field_lr, "mouth_fraction": mouth_fraction, "lower_fraction": opts.lower_fraction, "smoothness": opts.smoothness, "identity": names[-1]}
     save_run_checkpoint(out_dir, model, base.iteration, _personalized_meta(base, clip, names, settings))
     after = evaluate_heldout(model, data, base.smoothing_active) if opts.evaluate else None
     return {"run_dir": str(out_dir), "identity": names[-1], "seconds": result.seconds, "eval_before": before, "eval": after}

@@ -68,7 +68,8 @@ def test_dub_shorter_audio_cuts_and_unknown_person_is_personalized_once(tmp_path
 
     calls = []
     real = personalize_module.personalize
-    monkeypatch.setattr(personalize_module, "personalize", lambda *a, **kw: calls.append(kw["iterations"]) or real(*a, **kw))
+    monkeypatch.setattr(personalize_module, "personalize", lambda *a, **kw: calls.append(kw["iterations"]) or seeds.append(kw["seed"]) or real(*a, **kw))
+    seeds = []
     other = make_demo_video(tmp_path / "other.mp4", DemoSpec(seconds=2.0, size=320, seed=3))
     audio = _wav(tmp_path / "short.wav", 1.2)
     result = dub(other, audio, tmp_path / "a.mp4", _options(models), progress=False)
@@ -83,6 +84,10 @@ def test_dub_shorter_audio_cuts_and_unknown_person_is_personalized_once(tmp_path
     (tmp_path / "renamed.mp4").write_bytes(other.read_bytes())
     third = dub(tmp_path / "renamed.mp4", audio, tmp_path / "c.mp4", _options(models), progress=False)
     assert calls == [8] and third.identity == result.identity
+    # another personalization seed is another draw, cached beside the first
+    for _ in range(2):
+        dub(other, audio, tmp_path / "d.mp4", _options(models, personalize_seed=1), progress=False)
+    assert calls == [8, 8] and seeds == [0, 1]
 
 
 def test_bad_inputs_fail_clearly_and_leave_no_output(tmp_path, models, demo_video):

@@ -64,3 +64,21 @@ def test_plane_change_penalty_is_zero_at_the_start_and_grows_with_rough_changes(
     assert float(penalty()) == pytest.approx(2.0 * 8.0)
     penalty().backward()
     assert model.coarse.pos_enc.planes[0].grad.abs().sum() > 0
+
+
+def test_personalize_is_reproducible_whatever_the_process_drew_before(tiny_run, tmp_path):
+    from minerf.train.personalize import personalize
+
+    run_dir, _ = tiny_run
+    clip = write_synthetic_clip(tmp_path / "newcomer", 7, 12, 32)
+    runs = {}
+    for name, draw_first, seed in (("a", 0, 0), ("b", 5, 0), ("c", 0, 1)):
+        torch.manual_seed(123 + draw_first)  # other work in the process moves the global RNG
+        torch.randn(draw_first + 1)
+        info = personalize(run_dir, clip, tmp_path / name, iterations=3, seed=seed, lower_fraction=0.5, progress=False, evaluate=False)
+        runs[name] = load_run(info["run_dir"])
+    a, b, c = (runs[k].model.state_dict() for k in "abc")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    assert not torch.equal(a["identity_codes"][-1], c["identity_codes"][-1])  # another seed: another draw
+    assert runs["a"].meta["personalization"]["lower_fraction"] == 0.5
