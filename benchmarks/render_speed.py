@@ -9,6 +9,9 @@ what ``minerf render`` draws) and the lower face (what ``minerf-dub`` draws by d
         --run old=checkpoints/shipped/minerf-grid8-fast --clip grid_swiz3n [--frames 3] [--threads 2]
     python -m benchmarks.render_speed ...                  # the same
 
+``--scale 4`` renders the same cameras at 4x the clip's resolution (a 128 px clip at 512 px);
+``--chunk`` sets the rays per field call (the default suits a CPU; a GPU wants more).
+
 The runs' training clips must be prepared where their checkpoint.json says (see docs/checkpoints.md).
 """
 
@@ -21,10 +24,10 @@ import time
 import numpy as np
 import torch
 
-from minerf.eval.timing import device_name
+from minerf.eval.timing import device_name, sync
 
 
-def _measure(renderer, clip_name: str, frames: int) -> dict:
+def _measure(renderer, clip_name: str, frames: int, scale: int = 1, chunk: int = 8192) -> dict:
     from minerf.eval.mouth import weight_concentration
     from minerf.model.rays import Rays, box_bounds, pixel_rays
     from minerf.render.composite import lower_face_masks, render_region
@@ -32,22 +35,30 @@ def _measure(renderer, clip_name: str, frames: int) -> dict:
     from minerf.render.views import View, render_view
 
     model, data, smooth = renderer.run.model, renderer.data, renderer.run.smoothing_active
+    device = model.identity_codes.device
     ci = [c.name for c in data.clips].index(clip_name)
     clip = data.clips[ci]
     ts = [int(t) for t in np.linspace(0, clip.num_frames - 1, frames).round()]
+    if device.type == "cuda":  # the first render pays for CUDA's start-up (kernels, allocator)
+        cond = clip_frame_condition(model, data, ci, np.array([ts[0]]), smooth)[0]
+        render_view(model, View.from_arrays(clip.pose[ts[0]], clip.intrinsics, cond, clip.background(ts[0])).scaled(scale), chunk=chunk)
     timings: dict[str, list[float]] = {"full_head": [], "lower_face": []}
     rays = {"full_head": [], "lower_face": []}
     concentration = []
     for t in ts:
         cond = clip_frame_condition(model, data, ci, np.array([t]), smooth)[0]
         view = View.from_arrays(clip.pose[t], clip.intrinsics, cond, clip.background(t))
-        regions = {"full_head": render_region(clip.mask(t)), "lower_face": lower_face_masks(clip.landmarks2d[t], clip.resolution)[0]}
+        head = render_region(clip.mask(t))
+        regions = {"full_head": _upsampled(head, scale), "lower_face": lower_face_masks(clip.landmarks2d[t] * scale, clip.resolution * scale)[0]}
+        big = view.scaled(scale)
         for kind, region in regions.items():
+            sync(device)
             start = time.perf_counter()
-            render_view(model, view, region=torch.from_numpy(region))
+            render_view(model, big, region=torch.from_numpy(region), chunk=chunk)
+            sync(device)
             timings[kind].append(time.perf_counter() - start)
             rays[kind].append(int(region.sum()))
-        ys, xs = np.nonzero(regions["full_head"])
+        ys, xs = np.nonzero(head)
         pix = torch.from_numpy(np.stack([xs, ys], -1))
         o, d = pixel_rays(torch.from_numpy(clip.pose[t]), torch.from_numpy(clip.intrinsics), pix)
         near, far, hit = box_bounds(o, d)
@@ -57,14 +68,20 @@ def _measure(renderer, clip_name: str, frames: int) -> dict:
     samples = model.cfg.coarse_samples + model.cfg.fine_samples
     return {
         "preset": renderer.run.meta.get("preset"),
-        "resolution": clip.resolution,
+        "resolution": clip.resolution * scale,
+        "chunk": chunk,
         "frames": len(ts),
-        "seconds_per_frame": {k: round(float(np.median(v)), 3) for k, v in timings.items()},
+        "seconds_per_frame": {k: round(float(np.median(v)), 4) for k, v in timings.items()},
+        "frames_per_second": {k: round(1.0 / float(np.median(v)), 1) for k, v in timings.items()},
         "rays_per_frame": {k: int(np.median(v)) for k, v in rays.items()},
         "field_samples_per_ray": samples if model.fine is None else model.cfg.coarse_samples + samples,
         "median_samples_for_99pct_weight": float(np.median(concentration)),
         "samples_in_final_render": samples,
     }
+
+
+def _upsampled(mask: np.ndarray, scale: int) -> np.ndarray:
+    return np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)
 
 
 def main() -> None:
@@ -74,6 +91,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--scale", type=int, default=1, help="render at this many times the clip's resolution (same camera, finer pixels)")
+    ap.add_argument("--chunk", type=int, default=8192, help="rays per field call (larger on a GPU)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -83,7 +102,7 @@ def main() -> None:
     for item in args.run:
         name, _, path = item.partition("=")
         renderer = RunRenderer.open(path, args.device)
-        results[name] = {"run": path, **_measure(renderer, args.clip, args.frames)}
+        results[name] = {"run": path, **_measure(renderer, args.clip, args.frames, args.scale, args.chunk)}
         print(json.dumps({name: results[name]}), flush=True)
     speedups = {}
     if len(results) >= 2:

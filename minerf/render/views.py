@@ -39,6 +39,17 @@ class View:
         bg = torch.from_numpy(background).float().div(255.0).to(cond.device)
         return cls(torch.from_numpy(pose), torch.from_numpy(intrinsics), cond, bg)
 
+    def scaled(self, factor: int) -> "View":
+        """The same camera at ``factor`` x the resolution: each pixel of this view becomes a
+        ``factor`` x ``factor`` block whose rays fan over the pixel's area (the intrinsics scale
+        about the image corner; the background is resized bilinearly)."""
+        if factor == 1:
+            return self
+        K = self.intrinsics.clone()
+        K[:2] *= factor
+        bg = torch.nn.functional.interpolate(self.background.permute(2, 0, 1)[None], scale_factor=factor, mode="bilinear", align_corners=False)
+        return View(self.pose, K, self.cond, bg[0].permute(1, 2, 0).contiguous())
+
 
 @torch.no_grad()
 def render_view(

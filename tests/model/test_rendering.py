@@ -39,6 +39,23 @@ def test_pixel_rays_hit_the_head_space_point_that_projects_there():
     torch.testing.assert_close(d2, dirs)
 
 
+def test_a_scaled_view_casts_the_rays_of_the_same_camera_at_a_finer_pixel_grid():
+    from minerf.render.views import View
+
+    K = torch.tensor([[70.0, 0, 16], [0, 70.0, 16], [0, 0, 1]])
+    view = View(_pose(0.3), K, torch.zeros(4), torch.rand(32, 32, 3))
+    big = view.scaled(4)
+    assert big.background.shape == (128, 128, 3) and view.scaled(1) is view
+    # pixel (x, y) of the view is the 4 x 4 block at (4x, 4y): its centre ray is the view's ray
+    pix = torch.tensor([[3, 5], [20, 11]])
+    o, d = pixel_rays(view.pose, view.intrinsics, pix)
+    o4, d4 = pixel_rays(big.pose, big.intrinsics, pix * 4 + 1.5)
+    torch.testing.assert_close(o4, o)
+    torch.testing.assert_close(d4, d)
+    # the background keeps its colours (resized, not replaced)
+    torch.testing.assert_close(big.background.mean(), view.background.mean(), atol=1e-3, rtol=0)
+
+
 def test_box_bounds_enter_and_leave_the_head_box():
     origins = torch.tensor([[0.0, 0.0, -10.0], [5.0, 5.0, -10.0]])
     dirs = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
