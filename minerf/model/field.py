@@ -190,7 +190,7 @@ class ConditionedField(nn.Module):
         w_enc, w_cond, w_dyn = first.weight[:, :n_enc], first.weight[:, n_enc : n_enc + n_cond], first.weight[:, n_enc + n_cond :]
         h = torch.addmm(first.bias, enc, w_enc.t())
         if dyn is not None:
-            h.addmm_(dyn, w_dyn.t())
+            _addmm_(h, dyn, w_dyn.t())
         R = cond.shape[0]
         if self.attention is None:  # the same conditioning for all samples of a ray
             h.view(R, samples, -1).add_((cond @ w_cond.t())[:, None, :])
@@ -198,8 +198,8 @@ class ConditionedField(nn.Module):
         if not (cond.requires_grad and torch.is_grad_enabled()) and bool((cond == cond[:1]).all()):
             # one frame's rays (a render): its conditioning folds into the weights (each row's
             # own gradient would be lost, so not when the conditioning is trained)
-            return h.addmm_(torch.sigmoid(self.attention(enc)), (2.0 * cond[0])[:, None] * w_cond.t())
-        return h.addmm_(self._gated(enc, cond, samples).reshape(R * samples, n_cond), w_cond.t())
+            return _addmm_(h, torch.sigmoid(self.attention(enc)), (2.0 * cond[0])[:, None] * w_cond.t())
+        return _addmm_(h, self._gated(enc, cond, samples).reshape(R * samples, n_cond), w_cond.t())
 
     def densities(self, x: Float[Tensor, "rays samples 3"], cond: Float[Tensor, "rays cond"]) -> Float[Tensor, "rays samples"]:
         """Only the density (no colour branch): what the occupancy grid asks."""
@@ -223,3 +223,9 @@ class ConditionedField(nn.Module):
         R = d_enc.shape[0]
         out.view(R, samples, -1).add_((d_enc @ w_dir.t())[:, None, :])  # in place: no second (points, color) array
         return out
+
+
+def _addmm_(h: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``h += a @ b`` in place, in ``h``'s dtype: autocast does not cast in-place products, and
+    under bfloat16 autocast ``h`` (an autocast product) is bfloat16 while the weights are float32."""
+    return h.addmm_(a.to(h.dtype), b.to(h.dtype))

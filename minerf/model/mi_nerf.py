@@ -115,6 +115,11 @@ class MINeRFConfig:
         return cls(**data)
 
 
+BF16_DEVICE_TYPES: tuple[str, ...] = ("cuda",)
+"""Device types on which ``MINeRFConfig.mixed_precision`` turns bfloat16 autocast on (the
+tests add "cpu" to run the same numerics without a GPU)."""
+
+
 class MINeRF(nn.Module):
     """The multi-identity dynamic NeRF. Sizes: ``expression_dim`` d, ``num_identities``,
     ``num_latents`` (one latent code per frame of every training clip)."""
@@ -178,6 +183,11 @@ class MINeRF(nn.Module):
         return reg
 
     # ------------------------------------------------------------------ rendering
+    def autocast(self, device: torch.device) -> torch.autocast:
+        """The autocast context of a forward pass on ``device``: bfloat16 where
+        ``cfg.mixed_precision`` is on and the device is one of :data:`BF16_DEVICE_TYPES`."""
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.cfg.mixed_precision and device.type in BF16_DEVICE_TYPES)
+
     def render_rays(self, rays: Rays, perturb: bool = False, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Render ``rays`` -> ``rgb`` (rays, 3) (fine if any), ``rgb_coarse`` (rays, 3), ``acc``
         (rays,), ``depth`` (rays,), ``weights`` and ``depths`` (rays, samples) of the final

@@ -102,9 +102,8 @@ class OccupancyGrid(nn.Module):
         1 to resolution + 1). Everything outside the box lands in the empty border."""
         r = self.resolution
         padded = r + 2
-        stride = torch.tensor([padded * padded, padded, 1], dtype=cells.dtype, device=cells.device)
-        index = cells.floor().clamp_(0, r + 1) @ stride  # exact: integers below 2^24
-        return self._masks()[1][index.long()]
+        c = cells.floor().clamp_(0, r + 1).long()  # integer arithmetic: exact under any autocast
+        return self._masks()[1][(c[..., 0] * padded + c[..., 1]) * padded + c[..., 2]]
 
     def _cells(self, points: Float[Tensor, "*batch 3"]) -> Float[Tensor, "*batch 3"]:
         """Head-space ``points`` in voxel units of the padded grid (see :meth:`_lookup`)."""

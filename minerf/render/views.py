@@ -81,17 +81,12 @@ def render_view(
     idx = torch.nonzero(hit).squeeze(-1)
     for start in range(0, len(idx), chunk):
         sel = idx[start : start + chunk]
-        with _autocast(model, device):
+        with model.autocast(device):
             out = model.render_rays(Rays(origins[sel], dirs[sel], near[sel], far[sel], bg[sel], view.cond.expand(len(sel), -1)))
         rgb[sel] = out["rgb"].float()
         acc[sel] = out["acc"].float()
     h, w = y1 - y0, x1 - x0
     return {"rgb": rgb.reshape(h, w, 3).clamp(0, 1), "acc": acc.reshape(h, w)}
-
-
-def _autocast(model: MINeRF, device: torch.device):
-    enabled = device.type == "cuda" and model.cfg.mixed_precision
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def crop_box(face_box: Real[np.ndarray, "4"], size: int, margin: float = 0.1) -> tuple[int, int, int, int]:

@@ -105,7 +105,7 @@ class NeRFLoss(nn.Module):
     def forward(self, batch: RayBatch, smooth: bool, generator: torch.Generator) -> tuple[Float[Tensor, ""], Float[Tensor, ""]]:
         """(loss, MSE of the fine render) of ``batch``; ``generator`` jitters the samples."""
         model = self.model
-        with torch.autocast(batch.target.device.type, dtype=torch.bfloat16, enabled=batch.target.device.type == "cuda" and model.cfg.mixed_precision):
+        with model.autocast(batch.target.device):
             cond = model.frame_condition(batch.identity, batch.expression, batch.latent, smooth)
             out = model.render_rays(Rays(batch.origins, batch.dirs, batch.near, batch.far, batch.background, cond[batch.slot]), perturb=True, generator=generator)
         mse = F.mse_loss(out["rgb"].float(), batch.target)

@@ -68,3 +68,25 @@ def test_shipped_minerf_renders_a_known_person_on_a_held_out_frame(prepared_shar
     real = clip.frame(t)[y0:y1, x0:x1].astype(np.float32) / 255
     assert psnr(own, real) > 23.0
     assert psnr(other, real) < psnr(own, real) - 2.0
+
+
+def test_shipped_minerf_renders_the_same_frame_under_bfloat16_autocast(prepared_shared_clips, monkeypatch):
+    """What CUDA renders with (the preset's bfloat16 autocast), here under the CPU's autocast:
+    the trained field's picture stays within a grey level of float32 (the occupancy lookup once
+    rounded its voxel index in bfloat16 and streaked the face). benchmarks/device_parity.py
+    measures CUDA itself."""
+    import minerf.model.mi_nerf as mi_nerf
+
+    run = load_run(shipped_checkpoint("minerf"))
+    clip = load_clip(prepared_shared_clips["grid_swiz3n"])
+    offset = known_identity(run, clip)[1]
+    t = clip.num_frames - 1
+    full, box = _render(run, clip, run.identity_index("grid_swiz3n"), offset, t)
+    monkeypatch.setattr(mi_nerf, "BF16_DEVICE_TYPES", ("cuda", "cpu"))
+    assert run.model.cfg.mixed_precision
+    half, _ = _render(run, clip, run.identity_index("grid_swiz3n"), offset, t)
+    diff = np.abs(half - full) * 255
+    assert 0 < diff.mean() < 0.5 and np.percentile(diff, 99) < 3.0
+    x0, y0, x1, y1 = box
+    real = clip.frame(t)[y0:y1, x0:x1].astype(np.float32) / 255
+    assert abs(psnr(half, real) - psnr(full, real)) < 0.1
