@@ -217,7 +217,8 @@ class _Batches:
         self.clip_prob = weights / weights.sum()
         self.silence = silence
         # the loss is in speaker units (offset / scale), so this is ~1 with speaker_scale
-        speaker = [(z[c.train] - b.numpy()) / sc.numpy() for z, c, b, sc in zip(self.standard, clips, base, scale.expand(len(clips), -1))]
+        offsets, scales = base.detach().cpu().numpy(), scale.expand(len(clips), -1).detach().cpu().numpy()  # the model may be on a GPU
+        speaker = [(z[c.train] - b) / sc for z, c, b, sc in zip(self.standard, clips, offsets, scales)]
         spread = np.array([float(np.mean(z**2)) for z in speaker])
         self.clip_weight = 1.0 / spread if config.balance_clips else np.ones(len(clips))
         self.clip_weight = self.clip_weight / np.average(self.clip_weight, weights=self.clip_prob)
