@@ -4,7 +4,7 @@
 Prints JSON. On CPU the paper preset is measured with fewer rays per step than its 2048 (its
 cost is linear in rays); ``rays_per_step`` in the output says what was timed.
 
-    python benchmarks/train_speed.py [--sizes 128 256 512] [--presets paper fast] [--device cuda] [--compile]
+    python benchmarks/train_speed.py [--sizes 128 256 512] [--presets paper fast] [--device cuda] [--threads 2] [--compile]
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--cpu-rays", type=int, default=256, help="rays per timed step on CPU")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads")
     ap.add_argument("--compile", action="store_true", help="also time the step through torch.compile (CUDA)")
     args = ap.parse_args()
     device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
 
     from minerf.data import MultiClipData
     from minerf.model import get_preset
