@@ -72,7 +72,7 @@ def _measure(renderer, clip_name: str, frames: int, scale: int = 1, chunk: int =
         "chunk": chunk,
         "frames": len(ts),
         "seconds_per_frame": {k: round(float(np.median(v)), 4) for k, v in timings.items()},
-        "frames_per_second": {k: round(1.0 / float(np.median(v)), 1) for k, v in timings.items()},
+        "frames_per_second": {k: round(1.0 / float(np.median(v)), 2) for k, v in timings.items()},
         "rays_per_frame": {k: int(np.median(v)) for k, v in rays.items()},
         "field_samples_per_ray": samples if model.fine is None else model.cfg.coarse_samples + samples,
         "median_samples_for_99pct_weight": float(np.median(concentration)),
