@@ -5,8 +5,9 @@
 #                                                    # the shipped run's 19 training clips, 128 px
 #   bash benchmarks/gpu_suite.sh run CLIPS OUT       # on the GPU machine: JSON per check in OUT
 #
-# `run` needs only torch and the toolkit's Python dependencies (no video decoding): the clips
-# are prepared beforehand and travel with it. The shipped runs record where their clips were
+# `run` needs torch, numpy, opencv, safetensors, click, tqdm and jaxtyping, not av, librosa,
+# soundfile, mediapipe or ctranslate2 (no video decoding, face tracking or audio): the clips are
+# prepared beforehand and travel with it. The shipped runs record where their clips were
 # prepared (/work/data/clips128, /tmp/grid), so `run` links those paths to CLIPS when they are
 # free. Each check has its own time limit; one that fails or runs out leaves its .err file and
 # the next one still runs. ITERS (default 1500) sets the length of the CUDA training run.
@@ -62,5 +63,5 @@ run() {
 case "${1:-}" in
   prepare) prepare "${2:?CLIPS folder}" ;;
   run) run "${2:?CLIPS folder}" "${3:?OUT folder}" ;;
-  *) sed -n 2,12p "$0"; exit 2 ;;
+  *) sed -n 2,13p "$0"; exit 2 ;;
 esac
