@@ -1,7 +1,7 @@
 """Do CPU and CUDA render the same picture? A trained run's frames of one of its clips, rendered
 on the CPU in float32 and on the GPU in float32 and with the preset's bfloat16 autocast (what
 ``minerf render`` and ``minerf-dub`` use on CUDA); prints the differences in grey levels (0-255)
-over the rendered pixels, as JSON.
+over the head region, as JSON.
 
     python benchmarks/device_parity.py --run RUN_DIR --clip CLIP_NAME [--frames 3] [--threads 2]
     python -m benchmarks.device_parity ...
@@ -18,22 +18,19 @@ import numpy as np
 import torch
 
 
-def _renders(run_dir: str, clip_name: str, frames: int, device: str, mixed: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _renders(renderer, clip_name: str, frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(rendered frames in grey levels, the head regions to compare) of ``frames`` frames of the
+    clip; the whole frame is rendered (rays that miss the head box never reach the field)."""
     from minerf.render.composite import render_region
-    from minerf.render.conditioning import clip_frame_condition
-    from minerf.render.video import RunRenderer
-    from minerf.render.views import View, render_view
+    from minerf.render.conditioning import render_clip_frame
 
-    renderer = RunRenderer.open(run_dir, device)
-    model, data = renderer.run.model, renderer.data
-    model.cfg.mixed_precision = mixed
+    data = renderer.data
     ci = [c.name for c in data.clips].index(clip_name)
     clip = data.clips[ci]
     rgbs, regions = [], []
     for t in [int(t) for t in np.linspace(0, clip.num_frames - 1, frames).round()]:
-        cond = clip_frame_condition(model, data, ci, np.array([t]), renderer.run.smoothing_active)[0]
         region = render_region(clip.mask(t))
-        out = render_view(model, View.from_arrays(clip.pose[t], clip.intrinsics, cond, clip.background(t)), region=torch.from_numpy(region))
+        out = render_clip_frame(renderer.run.model, data, ci, t, renderer.run.smoothing_active)
         rgbs.append(out["rgb"].float().cpu().numpy() * 255.0)
         regions.append(region)
     return rgbs, regions
@@ -49,10 +46,14 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("device_parity compares CPU with CUDA: no CUDA device here")
     torch.set_num_threads(args.threads)
-    reference, regions = _renders(args.run, args.clip, args.frames, "cpu", False)
+    from minerf.render.video import RunRenderer
+
+    reference, regions = _renders(RunRenderer.open(args.run, "cpu"), args.clip, args.frames)  # float32: no autocast on the CPU
+    gpu = RunRenderer.open(args.run, "cuda")
     results = {}
     for name, mixed in (("cuda_float32", False), ("cuda_bfloat16", True)):
-        rgbs, _ = _renders(args.run, args.clip, args.frames, "cuda", mixed)
+        gpu.run.model.cfg.mixed_precision = mixed
+        rgbs, _ = _renders(gpu, args.clip, args.frames)
         diff = np.concatenate([np.abs(a - b)[m] for a, b, m in zip(rgbs, reference, regions)])
         results[name] = {
             "mean_abs": round(float(diff.mean()), 4),
