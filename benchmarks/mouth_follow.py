@@ -7,7 +7,7 @@
 * held-out face-crop PSNR / SSIM and lip-box PSNR.
 
     python benchmarks/mouth_follow.py --run new=RUN_DIR --run old=checkpoints/shipped/minerf-grid8-fast \\
-        [--frames-per-clip 8] [--identities grid_swiz3n,grid_bbaf2n] [--threads 2]
+        [--frames-per-clip 8] [--identities grid_swiz3n,grid_bbaf2n] [--training-frames] [--threads 2]
     python -m benchmarks.mouth_follow ...
 
 Runs whose identities differ are each measured on their own identities (``--identities``
@@ -51,7 +51,7 @@ def _subset(data, names: list[str] | None):
     return sub, keep
 
 
-def measure(path: str, frames_per_clip: int, names: list[str] | None, device: str) -> dict:
+def measure(path: str, frames_per_clip: int, names: list[str] | None, device: str, heldout: bool = True) -> dict:
     from minerf.eval.heldout import evaluate_heldout
     from minerf.eval.mouth import mouth_follow, swap_test
     from minerf.prepare.face_tracker import FaceMeshTracker
@@ -62,7 +62,7 @@ def measure(path: str, frames_per_clip: int, names: list[str] | None, device: st
     data, _ = _subset(renderer.data, names)
     start = time.perf_counter()
     with FaceMeshTracker(video=False) as tracker:
-        follow = mouth_follow(model, data, smooth, tracker, frames_per_clip)
+        follow = mouth_follow(model, data, smooth, tracker, frames_per_clip, heldout)
     firsts = sorted({data.clips_of_identity(i)[0] for i in set(data.identity_of_clip)})
     swaps = [swap_test(model, data, ci, smooth) for ci in firsts]
     heldout = evaluate_heldout(model, data, smooth, frames_per_clip)
@@ -82,6 +82,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", action="append", required=True, metavar="NAME=DIR")
     ap.add_argument("--frames-per-clip", type=int, default=8)
+    ap.add_argument("--training-frames", action="store_true", help="measure the mouth's following on training frames (default: held-out frames; the swap test and PSNRs stay on held-out frames)")
     ap.add_argument("--identities", default=None, help="comma-separated identity names to measure (default: all of each run)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -91,7 +92,7 @@ def main() -> None:
     results = {}
     for item in args.run:
         name, _, path = item.partition("=")
-        results[name] = measure(path, args.frames_per_clip, names, args.device)
+        results[name] = measure(path, args.frames_per_clip, names, args.device, not args.training_frames)
         print(json.dumps({name: results[name]}), flush=True)
     print(json.dumps({"benchmark": "mouth_follow", "frames_per_clip": args.frames_per_clip, "results": results}, indent=2))
 
