@@ -123,15 +123,16 @@ def eval_cmd(run_dir, max_frames, acd_frames, no_acd, face_models, device, as_js
 @click.option("--iters", default=1000, show_default=True, type=click.IntRange(1), help="Fine-tuning steps.")
 @click.option("--lr", "field_lr", default=None, type=click.FloatRange(0, min_open=True), help="Learning rate of the fields (default: 1e-5, the paper's, for MLP fields; 1e-3 for hash-grid fields); the new codes use the preset's.")
 @click.option("--smoothness", default=0.0, show_default=True, type=click.FloatRange(0), help="Weight of the penalty on rough (cell-to-cell) changes of a tri-plane field's feature planes (0: none).")
+@click.option("--identity-init", type=click.Choice(["mean", "random"]), default="mean", show_default=True, help="Where the new identity code starts: the mean of the run's identity codes, or a seeded random draw.")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @verbosity_options
 @report_errors
-def personalize_cmd(run_dir, clip_dir, out_dir, iters, field_lr, smoothness, device, as_json) -> None:
+def personalize_cmd(run_dir, clip_dir, out_dir, iters, field_lr, smoothness, identity_init, device, as_json) -> None:
     """Add the person of CLIP_DIR to a trained run (interaction module frozen, paper Sec. 3.4)."""
     from minerf.train.personalize import PersonalizeOptions, personalize
 
-    options = PersonalizeOptions(iterations=iters, field_lr=field_lr, smoothness=smoothness, device=device, progress=progress_enabled() and not as_json)
+    options = PersonalizeOptions(iterations=iters, field_lr=field_lr, smoothness=smoothness, identity_init=identity_init, device=device, progress=progress_enabled() and not as_json)
     result = personalize(run_dir, clip_dir, out_dir, options)
     emit(result, as_json, f"added '{result['identity']}' -> {out_dir}; held-out PSNR {result['eval_before']['psnr']:.2f} -> {result['eval']['psnr']:.2f} dB")
 

@@ -38,10 +38,10 @@ def known_identity(run: LoadedRun, clip: PreparedClip) -> tuple[str, int] | None
     return None
 
 
-PERSONALIZATION_VERSION = 2
+PERSONALIZATION_VERSION = 3
 """Part of the cache key: raised when the same settings start to give another model (2: the
 new person's codes are drawn from the personalization's seed, no longer from whatever the
-process had drawn before)."""
+process had drawn before; 3: the new identity code starts at the mean of the trained ones)."""
 
 
 def personalized_folder(run: LoadedRun, clip: PreparedClip, steps: int, cache: Path, seed: int = 0) -> Path:

@@ -75,10 +75,30 @@ def test_personalize_is_reproducible_whatever_the_process_drew_before(tiny_run, 
     for name, draw_first, seed in (("a", 0, 0), ("b", 5, 0), ("c", 0, 1)):
         torch.manual_seed(123 + draw_first)  # other work in the process moves the global RNG
         torch.randn(draw_first + 1)
-        info = personalize(run_dir, clip, tmp_path / name, iterations=3, seed=seed, lower_fraction=0.5, progress=False, evaluate=False)
+        info = personalize(run_dir, clip, tmp_path / name, iterations=3, seed=seed, lower_fraction=0.5, identity_init="random", progress=False, evaluate=False)
         runs[name] = load_run(info["run_dir"])
     a, b, c = (runs[k].model.state_dict() for k in "abc")
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
     assert not torch.equal(a["identity_codes"][-1], c["identity_codes"][-1])  # another seed: another draw
     assert runs["a"].meta["personalization"]["lower_fraction"] == 0.5
+
+
+def test_the_new_identity_code_starts_at_the_mean_of_the_trained_ones(tiny_run, tmp_path):
+    from minerf.train.personalize import personalize
+
+    run_dir, _ = tiny_run
+    base = load_run(run_dir).model.identity_codes.detach()
+    clip = write_synthetic_clip(tmp_path / "newcomer", 7, 12, 32)
+    codes = {}
+    for init in ("mean", "random"):
+        # a code learning rate of 1e-12: one Adam step moves the codes by about that much
+        info = personalize(run_dir, clip, tmp_path / init, iterations=1, code_lr=1e-12, identity_init=init, progress=False, evaluate=False)
+        tuned = load_run(info["run_dir"])
+        codes[init] = tuned.model.identity_codes.detach()
+        assert tuned.meta["personalization"]["identity_init"] == init
+        torch.testing.assert_close(codes[init][:-1], base, rtol=0, atol=1e-9)  # the trained identities keep their codes
+    torch.testing.assert_close(codes["mean"][-1], base.mean(dim=0), rtol=0, atol=1e-6)
+    assert float((codes["random"][-1] - base.mean(dim=0)).norm()) > 0.5  # a unit-variance draw is far from it
+    with pytest.raises(ValueError, match="identity_init"):
+        personalize(run_dir, clip, tmp_path / "other", iterations=1, identity_init="median", progress=False, evaluate=False)
