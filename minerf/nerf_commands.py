@@ -14,6 +14,7 @@ from minerf_base.cli_support import (
 )
 
 PRESET_NAMES = ("paper", "fast", "fast-hash", "tiny")  # the keys of minerf.model.presets.PRESETS (tests check it)
+IDENTITY_INIT_NAMES = ("mean", "random")  # minerf.train.personalize.IDENTITY_INITS, without importing torch (tests check it)
 
 
 @click.command("train")
@@ -123,7 +124,7 @@ def eval_cmd(run_dir, max_frames, acd_frames, no_acd, face_models, device, as_js
 @click.option("--iters", default=1000, show_default=True, type=click.IntRange(1), help="Fine-tuning steps.")
 @click.option("--lr", "field_lr", default=None, type=click.FloatRange(0, min_open=True), help="Learning rate of the fields (default: 1e-5, the paper's, for MLP fields; 1e-3 for hash-grid fields); the new codes use the preset's.")
 @click.option("--smoothness", default=0.0, show_default=True, type=click.FloatRange(0), help="Weight of the penalty on rough (cell-to-cell) changes of a tri-plane field's feature planes (0: none).")
-@click.option("--identity-init", type=click.Choice(["mean", "random"]), default="mean", show_default=True, help="Where the new identity code starts: the mean of the run's identity codes, or a seeded random draw.")
+@click.option("--identity-init", type=click.Choice(IDENTITY_INIT_NAMES), default="mean", show_default=True, help="Where the new identity code starts: the mean of the run's identity codes, or a seeded random draw.")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @verbosity_options

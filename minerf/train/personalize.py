@@ -102,14 +102,12 @@ IDENTITY_INITS = ("mean", "random")
 """The choices of :attr:`PersonalizeOptions.identity_init`."""
 
 
-def _extended_model(base: LoadedRun, new_frames: int, device: torch.device, seed: int, identity_init: str = "mean") -> MINeRF:
+def _extended_model(base: LoadedRun, new_frames: int, device: torch.device, seed: int, identity_init: str) -> MINeRF:
     """The base model with one more identity code and ``new_frames`` more latent codes
     (copied weights; the new codes drawn as the model initialises them, from ``seed``, so a
     personalization does not depend on what else the process drew before; with
     ``identity_init`` "mean" the new identity code is then set to the mean of the trained
     ones), its interaction module frozen."""
-    if identity_init not in IDENTITY_INITS:
-        raise ValueError(f"identity_init must be one of {IDENTITY_INITS}, not {identity_init!r}")
     model = MINeRF(base.config, base.expression_space["dim"], len(base.identities) + 1, int(base.meta["num_latents"]) + new_frames).to(device)
     state = base.model.state_dict()
     draw = torch.Generator().manual_seed(seed)
@@ -146,6 +144,8 @@ def personalize(run_dir: str | Path, clip_dir: str | Path, out_dir: str | Path, 
 
     ``overrides``: fields of :class:`PersonalizeOptions` to change (``iterations=200``...)."""
     opts = replace(options or PersonalizeOptions(), **overrides)
+    if opts.identity_init not in IDENTITY_INITS:
+        raise ValueError(f"identity_init must be one of {IDENTITY_INITS}, not {opts.identity_init!r}")
     out_dir = Path(out_dir)
     if latest_checkpoint(out_dir) is not None:
         raise InputError(out_dir, "already holds a run", "choose an empty output folder")

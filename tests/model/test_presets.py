@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from minerf.model.presets import ABLATIONS, PRESETS, get_preset, with_ablation
-from minerf.nerf_commands import PRESET_NAMES
+from minerf.nerf_commands import IDENTITY_INIT_NAMES, PRESET_NAMES
 from minerf_base.errors import InputError
 
 
@@ -28,3 +28,9 @@ def test_cli_choices_are_the_registry_and_a_bad_ablation_stops_before_loading_cl
     assert result.exit_code == 2
     assert "unknown ablation 'Z9'" in result.output and "no_such_clip" not in result.output
     assert set(ABLATIONS) >= {"M", "H", "baseline"}
+
+
+def test_the_command_line_offers_every_identity_start():
+    from minerf.train.personalize import IDENTITY_INITS
+
+    assert IDENTITY_INIT_NAMES == IDENTITY_INITS
